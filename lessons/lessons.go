@@ -1,0 +1,64 @@
+// Package lessons is the course's table of contents: the numbered lessons,
+// where each one lives, and the error an exercise's stubs return until the
+// student writes the missing code.
+//
+// Each lesson is a folder lessons/NN-slug/ holding its README.md and its
+// tests. The tests are written against the reference code (broker/,
+// producer/, ...); `klab course gen` copies them into exercises/NN-slug/,
+// where they run against the student's stubs, and into solutions/NN-slug/.
+package lessons
+
+import "fmt"
+
+// Lesson is one lesson of the course.
+type Lesson struct {
+	Number string // two digits, "01"
+	Slug   string // the folder's name after the number, "commit-log"
+	Title  string
+}
+
+// Dir is the lesson's folder name, "01-commit-log".
+func (l Lesson) Dir() string { return l.Number + "-" + l.Slug }
+
+// README is the path of the lesson's text from the repository root.
+func (l Lesson) README() string { return "lessons/" + l.Dir() + "/README.md" }
+
+// All lists the lessons that exist, in course order.
+var All = []Lesson{
+	{"01", "commit-log", "The commit log: append, offsets, segments, index, recovery, retention"},
+	{"02", "records-and-batches", "Records and batches: the v2 record batch, CRC, compaction"},
+}
+
+// Find returns the lesson with the given number, "01" or "1".
+func Find(number string) (Lesson, bool) {
+	if len(number) == 1 {
+		number = "0" + number
+	}
+	for _, l := range All {
+		if l.Number == number {
+			return l, true
+		}
+	}
+	return Lesson{}, false
+}
+
+// TodoError is what a stub in an exercise returns: the piece of the lesson
+// that is still to be written.
+type TodoError struct {
+	Lesson   Lesson
+	Function string
+}
+
+func (e *TodoError) Error() string {
+	return fmt.Sprintf("lesson %s: implement %s — see %s", e.Lesson.Number, e.Function, e.Lesson.README())
+}
+
+// Todo returns the error for function, a piece of lesson number that the
+// student has not written yet. Exercises call it from their stubs.
+func Todo(number, function string) error {
+	l, ok := Find(number)
+	if !ok {
+		l = Lesson{Number: number, Slug: "unknown"}
+	}
+	return &TodoError{Lesson: l, Function: function}
+}
