@@ -77,7 +77,13 @@ func Open(dir string, cfg Config) (*Log, error) {
 			return nil, err
 		}
 	}
-	r, err := l.active().recover(l.cfg.IndexIntervalBytes)
+	// An empty active segment has nothing to check, only indexes to clear.
+	var r recovery
+	if active := l.active(); active.size > 0 {
+		r, err = active.recover(l.cfg.IndexIntervalBytes)
+	} else {
+		err = active.resetIndexes()
+	}
 	if err != nil {
 		l.closeSegments()
 		return nil, fmt.Errorf("recovering %s: %w", dir, err)

@@ -1,0 +1,55 @@
+// Command klab is the one binary of the klab course: it runs the cluster,
+// measures it, and drives the course (`klab course`).
+//
+//	klab cluster            run a local cluster (the wire-protocol broker comes with lesson 03)
+//	klab course             list the lessons and where you stand on each
+//	klab course test NN     run lesson NN's exercise tests
+//	klab perf log           measure the commit log against a plain file
+//
+// Run `klab help` for every command.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// command is one subcommand: its name, a line of help, and what it runs.
+type command struct {
+	name, usage, help string
+	run               func(args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"cluster", "klab cluster", "run a local Kafka-compatible cluster", runCluster},
+		{"course", "klab course [test|solve|reset NN | gen | check]", "the course: progress, tests, solutions", runCourse},
+		{"perf", "klab perf log|recovery [flags]", "measure the commit log", runPerf},
+	}
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "help" || os.Args[1] == "-h" || os.Args[1] == "--help" {
+		usage()
+		return
+	}
+	for _, c := range commands() {
+		if c.name == os.Args[1] {
+			if err := c.run(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "klab "+c.name+":", err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "klab: unknown command %q\n\n", os.Args[1])
+	usage()
+	os.Exit(2)
+}
+
+func usage() {
+	fmt.Println("klab: a Kafka-compatible cluster, and the course that builds it.\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Printf("  %-50s %s\n", c.usage, c.help)
+	}
+}

@@ -1,0 +1,308 @@
+// The tests of lesson 02, records and batches: what the log checks in a
+// batch, how it gives batches their offsets, and how compaction keeps the
+// latest record of every key.
+package batches_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/log"
+)
+
+func openLog(t *testing.T, dir string, cfg log.Config) *log.Log {
+	t.Helper()
+	l, err := log.Open(dir, cfg)
+	require.NoError(t, err, "log.Open(%s)", dir)
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func appendBatch(t *testing.T, l *log.Log, b []byte) int64 {
+	t.Helper()
+	off, err := l.Append(b)
+	require.NoError(t, err, "Append")
+	return off
+}
+
+// readAll decodes every record of the log.
+func readAll(t *testing.T, l *log.Log) []log.Record {
+	t.Helper()
+	raw, err := l.Read(l.StartOffset(), 1<<30)
+	require.NoError(t, err, "Read from the log start offset")
+	recs, err := log.DecodeRecords(raw)
+	require.NoError(t, err, "decoding the log")
+	return recs
+}
+
+// keyed makes a record with a key and a value; a nil value is a tombstone.
+func keyed(key, value string, ts time.Time) log.Record {
+	r := log.Record{Key: []byte(key), Timestamp: ts}
+	if value != "" {
+		r.Value = []byte(value)
+	}
+	return r
+}
+
+func TestTheLogAssignsBaseOffsets(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{})
+	ts := time.UnixMilli(1_700_000_000_000)
+	first := []log.Record{
+		{Timestamp: ts, Key: []byte("k1"), Value: []byte("v1"), Headers: []kmsg.Header{{Key: "h", Value: []byte("x")}}},
+		{Timestamp: ts.Add(time.Second), Key: []byte("k2"), Value: []byte("v2")},
+	}
+	b1 := log.EncodeBatch(first...)
+	binary.BigEndian.PutUint64(b1, 999) // a producer's base offset means nothing to the log
+	appendBatch(t, l, b1)
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: ts, Value: []byte("v3")}))
+
+	got := readAll(t, l)
+	want := []log.Record{
+		{Offset: 0, Timestamp: ts, Key: []byte("k1"), Value: []byte("v1"), Headers: []kmsg.Header{{Key: "h", Value: []byte("x")}}},
+		{Offset: 1, Timestamp: ts.Add(time.Second), Key: []byte("k2"), Value: []byte("v2")},
+		{Offset: 2, Timestamp: ts, Value: []byte("v3")},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records read back (-want +got):\n%s", diff)
+	}
+}
+
+func TestAppendRejectsABatchWithABadCRC(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, log.Config{})
+	appendBatch(t, l, log.EncodeBatch(keyed("k", "good", time.Now())))
+	sizeBefore := l.Size()
+
+	b := log.EncodeBatch(keyed("k", "value", time.Now()))
+	b[len(b)-1] ^= 0xff // one bit of the value flipped on the way
+	_, err := l.Append(b)
+	require.Error(t, err, "a batch whose CRC-32C does not match must be refused")
+	assert.True(t, errors.Is(err, kerr.CorruptMessage), "want CORRUPT_MESSAGE, got %v", err)
+	assert.Equal(t, int64(1), l.EndOffset(), "a refused batch takes no offsets")
+	assert.Equal(t, sizeBefore, l.Size(), "a refused batch writes nothing")
+}
+
+func TestAppendRejectsMalformedBatches(t *testing.T) {
+	good := log.EncodeBatch(keyed("k", "v", time.Now()))
+	recrc := func(b []byte) []byte {
+		binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+		return b
+	}
+	for _, tc := range []struct {
+		name  string
+		batch []byte
+		want  error
+	}{
+		{"shorter than a header", good[:40], kerr.CorruptMessage},
+		{"cut short", good[:len(good)-3], kerr.CorruptMessage},
+		{"length field too large", func() []byte {
+			b := bytes.Clone(good)
+			binary.BigEndian.PutUint32(b[8:], uint32(len(b)))
+			return b
+		}(), kerr.CorruptMessage},
+		{"magic 1, an old message set", func() []byte { b := bytes.Clone(good); b[16] = 1; return b }(), kerr.UnsupportedForMessageFormat},
+		{"more records than offsets", func() []byte {
+			b := bytes.Clone(good)
+			binary.BigEndian.PutUint32(b[57:], 5)
+			return recrc(b)
+		}(), kerr.CorruptMessage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := openLog(t, t.TempDir(), log.Config{})
+			_, err := l.Append(tc.batch)
+			require.Error(t, err)
+			assert.True(t, errors.Is(err, tc.want), "want %v, got %v", tc.want, err)
+			assert.Zero(t, l.EndOffset())
+		})
+	}
+}
+
+func TestRecoveryChecksTheCRCOfTheLastSegment(t *testing.T) {
+	dir := t.TempDir()
+	cfg := log.Config{SegmentBytes: 1 << 20}
+	l, err := log.Open(dir, cfg)
+	require.NoError(t, err)
+	var positions []int64 // where each batch starts in the file
+	var size int64
+	for i := range 20 {
+		b := log.EncodeBatch(keyed(fmt.Sprint(i), "some value", time.Now()))
+		positions = append(positions, size)
+		size += int64(len(b))
+		appendBatch(t, l, b)
+	}
+	require.NoError(t, l.Close())
+
+	// Flip one byte inside batch 12's records: the file is whole, but the
+	// batch is not what was written.
+	path := filepath.Join(dir, fmt.Sprintf("%020d.log", 0))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	data[positions[12]+70] ^= 0x01
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+
+	l = openLog(t, dir, cfg)
+	assert.Equal(t, int64(12), l.EndOffset(), "recovery keeps the 12 batches before the corrupt one and nothing from it on")
+	assert.Len(t, readAll(t, l), 12)
+}
+
+func TestCompactionKeepsTheLatestValueOfEveryKey(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, log.Config{CleanupPolicy: "compact", SegmentBytes: 1024})
+	now := time.Now()
+	latest := map[string]int64{}
+	for round := range 10 {
+		for _, k := range []string{"apple", "banana", "cherry"} {
+			off := appendBatch(t, l, log.EncodeBatch(keyed(k, fmt.Sprintf("%s-%d", k, round), now)))
+			latest[k] = off
+		}
+	}
+	// A record too big to share a segment rolls a new active segment, so
+	// every keyed record above is in a sealed segment.
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 900)}))
+	end := l.EndOffset()
+
+	st, err := l.Compact(now)
+	require.NoError(t, err)
+	assert.Positive(t, st.RecordsRemoved)
+	assert.Less(t, st.BytesAfter, st.BytesBefore)
+
+	seen := map[string][]int64{}
+	for _, r := range readAll(t, l) {
+		if r.Key != nil {
+			seen[string(r.Key)] = append(seen[string(r.Key)], r.Offset)
+		}
+	}
+	for k, off := range latest {
+		assert.Equal(t, []int64{off}, seen[k], "key %s: only its latest record remains, at its original offset", k)
+	}
+	assert.Equal(t, end, l.EndOffset(), "compaction never changes the log end offset")
+	assert.Equal(t, int64(0), l.StartOffset(), "compaction never moves the log start offset")
+	for offset := int64(0); offset < end; offset++ {
+		_, err := l.Read(offset, 1)
+		require.NoError(t, err, "Read(%d) lands on the next record left when compaction removed this one", offset)
+	}
+}
+
+func TestCompactionRemovesTombstonesAfterDeleteRetention(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{CleanupPolicy: "compact", SegmentBytes: 512, DeleteRetentionMs: 24 * time.Hour})
+	now := time.Now()
+	appendBatch(t, l, log.EncodeBatch(keyed("old", "v", now.Add(-72*time.Hour))))
+	appendBatch(t, l, log.EncodeBatch(keyed("old", "", now.Add(-48*time.Hour)))) // tombstone, two days old
+	appendBatch(t, l, log.EncodeBatch(keyed("new", "v", now.Add(-time.Hour))))
+	appendBatch(t, l, log.EncodeBatch(keyed("new", "", now.Add(-time.Minute)))) // tombstone, a minute old
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
+
+	_, err := l.Compact(now)
+	require.NoError(t, err)
+	var keys []string
+	for _, r := range readAll(t, l) {
+		if r.Key != nil {
+			keys = append(keys, fmt.Sprintf("%s=%q", r.Key, r.Value))
+		}
+	}
+	assert.Equal(t, []string{`new=""`}, keys,
+		"the two-day-old tombstone is gone with its key; the fresh tombstone stays so consumers can see the delete")
+}
+
+func TestCompactionRewritesCompressedBatches(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{CleanupPolicy: "compact", SegmentBytes: 512})
+	now := time.Now()
+	appendBatch(t, l, gzipBatch(t, now, keyed("a", "1", now), keyed("b", "1", now), keyed("a", "2", now)))
+	appendBatch(t, l, log.EncodeBatch(keyed("b", "2", now)))
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
+
+	_, err := l.Compact(now)
+	require.NoError(t, err)
+	var got []string
+	for _, r := range readAll(t, l) {
+		if r.Key != nil {
+			got = append(got, fmt.Sprintf("%d:%s=%s", r.Offset, r.Key, r.Value))
+		}
+	}
+	assert.Equal(t, []string{"2:a=2", "3:b=2"}, got, "inside a gzip batch too, only each key's latest record stays")
+}
+
+// gzipBatch builds a batch whose records are gzip-compressed, as a producer
+// with compression.type=gzip sends them.
+func gzipBatch(t *testing.T, ts time.Time, recs ...log.Record) []byte {
+	t.Helper()
+	plain := log.EncodeBatch(recs...)
+	var rb kmsg.RecordBatch
+	require.NoError(t, rb.ReadFrom(plain))
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	_, err := w.Write(rb.Records)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	rb.Records = buf.Bytes()
+	rb.Attributes |= 1 // gzip
+	rb.Length = int32(49 + len(rb.Records))
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+func TestCompactionSurvivesAReopen(t *testing.T) {
+	dir := t.TempDir()
+	cfg := log.Config{CleanupPolicy: "compact", SegmentBytes: 512}
+	l, err := log.Open(dir, cfg)
+	require.NoError(t, err)
+	now := time.Now()
+	for i := range 20 {
+		appendBatch(t, l, log.EncodeBatch(keyed(fmt.Sprint(i%3), fmt.Sprint(i), now)))
+	}
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
+	_, err = l.Compact(now)
+	require.NoError(t, err)
+	raw, err := l.Read(0, 1<<30)
+	require.NoError(t, err)
+	want, err := log.DecodeRecords(raw)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+
+	l = openLog(t, dir, cfg)
+	assert.Equal(t, want, readAll(t, l), "a compacted log reads the same after reopening")
+}
+
+func TestACompactedLogIgnoresRetention(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{CleanupPolicy: "compact", SegmentBytes: 512, RetentionBytes: 1})
+	for range 10 {
+		appendBatch(t, l, log.EncodeBatch(log.Record{Key: []byte("k"), Value: make([]byte, 300), Timestamp: time.Now()}))
+	}
+	deleted, err := l.EnforceRetention(time.Now())
+	require.NoError(t, err)
+	assert.Zero(t, deleted, "cleanup.policy=compact deletes by key, never by size or age")
+}
+
+func TestTheCleanerCompactsInTheBackground(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{CleanupPolicy: "compact", SegmentBytes: 512})
+	now := time.Now()
+	for i := range 30 {
+		appendBatch(t, l, log.EncodeBatch(keyed("same-key", fmt.Sprint(i), now)))
+	}
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
+	before := l.Size()
+
+	c := log.NewCleaner(10 * time.Millisecond)
+	c.Add(l)
+	c.Start()
+	defer c.Stop()
+	require.Eventually(t, func() bool { return l.Size() < before }, 5*time.Second, 10*time.Millisecond,
+		"the cleaner should compact the log within 5 s; it is still %d bytes", before)
+}
