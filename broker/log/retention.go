@@ -19,6 +19,11 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
+	for _, s := range l.segments {
+		if err := s.indexes(); err != nil {
+			return 0, err
+		}
+	}
 	n, err := l.expired(now)
 	if err != nil {
 		return 0, err

@@ -40,6 +40,10 @@ type Course struct {
 // FindRoot walks up from dir to the repository root: the folder with the
 // go.mod and the lessons.
 func FindRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
 	for d := dir; ; d = filepath.Dir(d) {
 		_, modErr := os.Stat(filepath.Join(d, "go.mod"))
 		_, lessonsErr := os.Stat(filepath.Join(d, "lessons", "lessons.go"))
@@ -47,7 +51,7 @@ func FindRoot(dir string) (string, error) {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no klab repository (a go.mod of the course's module) above %s", dir)
+			return "", fmt.Errorf("no klab repository (a folder with go.mod and lessons/lessons.go) at or above %s", dir)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 )
 
 // segment is one file of the log, named after its base offset (the offset
@@ -31,6 +32,11 @@ type segment struct {
 	// entry, and maxTimestampOffset the relative offset of its batch.
 	maxTimestamp       int64
 	maxTimestampOffset uint32
+
+	// lazy loads the indexes of a segment opened sealed, once, on first use.
+	lazy     func() error
+	loadOnce sync.Once
+	loadErr  error
 }
 
 // segmentPath names a segment's files, with the base offset padded to 20
@@ -72,6 +78,23 @@ func openFile(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 }
 
+// sealed marks a segment opened from disk as sealed: its batches end before
+// nextOffset. Its indexes are read from disk when first needed, not at
+// Open, so that opening a log costs the same whatever its size (Kafka loads
+// indexes lazily too, since KIP-263).
+func (s *segment) sealed(nextOffset, indexInterval int64) {
+	s.nextOffset = nextOffset
+	s.lazy = func() error { return s.loadIndexes(nextOffset, indexInterval) }
+}
+
+// indexes makes sure the segment's indexes are in memory.
+func (s *segment) indexes() error {
+	if s.lazy != nil {
+		s.loadOnce.Do(func() { s.loadErr = s.lazy() })
+	}
+	return s.loadErr
+}
+
 // loadIndexes reads a sealed segment's indexes from disk, and rebuilds them
 // from the segment if they are damaged.
 func (s *segment) loadIndexes(nextOffset, indexInterval int64) error {
@@ -82,7 +105,7 @@ func (s *segment) loadIndexes(nextOffset, indexInterval int64) error {
 	if s.index.load(s.size) == nil && s.times.load() == nil && (s.size == 0 || len(s.times.entries) > 0) {
 		return nil
 	}
-	if _, err := s.recover(indexInterval); err != nil {
+	if _, err := s.recover(indexInterval, true); err != nil {
 		return err
 	}
 	s.nextOffset = nextOffset
@@ -172,24 +195,30 @@ func (s *segment) headerAt(position int64) (header, error) {
 
 // read returns whole batches from position on: as many as fit in maxBytes,
 // and always the first one, even if it alone is larger, so that a consumer
-// can never be stuck behind a batch bigger than its fetch size (KIP-74).
+// can never be stuck behind a batch bigger than its fetch size (KIP-74). It
+// reads the bytes in one call and cuts them at the last whole batch.
 func (s *segment) read(position int64, maxBytes int64) ([]byte, error) {
-	end := position
-	for end < s.size {
-		h, err := s.headerAt(end)
+	first, err := s.headerAt(position)
+	if err != nil {
+		return nil, err
+	}
+	want := min(max(maxBytes, first.size), s.size-position)
+	b := make([]byte, want)
+	if _, err := s.file.ReadAt(b, position); err != nil {
+		return nil, fmt.Errorf("segment %d: reading at %d: %w", s.base, position, err)
+	}
+	end := int64(0)
+	for end+batchHeaderSize <= int64(len(b)) {
+		h, err := readHeader(b[end:])
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("segment %d: batch at %d: %w", s.base, position+end, err)
 		}
-		if end > position && end+h.size-position > maxBytes {
+		if end+h.size > int64(len(b)) {
 			break
 		}
 		end += h.size
 	}
-	b := make([]byte, end-position)
-	if _, err := s.file.ReadAt(b, position); err != nil {
-		return nil, fmt.Errorf("segment %d: reading at %d: %w", s.base, position, err)
-	}
-	return b, nil
+	return b[:end:end], nil
 }
 
 // recovery tells what opening a log found in its last segment.
@@ -200,10 +229,12 @@ type recovery struct {
 
 // recover scans the segment from its start, checking every batch, and
 // rebuilds both indexes on the way. At the first batch that is torn (cut
-// short by a crash mid-write) or corrupt (bad CRC, offsets going backwards),
-// it truncates the segment there: everything before that point is kept,
-// nothing after it can be trusted.
-func (s *segment) recover(indexInterval int64) (recovery, error) {
+// short by a crash mid-write) or corrupt (bad CRC, offsets that do not
+// follow on), it truncates the segment there: everything before that point
+// is kept, nothing after it can be trusted. Batches follow each other without
+// gaps in offsets unless gaps is set: compaction leaves gaps, but only in
+// sealed segments, never in the active one.
+func (s *segment) recover(indexInterval int64, gaps bool) (recovery, error) {
 	var r recovery
 	if err := s.resetIndexes(); err != nil {
 		return r, err
@@ -216,8 +247,8 @@ func (s *segment) recover(indexInterval int64) (recovery, error) {
 			break // the end of the file, or a torn batch
 		}
 		h, err := checkBatch(batch)
-		if err != nil || h.baseOffset < s.nextOffset {
-			break // corrupt
+		if err != nil || h.baseOffset < s.nextOffset || (!gaps && h.baseOffset != s.nextOffset) {
+			break // corrupt, or offsets that do not follow on
 		}
 		if err := s.track(h, position, indexInterval); err != nil {
 			return r, err

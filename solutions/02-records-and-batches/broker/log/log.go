@@ -74,15 +74,12 @@ func Open(dir string, cfg Config) (*Log, error) {
 		l.segments = append(l.segments, s)
 	}
 	for i, s := range l.segments[:len(l.segments)-1] {
-		if err := s.loadIndexes(l.segments[i+1].base, l.cfg.IndexIntervalBytes); err != nil {
-			l.closeSegments()
-			return nil, err
-		}
+		s.sealed(l.segments[i+1].base, l.cfg.IndexIntervalBytes)
 	}
 	// An empty active segment has nothing to check, only indexes to clear.
 	var r recovery
 	if active := l.active(); active.size > 0 {
-		r, err = active.recover(l.cfg.IndexIntervalBytes)
+		r, err = active.recover(l.cfg.IndexIntervalBytes, false)
 	} else {
 		err = active.resetIndexes()
 	}
@@ -244,6 +241,9 @@ func (l *Log) Read(offset int64, maxBytes int64) ([]byte, error) {
 	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
 	for ; i < len(l.segments); i++ {
 		s := l.segments[i]
+		if err := s.indexes(); err != nil {
+			return nil, err
+		}
 		position, err := s.find(offset)
 		if err != nil {
 			return nil, err
