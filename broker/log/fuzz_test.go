@@ -55,7 +55,7 @@ func FuzzBatch(f *testing.F) {
 // byte, cuts the file, or appends garbage) and reopens it. Recovery must
 // keep every batch that lies wholly before the damage, byte for byte.
 func FuzzRecoveryCorruptTail(f *testing.F) {
-	f.Add(uint8(0), uint32(0), uint8(1))    // flip the first byte: the first batch's base offset
+	f.Add(uint8(0), uint32(0), uint8(1))     // flip the first byte: the first batch's base offset
 	f.Add(uint8(0), uint32(17), uint8(0x80)) // a CRC byte
 	f.Add(uint8(0), uint32(9999), uint8(7))  // somewhere in the middle
 	f.Add(uint8(1), uint32(5000), uint8(0))  // cut the file

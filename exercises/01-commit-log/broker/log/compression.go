@@ -33,7 +33,11 @@ const (
 // (xerial snappy-java): a header, then length-prefixed snappy blocks.
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
-var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+// maxDecompressed bounds what one batch may decompress to, so that a small
+// batch cannot make the broker allocate without limit.
+const maxDecompressed = 64 << 20
+
+var zstdDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecompressed))
 
 // decompress returns the records block of a batch compressed with c.
 func decompress(c codec, data []byte) ([]byte, error) {
@@ -45,12 +49,12 @@ func decompress(c codec, data []byte) ([]byte, error) {
 	case codecGzip:
 		var r *gzip.Reader
 		if r, err = gzip.NewReader(bytes.NewReader(data)); err == nil {
-			out, err = io.ReadAll(r)
+			out, err = readLimited(r)
 		}
 	case codecSnappy:
 		out, err = unsnappy(data)
 	case codecLZ4:
-		out, err = io.ReadAll(lz4.NewReader(bytes.NewReader(data)))
+		out, err = readLimited(lz4.NewReader(bytes.NewReader(data)))
 	case codecZstd:
 		out, err = zstdDecoder.DecodeAll(data, nil)
 	default:
@@ -62,9 +66,21 @@ func decompress(c codec, data []byte) ([]byte, error) {
 	return out, nil
 }
 
+// readLimited reads r to its end, or fails past maxDecompressed bytes.
+func readLimited(r io.Reader) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, maxDecompressed+1))
+	if err == nil && len(out) > maxDecompressed {
+		err = fmt.Errorf("decompresses to more than %d bytes", maxDecompressed)
+	}
+	return out, err
+}
+
 // unsnappy decodes plain snappy or the xerial framing.
 func unsnappy(data []byte) ([]byte, error) {
 	if !bytes.HasPrefix(data, xerialMagic) || len(data) < 16 {
+		if n, err := snappy.DecodedLen(data); err != nil || n > maxDecompressed {
+			return nil, fmt.Errorf("snappy block decodes to %d bytes: %v", n, err)
+		}
 		return snappy.Decode(nil, data)
 	}
 	var out []byte
@@ -76,6 +92,9 @@ func unsnappy(data []byte) ([]byte, error) {
 		rest = rest[4:]
 		if uint64(n) > uint64(len(rest)) {
 			return nil, fmt.Errorf("xerial block of %d bytes, %d left", n, len(rest))
+		}
+		if m, err := snappy.DecodedLen(rest[:n]); err != nil || len(out)+m > maxDecompressed {
+			return nil, fmt.Errorf("xerial block decodes past %d bytes: %v", maxDecompressed, err)
 		}
 		block, err := snappy.Decode(nil, rest[:n])
 		if err != nil {

@@ -18,6 +18,11 @@ import (
 // such files: a compaction that did not finish did not happen.
 const cleanedSuffix = ".cleaned"
 
+// minRecordSize is the smallest encoded record: a one-byte length,
+// attributes, timestamp delta, offset delta, key length, value length and
+// header count.
+const minRecordSize = 7
+
 // CompactStats reports one compaction pass.
 type CompactStats struct {
 	Segments       int   // sealed segments rewritten
@@ -221,7 +226,9 @@ func decodeBatch(b []byte) (kmsg.RecordBatch, []kmsg.Record, error) {
 	if err != nil {
 		return rb, nil, err
 	}
-	recs := make([]kmsg.Record, 0, max(rb.NumRecords, 0))
+	// The count comes from the batch, so it cannot size an allocation by
+	// itself: a record takes at least minRecordSize bytes.
+	recs := make([]kmsg.Record, 0, min(max(rb.NumRecords, 0), int32(len(data)/minRecordSize+1)))
 	for i := int32(0); i < rb.NumRecords; i++ {
 		var r kmsg.Record
 		n, err := readRecord(data, &r)
