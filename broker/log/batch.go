@@ -82,7 +82,7 @@ func checkBatch(b []byte) (header, error) {
 	}
 	if magic := b[offMagic]; magic != 2 {
 		return h, fmt.Errorf("%w: record batch magic %d, only v2 batches are stored",
-			kerr.UnsupportedForMessageFormat, magic)
+			kerr.InvalidRecord, magic)
 	}
 	want := binary.BigEndian.Uint32(b[offCRC:])
 	if got := crc32.Checksum(b[offAttributes:], castagnoli); got != want {
@@ -90,7 +90,7 @@ func checkBatch(b []byte) (header, error) {
 			kerr.CorruptMessage, got, want)
 	}
 	count := int32(binary.BigEndian.Uint32(b[offRecordCount:]))
-	if h.lastOffsetDelta < 0 || count < 0 || count > h.lastOffsetDelta+1 {
+	if h.lastOffsetDelta < 0 || count < 0 || int64(count) > int64(h.lastOffsetDelta)+1 {
 		return h, fmt.Errorf("%w: %d records cannot span last offset delta %d",
 			kerr.CorruptMessage, count, h.lastOffsetDelta)
 	}

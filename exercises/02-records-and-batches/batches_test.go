@@ -41,14 +41,25 @@ func appendBatch(t *testing.T, l *log.Log, b []byte) int64 {
 	return off
 }
 
-// readAll decodes every record of the log.
+// readAll decodes every record of the log, reading on from each batch
+// returned as a consumer does: one Read returns batches of one segment.
 func readAll(t *testing.T, l *log.Log) []log.Record {
 	t.Helper()
-	raw, err := l.Read(l.StartOffset(), 1<<30)
-	require.NoError(t, err, "Read from the log start offset")
-	recs, err := log.DecodeRecords(raw)
-	require.NoError(t, err, "decoding the log")
-	return recs
+	var all []log.Record
+	for offset := l.StartOffset(); offset < l.EndOffset(); {
+		raw, err := l.Read(offset, 1<<30)
+		require.NoError(t, err, "Read(%d)", offset)
+		recs, err := log.DecodeRecords(raw)
+		require.NoError(t, err, "decoding what Read(%d) returned", offset)
+		require.NotEmpty(t, recs, "Read(%d) below the log end offset %d returned no record", offset, l.EndOffset())
+		for _, r := range recs {
+			if r.Offset >= offset {
+				all = append(all, r)
+			}
+		}
+		offset = recs[len(recs)-1].Offset + 1
+	}
+	return all
 }
 
 // keyed makes a record with a key and a value; a nil value is a tombstone.
@@ -116,7 +127,7 @@ func TestAppendRejectsMalformedBatches(t *testing.T) {
 			binary.BigEndian.PutUint32(b[8:], uint32(len(b)))
 			return b
 		}(), kerr.CorruptMessage},
-		{"magic 1, an old message set", func() []byte { b := bytes.Clone(good); b[16] = 1; return b }(), kerr.UnsupportedForMessageFormat},
+		{"magic 1, an old message set", func() []byte { b := bytes.Clone(good); b[16] = 1; return b }(), kerr.InvalidRecord},
 		{"more records than offsets", func() []byte {
 			b := bytes.Clone(good)
 			binary.BigEndian.PutUint32(b[57:], 5)
@@ -272,10 +283,7 @@ func TestCompactionSurvivesAReopen(t *testing.T) {
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 	_, err = l.Compact(now)
 	require.NoError(t, err)
-	raw, err := l.Read(0, 1<<30)
-	require.NoError(t, err)
-	want, err := log.DecodeRecords(raw)
-	require.NoError(t, err)
+	want := readAll(t, l)
 	require.NoError(t, l.Close())
 
 	l = openLog(t, dir, cfg)
@@ -307,4 +315,53 @@ func TestTheCleanerCompactsInTheBackground(t *testing.T) {
 	defer c.Stop()
 	require.Eventually(t, func() bool { return l.Size() < before }, 5*time.Second, 10*time.Millisecond,
 		"the cleaner should compact the log within 5 s; it is still %d bytes", before)
+}
+
+func TestCompactionKeepsRecordsWithoutAKeyAndEmptyValues(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{CleanupPolicy: "compact", SegmentBytes: 512})
+	now := time.Now().Add(-72 * time.Hour) // old enough for any tombstone to go
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: []byte("no key")}))
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now}))                                    // no key, no value
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Key: []byte("k"), Value: []byte{}})) // empty, not null
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
+
+	_, err := l.Compact(time.Now())
+	require.NoError(t, err)
+	recs := readAll(t, l)
+	require.Len(t, recs, 5, "compaction judges records by key: with no key, or with an empty (not null) value, a record stays")
+	assert.Equal(t, []byte{}, recs[2].Value, "an empty value is a value, not a tombstone")
+}
+
+func TestReadAfterCompactionFindsTheNextRecordInTheNextSegment(t *testing.T) {
+	// Compaction empties the second half of the first segment, so a read
+	// there must go on to the second segment's first record, not skip into
+	// it. Both segments hold several index entries.
+	l := openLog(t, t.TempDir(), log.Config{CleanupPolicy: "compact", SegmentBytes: 2048, IndexIntervalBytes: 100})
+	now := time.Now()
+	n := int64(0) // records in the first segment
+	for l.Segments() == 1 {
+		n = appendBatch(t, l, log.EncodeBatch(keyed(fmt.Sprintf("k%d", n), "first", now))) + 1
+	}
+	n-- // the last append rolled the second segment
+	for i := n / 2; i < n; i++ {
+		appendBatch(t, l, log.EncodeBatch(keyed(fmt.Sprintf("k%d", i), "again", now)))
+	}
+	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 2000)}))
+	_, err := l.Compact(now)
+	require.NoError(t, err)
+
+	for offset := int64(0); offset < l.EndOffset(); offset++ {
+		raw, err := l.Read(offset, 1)
+		require.NoError(t, err)
+		got, err := log.DecodeRecords(raw)
+		require.NoError(t, err)
+		require.NotEmpty(t, got, "Read(%d)", offset)
+		want := offset // the first record left at or after offset
+		if offset >= n/2 && offset < n {
+			want = n // compacted away; the second segment starts at n
+		}
+		assert.GreaterOrEqual(t, got[len(got)-1].Offset, offset, "Read(%d) returned a batch that ends before it", offset)
+		assert.LessOrEqual(t, got[0].Offset, want, "Read(%d) skipped offset %d, the next record left", offset, want)
+	}
 }

@@ -225,7 +225,8 @@ func (c *Course) lesson(t Tree, l lessons.Lesson, base, stubbed string) error {
 
 // fixup points the imports of moved packages at their copies, adds the
 // lessons import a stub needs, drops imports only the removed code used,
-// and formats the file with header on top.
+// and formats the file with header on top. It edits the source as lines,
+// so that a dropped import leaves no gap where it stood.
 func fixup(name, header string, src []byte, moved map[string]string, lessonsPkg string) ([]byte, error) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, name, src, parser.ParseComments)
@@ -241,32 +242,21 @@ func fixup(name, header string, src []byte, moved map[string]string, lessonsPkg 
 		}
 		return true
 	})
+	lines := strings.SplitAfter(string(src), "\n")
 	imported := map[string]bool{}
-	for _, decl := range f.Decls {
-		gd, ok := decl.(*ast.GenDecl)
-		if !ok || gd.Tok != token.IMPORT {
-			continue
+	for _, is := range f.Imports {
+		line := fset.Position(is.Pos()).Line - 1
+		name := importName(is)
+		imported[name] = true
+		p, _ := strconv.Unquote(is.Path.Value)
+		switch {
+		case name != "_" && name != "." && !used[name]:
+			lines[line] = "" // a lone import line goes whole, an import block keeps its parentheses
+		case moved[p] != "":
+			lines[line] = strings.Replace(lines[line], is.Path.Value, strconv.Quote(moved[p]), 1)
 		}
-		kept := gd.Specs[:0]
-		for _, spec := range gd.Specs {
-			is := spec.(*ast.ImportSpec)
-			p, _ := strconv.Unquote(is.Path.Value)
-			if to, ok := moved[p]; ok {
-				is.Path.Value = strconv.Quote(to)
-			}
-			name := importName(is)
-			imported[name] = true
-			if name == "_" || name == "." || used[name] {
-				kept = append(kept, spec)
-			}
-		}
-		gd.Specs = kept
 	}
-	var buf bytes.Buffer
-	if err := format.Node(&buf, fset, f); err != nil {
-		return nil, err
-	}
-	out := buf.Bytes()
+	out := []byte(strings.Join(lines, ""))
 	if lessonsPkg != "" && used["lessons"] && !imported["lessons"] {
 		out = addImport(out, lessonsPkg)
 	}

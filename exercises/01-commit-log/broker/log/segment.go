@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
 	"sync"
 
 	"klab.dev/klab/lessons"
@@ -221,8 +220,10 @@ func (s *segment) recover(indexInterval int64, gaps bool) (recovery, error) {
 	return r, lessons.Todo("01", "(*segment).recover")
 }
 
-// nextBatch reads one whole batch from in. A batch cut short is an error.
-func nextBatch(in *bufio.Reader) ([]byte, error) {
+// nextBatch reads one whole batch from in, which has remaining bytes left.
+// A batch cut short is an error; so is a length field that points past the
+// end, which is checked before it sizes an allocation.
+func nextBatch(in *bufio.Reader, remaining int64) ([]byte, error) {
 	prefix, err := in.Peek(batchHeaderSize)
 	if err != nil {
 		return nil, err
@@ -230,6 +231,9 @@ func nextBatch(in *bufio.Reader) ([]byte, error) {
 	h, err := readHeader(prefix)
 	if err != nil {
 		return nil, err
+	}
+	if h.size > remaining {
+		return nil, io.ErrUnexpectedEOF
 	}
 	batch := make([]byte, h.size)
 	if _, err := io.ReadFull(in, batch); err != nil {

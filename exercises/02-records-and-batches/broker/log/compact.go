@@ -195,14 +195,15 @@ func (l *Log) swap(s *segment, cleaned string) error {
 func eachBatch(segments []*segment, fn func(*segment, []byte) error) error {
 	for _, s := range segments {
 		in := bufio.NewReaderSize(io.NewSectionReader(s.file, 0, s.size), 1<<20)
-		for {
-			b, err := nextBatch(in)
+		for position := int64(0); ; {
+			b, err := nextBatch(in, s.size-position)
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
 				return fmt.Errorf("segment %d: %w", s.base, err)
 			}
+			position += int64(len(b))
 			if err := fn(s, b); err != nil {
 				return err
 			}

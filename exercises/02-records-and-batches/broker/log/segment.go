@@ -163,7 +163,9 @@ func (s *segment) largestTimestamp() int64 {
 func (s *segment) find(offset int64) (int64, error) {
 	// The index is sorted by offset: binary search for the last entry at or
 	// before the offset, then scan batch headers from there.
-	rel := uint32(offset - s.base)
+	// An offset below the base (compaction emptied the end of the segment
+	// before) is found from the segment's start.
+	rel := uint32(max(offset-s.base, 0))
 	i := sort.Search(len(s.index.entries), func(i int) bool {
 		return s.index.entries[i].relOffset > rel
 	})
@@ -242,7 +244,7 @@ func (s *segment) recover(indexInterval int64, gaps bool) (recovery, error) {
 	in := bufio.NewReaderSize(io.NewSectionReader(s.file, 0, s.size), 1<<20)
 	var position int64
 	for {
-		batch, err := nextBatch(in)
+		batch, err := nextBatch(in, s.size-position)
 		if err != nil {
 			break // the end of the file, or a torn batch
 		}
@@ -266,8 +268,10 @@ func (s *segment) recover(indexInterval int64, gaps bool) (recovery, error) {
 	return r, nil
 }
 
-// nextBatch reads one whole batch from in. A batch cut short is an error.
-func nextBatch(in *bufio.Reader) ([]byte, error) {
+// nextBatch reads one whole batch from in, which has remaining bytes left.
+// A batch cut short is an error; so is a length field that points past the
+// end, which is checked before it sizes an allocation.
+func nextBatch(in *bufio.Reader, remaining int64) ([]byte, error) {
 	prefix, err := in.Peek(batchHeaderSize)
 	if err != nil {
 		return nil, err
@@ -275,6 +279,9 @@ func nextBatch(in *bufio.Reader) ([]byte, error) {
 	h, err := readHeader(prefix)
 	if err != nil {
 		return nil, err
+	}
+	if h.size > remaining {
+		return nil, io.ErrUnexpectedEOF
 	}
 	batch := make([]byte, h.size)
 	if _, err := io.ReadFull(in, batch); err != nil {

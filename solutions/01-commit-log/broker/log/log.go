@@ -176,7 +176,7 @@ var ErrClosed = errors.New("log: closed")
 // it, and returns the offset of its first record. The batch's own base
 // offset is ignored and overwritten: offsets are the log's to assign. A batch
 // that fails its checks is not written and the error wraps the Kafka error
-// (CORRUPT_MESSAGE, UNSUPPORTED_FOR_MESSAGE_FORMAT).
+// (CORRUPT_MESSAGE, INVALID_RECORD).
 func (l *Log) Append(batch []byte) (int64, error) {
 	h, err := checkBatch(batch)
 	if err != nil {

@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"klab.dev/klab/broker/log"
+)
+
+// topicConfigDef describes one topic config klab implements: its Kafka
+// name, Kafka's default, its type as DescribeConfigs reports it, and what
+// it does.
+type topicConfigDef struct {
+	name, def, kind, doc string
+	min                  int64 // smallest valid value, for numbers
+}
+
+// topicConfigDefs are the topic configs klab implements, sorted by name.
+// Any other name is refused with INVALID_CONFIG rather than stored and
+// ignored.
+var topicConfigDefs = []topicConfigDef{
+	{"cleanup.policy", "delete", "LIST", "delete: drop old segments by retention; compact: keep the latest record of each key; or both, comma-separated.", 0},
+	{"delete.retention.ms", "86400000", "LONG", "How long compaction keeps a tombstone, so consumers see the delete.", 0},
+	{"index.interval.bytes", "4096", "INT", "Bytes of batches between two entries of the sparse offset index.", 0},
+	{"max.message.bytes", "1048588", "INT", "The largest record batch the topic accepts, after compression.", 0},
+	{"min.insync.replicas", "1", "INT", "With acks=all, how many in-sync replicas a write needs, or it fails with NOT_ENOUGH_REPLICAS.", 1},
+	{"retention.bytes", "-1", "LONG", "Delete the oldest segments of a partition while it is larger than this; -1 for no limit.", -1},
+	{"retention.ms", "604800000", "LONG", "Delete segments whose newest record is older than this; -1 to keep data forever.", -1},
+	{"segment.bytes", "1073741824", "INT", "Roll a new segment before a segment grows past this size.", 14},
+}
+
+func findTopicConfig(name string) (topicConfigDef, bool) {
+	for _, d := range topicConfigDefs {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return topicConfigDef{}, false
+}
+
+// validateTopicConfig checks a topic config's name and value.
+func validateTopicConfig(name, value string) error {
+	d, ok := findTopicConfig(name)
+	if !ok {
+		return fmt.Errorf("unknown topic config %q", name)
+	}
+	switch d.kind {
+	case "LIST":
+		for _, p := range strings.Split(value, ",") {
+			if p = strings.TrimSpace(p); p != log.CleanupDelete && p != log.CleanupCompact {
+				return fmt.Errorf("%s: %q is not delete or compact", name, p)
+			}
+		}
+	case "INT", "LONG":
+		bits := 64
+		if d.kind == "INT" {
+			bits = 32
+		}
+		n, err := strconv.ParseInt(value, 10, bits)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a number", name, value)
+		}
+		if n < d.min {
+			return fmt.Errorf("%s: %d is below the minimum %d", name, n, d.min)
+		}
+	}
+	return nil
+}
+
+// configSource says where a config's value comes from, in DescribeConfigs' terms.
+type configSource int8
+
+const (
+	sourceTopic   configSource = 1 // DYNAMIC_TOPIC_CONFIG: set on the topic
+	sourceBroker  configSource = 4 // STATIC_BROKER_CONFIG: the broker's default for topics
+	sourceDefault configSource = 5 // DEFAULT_CONFIG: Kafka's default
+)
+
+// topicConfigValue resolves a topic config: the topic's own value, else the
+// broker's default, else Kafka's.
+func (c *Config) topicConfigValue(overrides map[string]string, name string) (string, configSource) {
+	if v, ok := overrides[name]; ok {
+		return v, sourceTopic
+	}
+	if v, ok := c.TopicDefaults[name]; ok {
+		return v, sourceBroker
+	}
+	d, _ := findTopicConfig(name)
+	return d.def, sourceDefault
+}
+
+// intConfig is a numeric topic config, resolved. Values were validated
+// when set, so parsing cannot fail here.
+func (c *Config) intConfig(overrides map[string]string, name string) int64 {
+	v, _ := c.topicConfigValue(overrides, name)
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}
+
+// logConfig is the configuration of a partition's log for a topic with
+// these overrides.
+func (c *Config) logConfig(overrides map[string]string) log.Config {
+	policy, _ := c.topicConfigValue(overrides, "cleanup.policy")
+	ms := func(name string) time.Duration {
+		n := c.intConfig(overrides, name)
+		if n < 0 {
+			return -1
+		}
+		return time.Duration(n) * time.Millisecond
+	}
+	return log.Config{
+		SegmentBytes:       c.intConfig(overrides, "segment.bytes"),
+		IndexIntervalBytes: c.intConfig(overrides, "index.interval.bytes"),
+		RetentionMs:        ms("retention.ms"),
+		RetentionBytes:     c.intConfig(overrides, "retention.bytes"),
+		CleanupPolicy:      policy,
+		DeleteRetentionMs:  ms("delete.retention.ms"),
+	}
+}
