@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,10 @@ type Config struct {
 	SocketRequestMaxBytes int32
 	// RetentionCheckInterval is log.retention.check.interval.ms.
 	RetentionCheckInterval time.Duration
+
+	// Logger receives what the broker has to say: errors a client sees only
+	// as an error code, and why a connection was closed. Default slog.Default().
+	Logger *slog.Logger
 
 	// TopicDefaults are the broker-level defaults of topic configs, by the
 	// topic config's name (retention.ms, not log.retention.ms).

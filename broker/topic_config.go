@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"klab.dev/klab/broker/log"
 )
 
@@ -13,22 +15,24 @@ import (
 // name, Kafka's default, its type as DescribeConfigs reports it, and what
 // it does.
 type topicConfigDef struct {
-	name, def, kind, doc string
-	min                  int64 // smallest valid value, for numbers
+	name, def string
+	kind      kmsg.ConfigType
+	doc       string
+	min       int64 // smallest valid value, for numbers
 }
 
 // topicConfigDefs are the topic configs klab implements, sorted by name.
 // Any other name is refused with INVALID_CONFIG rather than stored and
 // ignored.
 var topicConfigDefs = []topicConfigDef{
-	{"cleanup.policy", "delete", "LIST", "delete: drop old segments by retention; compact: keep the latest record of each key; or both, comma-separated.", 0},
-	{"delete.retention.ms", "86400000", "LONG", "How long compaction keeps a tombstone, so consumers see the delete.", 0},
-	{"index.interval.bytes", "4096", "INT", "Bytes of batches between two entries of the sparse offset index.", 0},
-	{"max.message.bytes", "1048588", "INT", "The largest record batch the topic accepts, after compression.", 0},
-	{"min.insync.replicas", "1", "INT", "With acks=all, how many in-sync replicas a write needs, or it fails with NOT_ENOUGH_REPLICAS.", 1},
-	{"retention.bytes", "-1", "LONG", "Delete the oldest segments of a partition while it is larger than this; -1 for no limit.", -1},
-	{"retention.ms", "604800000", "LONG", "Delete segments whose newest record is older than this; -1 to keep data forever.", -1},
-	{"segment.bytes", "1073741824", "INT", "Roll a new segment before a segment grows past this size.", 14},
+	{"cleanup.policy", "delete", kmsg.ConfigTypeList, "delete: drop old segments by retention; compact: keep the latest record of each key; or both, comma-separated.", 0},
+	{"delete.retention.ms", "86400000", kmsg.ConfigTypeLong, "How long compaction keeps a tombstone, so consumers see the delete.", 0},
+	{"index.interval.bytes", "4096", kmsg.ConfigTypeInt, "Bytes of batches between two entries of the sparse offset index.", 0},
+	{"max.message.bytes", "1048588", kmsg.ConfigTypeInt, "The largest record batch the topic accepts, after compression.", 0},
+	{"min.insync.replicas", "1", kmsg.ConfigTypeInt, "With acks=all, how many in-sync replicas a write needs, or it fails with NOT_ENOUGH_REPLICAS.", 1},
+	{"retention.bytes", "-1", kmsg.ConfigTypeLong, "Delete the oldest segments of a partition while it is larger than this; -1 for no limit.", -1},
+	{"retention.ms", "604800000", kmsg.ConfigTypeLong, "Delete segments whose newest record is older than this; -1 to keep data forever.", -1},
+	{"segment.bytes", "1073741824", kmsg.ConfigTypeInt, "Roll a new segment before a segment grows past this size.", 14},
 }
 
 func findTopicConfig(name string) (topicConfigDef, bool) {
@@ -47,15 +51,15 @@ func validateTopicConfig(name, value string) error {
 		return fmt.Errorf("unknown topic config %q", name)
 	}
 	switch d.kind {
-	case "LIST":
+	case kmsg.ConfigTypeList:
 		for _, p := range strings.Split(value, ",") {
 			if p = strings.TrimSpace(p); p != log.CleanupDelete && p != log.CleanupCompact {
 				return fmt.Errorf("%s: %q is not delete or compact", name, p)
 			}
 		}
-	case "INT", "LONG":
+	case kmsg.ConfigTypeInt, kmsg.ConfigTypeLong:
 		bits := 64
-		if d.kind == "INT" {
+		if d.kind == kmsg.ConfigTypeInt {
 			bits = 32
 		}
 		n, err := strconv.ParseInt(value, 10, bits)
@@ -69,26 +73,17 @@ func validateTopicConfig(name, value string) error {
 	return nil
 }
 
-// configSource says where a config's value comes from, in DescribeConfigs' terms.
-type configSource int8
-
-const (
-	sourceTopic   configSource = 1 // DYNAMIC_TOPIC_CONFIG: set on the topic
-	sourceBroker  configSource = 4 // STATIC_BROKER_CONFIG: the broker's default for topics
-	sourceDefault configSource = 5 // DEFAULT_CONFIG: Kafka's default
-)
-
 // topicConfigValue resolves a topic config: the topic's own value, else the
 // broker's default, else Kafka's.
-func (c *Config) topicConfigValue(overrides map[string]string, name string) (string, configSource) {
+func (c *Config) topicConfigValue(overrides map[string]string, name string) (string, kmsg.ConfigSource) {
 	if v, ok := overrides[name]; ok {
-		return v, sourceTopic
+		return v, kmsg.ConfigSourceDynamicTopicConfig
 	}
 	if v, ok := c.TopicDefaults[name]; ok {
-		return v, sourceBroker
+		return v, kmsg.ConfigSourceStaticBrokerConfig
 	}
 	d, _ := findTopicConfig(name)
-	return d.def, sourceDefault
+	return d.def, kmsg.ConfigSourceDefaultConfig
 }
 
 // intConfig is a numeric topic config, resolved. Values were validated
@@ -104,11 +99,14 @@ func (c *Config) intConfig(overrides map[string]string, name string) int64 {
 func (c *Config) logConfig(overrides map[string]string) log.Config {
 	policy, _ := c.topicConfigValue(overrides, "cleanup.policy")
 	ms := func(name string) time.Duration {
-		n := c.intConfig(overrides, name)
-		if n < 0 {
+		switch n := c.intConfig(overrides, name); {
+		case n < 0:
 			return -1
+		case n == 0:
+			return time.Millisecond // the log reads zero as "Kafka's default"
+		default:
+			return time.Duration(n) * time.Millisecond
 		}
-		return time.Duration(n) * time.Millisecond
 	}
 	return log.Config{
 		SegmentBytes:       c.intConfig(overrides, "segment.bytes"),
@@ -117,5 +115,6 @@ func (c *Config) logConfig(overrides map[string]string) log.Config {
 		RetentionBytes:     c.intConfig(overrides, "retention.bytes"),
 		CleanupPolicy:      policy,
 		DeleteRetentionMs:  ms("delete.retention.ms"),
+		MaxMessageBytes:    c.intConfig(overrides, "max.message.bytes"),
 	}
 }

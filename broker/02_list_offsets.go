@@ -1,0 +1,60 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListOffsets: a consumer asks where to start. The timestamp -2 asks for the
+// earliest offset (the log start offset), -1 for the latest (the high
+// watermark: the next offset a consumer will see), and a timestamp in
+// milliseconds for the first record at or after it (offsetsForTimes in the
+// Java client; the time index answers it).
+//
+// Version notes: v1 answers one offset per partition (v0 a list), v2 adds
+// the isolation level, v4 the current leader epoch, v6 is flexible.
+func init() { register(kmsg.ListOffsets, 1, 6, handleListOffsets) }
+
+func handleListOffsets(b *Broker, _ context.Context, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch = 0
+			offset, ts, err := b.listOffset(rt.Topic, rp)
+			sp.ErrorCode, sp.Offset, sp.Timestamp = b.code(err), offset, ts
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// listOffset answers one partition: the offset, and the timestamp of that
+// record when asked by timestamp (-1 otherwise).
+func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition) (int64, int64, error) {
+	p, err := b.partitionOf(topic, rp.Partition)
+	if err != nil {
+		return -1, -1, err
+	}
+	if rp.CurrentLeaderEpoch > 0 {
+		return -1, -1, fmt.Errorf("%w: leader epoch %d, this broker's is 0", kerr.UnknownLeaderEpoch, rp.CurrentLeaderEpoch)
+	}
+	switch ts := rp.Timestamp; {
+	case ts == -2:
+		return p.log.StartOffset(), -1, nil
+	case ts == -1:
+		return p.log.EndOffset(), -1, nil
+	case ts < 0:
+		return -1, -1, fmt.Errorf("%w: timestamp %d; use -2 (earliest), -1 (latest) or milliseconds", kerr.InvalidRequest, ts)
+	default:
+		return p.log.OffsetForTimestamp(ts)
+	}
+}

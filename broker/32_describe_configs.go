@@ -1,0 +1,150 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeConfigs: the configs of topics and brokers, as kafka-configs
+// --describe and kafka-topics --describe show them.
+//
+// Behavior: for a topic, every topic config klab implements, with its value
+// and where it comes from: set on the topic (DYNAMIC_TOPIC_CONFIG), the
+// broker's log.* default (STATIC_BROKER_CONFIG), or Kafka's default
+// (DEFAULT_CONFIG). With synonyms asked for (v1+), each config lists every
+// level that has a value, most specific first. For a broker, its static
+// settings, all read-only: klab has no dynamic broker configs.
+//
+// Version notes: v1 adds sources and synonyms, v3 types and documentation,
+// v4 is flexible.
+func init() { register(kmsg.DescribeConfigs, 0, 4, handleDescribeConfigs) }
+
+func handleDescribeConfigs(b *Broker, _ context.Context, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.DescribeConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			if t := b.topicByName(rr.ResourceName); t == nil {
+				err = fmt.Errorf("%w: no topic %q", kerr.UnknownTopicOrPartition, rr.ResourceName)
+			} else {
+				b.mu.RLock()
+				sr.Configs = b.describeTopicConfigs(t.configs, rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+				b.mu.RUnlock()
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {
+				err = fmt.Errorf("%w: this is broker %d, not %s", kerr.InvalidRequest, b.cfg.NodeID, rr.ResourceName)
+			} else {
+				sr.Configs = b.describeBrokerConfigs(rr.ConfigNames)
+			}
+		default:
+			err = fmt.Errorf("%w: resource type %v is not implemented", kerr.InvalidRequest, rr.ResourceType)
+		}
+		sr.ErrorCode, sr.ErrorMessage = b.code(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}
+
+// describeTopicConfigs describes a topic's configs (those in names, or all).
+func (b *Broker) describeTopicConfigs(overrides map[string]string, names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, d := range topicConfigDefs {
+		if len(names) > 0 && !slices.Contains(names, d.name) {
+			continue
+		}
+		value, source := b.cfg.topicConfigValue(overrides, d.name)
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name, c.Value, c.Source, c.ConfigType = d.name, &value, source, d.kind
+		c.IsDefault = source == kmsg.ConfigSourceDefaultConfig
+		if docs {
+			c.Documentation = &d.doc
+		}
+		if synonyms {
+			c.ConfigSynonyms = b.topicConfigSynonyms(overrides, d)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// topicConfigSynonyms lists each level at which a topic config has a value.
+func (b *Broker) topicConfigSynonyms(overrides map[string]string, d topicConfigDef) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	var out []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+	add := func(name, value string, source kmsg.ConfigSource) {
+		s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+		s.Name, s.Value, s.Source = name, &value, source
+		out = append(out, s)
+	}
+	if v, ok := overrides[d.name]; ok {
+		add(d.name, v, kmsg.ConfigSourceDynamicTopicConfig)
+	}
+	for brokerName, topicName := range brokerTopicConfigs {
+		if v, ok := b.cfg.TopicDefaults[topicName]; ok && topicName == d.name {
+			add(brokerName, v, kmsg.ConfigSourceStaticBrokerConfig)
+		}
+	}
+	add(d.name, d.def, kmsg.ConfigSourceDefaultConfig)
+	return out
+}
+
+// describeBrokerConfigs describes the broker's own settings.
+func (b *Broker) describeBrokerConfigs(names []string) []kmsg.DescribeConfigsResponseResourceConfig {
+	c := b.cfg
+	settings := []struct {
+		name, value string
+		kind        kmsg.ConfigType
+	}{
+		{"node.id", strconv.Itoa(int(c.NodeID)), kmsg.ConfigTypeInt},
+		{"listeners", "PLAINTEXT://" + c.Listen, kmsg.ConfigTypeList},
+		{"advertised.listeners", "PLAINTEXT://" + b.addr, kmsg.ConfigTypeList},
+		{"log.dirs", c.DataDir, kmsg.ConfigTypeString},
+		{"broker.rack", c.Rack, kmsg.ConfigTypeString},
+		{"auto.create.topics.enable", strconv.FormatBool(c.AutoCreateTopics), kmsg.ConfigTypeBoolean},
+		{"num.partitions", strconv.Itoa(int(c.NumPartitions)), kmsg.ConfigTypeInt},
+		{"default.replication.factor", strconv.Itoa(int(c.DefaultReplicationFactor)), kmsg.ConfigTypeShort},
+		{"socket.request.max.bytes", strconv.Itoa(int(c.SocketRequestMaxBytes)), kmsg.ConfigTypeInt},
+		{"log.retention.check.interval.ms", strconv.FormatInt(c.RetentionCheckInterval.Milliseconds(), 10), kmsg.ConfigTypeLong},
+	}
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, s := range settings {
+		if len(names) > 0 && !slices.Contains(names, s.name) {
+			continue
+		}
+		rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+		value := s.value
+		rc.Name, rc.Value, rc.ReadOnly, rc.ConfigType = s.name, &value, true, s.kind
+		rc.Source = kmsg.ConfigSourceStaticBrokerConfig
+		out = append(out, rc)
+	}
+	for brokerName, topicName := range brokerTopicConfigs {
+		if len(names) > 0 && !slices.Contains(names, brokerName) {
+			continue
+		}
+		value, source := c.topicConfigValue(nil, topicName)
+		d, _ := findTopicConfig(topicName)
+		rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+		rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.ConfigType = brokerName, &value, true, source, d.kind
+		rc.IsDefault = source == kmsg.ConfigSourceDefaultConfig
+		out = append(out, rc)
+	}
+	slices.SortFunc(out, func(x, y kmsg.DescribeConfigsResponseResourceConfig) int {
+		if x.Name < y.Name {
+			return -1
+		}
+		if x.Name > y.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
