@@ -27,6 +27,7 @@ func (l Lesson) README() string { return "lessons/" + l.Dir() + "/README.md" }
 var All = []Lesson{
 	{"01", "commit-log", "The commit log: append, offsets, segments, index, recovery, retention"},
 	{"02", "records-and-batches", "Records and batches: the v2 record batch, CRC, compaction"},
+	{"03", "speaking-kafka", "Speaking Kafka: the wire protocol, Produce and Fetch"},
 }
 
 // Find returns the lesson with the given number, "01" or "1".

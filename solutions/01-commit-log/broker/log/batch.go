@@ -182,25 +182,47 @@ func appendRecord(dst []byte, r kmsg.Record) []byte {
 	return r.AppendTo(dst)
 }
 
-// DecodeRecords decodes every batch in raw, as Read returns it, and returns
-// their records with absolute offsets, decompressing where needed.
-func DecodeRecords(raw []byte) ([]Record, error) {
-	var out []Record
+// Batches splits raw, batches end to end as Read returns them or a Produce
+// request carries them, into one slice per batch, by their length fields.
+// It checks the framing only: checkBatch checks the rest. No batch at all
+// is CORRUPT_MESSAGE too.
+func Batches(raw []byte) ([][]byte, error) {
+	var out [][]byte
 	for len(raw) > 0 {
 		h, err := readHeader(raw)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
 		if h.size > int64(len(raw)) {
-			return out, fmt.Errorf("%w: batch at offset %d needs %d bytes, %d left",
+			return nil, fmt.Errorf("%w: batch at offset %d needs %d bytes, %d left",
 				kerr.CorruptMessage, h.baseOffset, h.size, len(raw))
 		}
-		recs, err := batchRecords(raw[:h.size])
+		out = append(out, raw[:h.size:h.size])
+		raw = raw[h.size:]
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no record batch", kerr.CorruptMessage)
+	}
+	return out, nil
+}
+
+// DecodeRecords decodes every batch in raw, as Read returns it, and returns
+// their records with absolute offsets, decompressing where needed.
+func DecodeRecords(raw []byte) ([]Record, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	batches, err := Batches(raw)
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, b := range batches {
+		recs, err := batchRecords(b)
 		if err != nil {
 			return out, err
 		}
 		out = append(out, recs...)
-		raw = raw[h.size:]
 	}
 	return out, nil
 }

@@ -172,31 +172,45 @@ func (l *Log) Segments() int {
 // ErrClosed is returned by every call on a closed log.
 var ErrClosed = errors.New("log: closed")
 
-// Append checks one v2 record batch, gives it the next offsets and writes
-// it, and returns the offset of its first record. The batch's own base
-// offset is ignored and overwritten: offsets are the log's to assign. A batch
-// that fails its checks is not written and the error wraps the Kafka error
-// (CORRUPT_MESSAGE, INVALID_RECORD).
-func (l *Log) Append(batch []byte) (int64, error) {
-	h, err := checkBatch(batch)
+// Append checks record batches, gives them the next offsets, writes them,
+// and returns the offset of the first record. records holds one v2 batch or
+// several end to end, as a Produce request carries them; either all are
+// written or, if any fails its checks, none, and the error wraps the Kafka
+// error (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE). The batches'
+// own base offsets are overwritten in place: offsets are the log's to assign.
+func (l *Log) Append(records []byte) (int64, error) {
+	batches, err := Batches(records)
 	if err != nil {
 		return 0, err
+	}
+	headers := make([]header, len(batches))
+	for i, b := range batches {
+		if headers[i], err = checkBatch(b); err != nil {
+			return 0, err
+		}
+		if headers[i].size > l.cfg.MaxMessageBytes {
+			return 0, fmt.Errorf("%w: a batch of %d bytes is over max.message.bytes (%d)",
+				kerr.MessageTooLarge, headers[i].size, l.cfg.MaxMessageBytes)
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return 0, ErrClosed
 	}
-	base := l.active().nextOffset
-	h.baseOffset = base
-	setBaseOffset(batch, base)
-	if err := l.maybeRoll(h); err != nil {
-		return 0, err
+	first := l.active().nextOffset
+	for i, b := range batches {
+		h := headers[i]
+		h.baseOffset = l.active().nextOffset
+		setBaseOffset(b, h.baseOffset)
+		if err := l.maybeRoll(h); err != nil {
+			return 0, err
+		}
+		if err := l.active().append(b, h, l.cfg.IndexIntervalBytes); err != nil {
+			return 0, err
+		}
 	}
-	if err := l.active().append(batch, h, l.cfg.IndexIntervalBytes); err != nil {
-		return 0, err
-	}
-	return base, nil
+	return first, nil
 }
 
 // maybeRoll seals the active segment and starts a new one when the batch

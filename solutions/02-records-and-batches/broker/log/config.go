@@ -14,7 +14,8 @@ const (
 )
 
 // Config holds a log's settings. Each field is the topic config of the same
-// name in Kafka; the zero value of a field means Kafka's default.
+// name in Kafka; the zero value of a field means Kafka's default, so a
+// duration of zero is given as a millisecond (timestamps have no finer grain).
 type Config struct {
 	// SegmentBytes is segment.bytes: a segment is rolled before it would
 	// grow past this size. Kafka's default is 1 GiB.
@@ -33,6 +34,9 @@ type Config struct {
 	// DeleteRetentionMs is delete.retention.ms: how long a tombstone (a record
 	// with a null value) survives compaction. Default 1 day.
 	DeleteRetentionMs time.Duration
+	// MaxMessageBytes is max.message.bytes: the largest batch Append takes.
+	// Default 1048588 (1 MiB and a batch header).
+	MaxMessageBytes int64
 }
 
 // withDefaults returns c with every zero field set to Kafka's default.
@@ -54,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DeleteRetentionMs == 0 {
 		c.DeleteRetentionMs = 24 * time.Hour
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 1048588
 	}
 	return c
 }
