@@ -14,10 +14,7 @@ require (
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 )
 
-require (
-	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-)
+require go.yaml.in/yaml/v3 v3.0.5 // indirect
 
 require klab.dev/klab v0.0.0
 

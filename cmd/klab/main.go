@@ -1,7 +1,8 @@
 // Command klab is the one binary of the klab course: it runs the cluster,
 // measures it, and drives the course (`klab course`).
 //
-//	klab cluster            run a local cluster (the wire-protocol broker comes with lesson 03)
+//	klab cluster            run a local cluster
+//	klab topics create ...  manage topics, with kafka-topics' flag names
 //	klab course             list the lessons and where you stand on each
 //	klab course test NN     run lesson NN's exercise tests
 //	klab perf log           measure the commit log against a plain file
@@ -22,7 +23,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"cluster", "klab cluster", "run a local Kafka-compatible cluster", runCluster},
+		{"cluster", "klab cluster [--dir klab-data] [--port 9092]", "run a local Kafka-compatible cluster", runCluster},
+		{"broker", "klab broker --id N --listen host:port --dir D [--config F]", "run one broker", runBroker},
+		{"topics", "klab topics create|list|describe|delete [flags]", "create, list, describe and delete topics", runTopics},
 		{"course", "klab course [test|solve|reset NN | gen | check]", "the course: progress, tests, solutions", runCourse},
 		{"perf", "klab perf log|recovery [flags]", "measure the commit log", runPerf},
 	}

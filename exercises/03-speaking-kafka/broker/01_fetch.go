@@ -79,6 +79,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			if err != nil {
 				sp.ErrorCode, sp.RecordBatches, failed = b.code(err), nil, true
 			}
+			if sp.RecordBatches == nil {
+				sp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
+			}
 			total += len(sp.RecordBatches)
 			st.Partitions = append(st.Partitions, sp)
 		}

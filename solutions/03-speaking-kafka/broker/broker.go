@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -217,9 +218,11 @@ func (b *Broker) load() error {
 		if t.configs == nil {
 			t.configs = map[string]string{}
 		}
-		if _, err := fmt.Sscanf(st.ID, "%x", &t.id); err != nil {
+		id, err := hex.DecodeString(st.ID)
+		if err != nil || len(id) != len(t.id) {
 			return fmt.Errorf("%s: topic %s: bad id %q", topicsFile, st.Name, st.ID)
 		}
+		copy(t.id[:], id)
 		b.topics[t.name] = t
 		if err := b.addPartitions(t, st.Partitions); err != nil {
 			return err
@@ -233,7 +236,7 @@ func (b *Broker) load() error {
 func (b *Broker) saveTopics() error {
 	states := make([]topicState, 0, len(b.topics))
 	for _, t := range b.topics {
-		states = append(states, topicState{Name: t.name, ID: fmt.Sprintf("%x", t.id), Partitions: int32(len(t.partitions)), Configs: t.configs})
+		states = append(states, topicState{Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions)), Configs: t.configs})
 	}
 	sort.Slice(states, func(i, j int) bool { return states[i].Name < states[j].Name })
 	data, err := json.MarshalIndent(states, "", "  ")
