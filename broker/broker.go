@@ -40,11 +40,13 @@ type Broker struct {
 	appendMu sync.Mutex
 	appended chan struct{}
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	conns  sync.WaitGroup
-	connMu sync.Mutex
-	open   map[net.Conn]struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+	conns     sync.WaitGroup
+	connMu    sync.Mutex
+	open      map[net.Conn]struct{}
 }
 
 // topic is a topic and its partitions.
@@ -122,8 +124,13 @@ func (b *Broker) accept() {
 }
 
 // Close stops the broker: no new connections, open ones closed, long polls
-// ended, then every log flushed and closed.
+// ended, then every log flushed and closed. Later calls do nothing.
 func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.close() })
+	return b.closeErr
+}
+
+func (b *Broker) close() error {
 	b.cancel()
 	err := b.ln.Close()
 	b.connMu.Lock()

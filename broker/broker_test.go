@@ -128,3 +128,42 @@ func TestKgoProducesWithAcksAllAndConsumes(t *testing.T) {
 	}
 	assert.Len(t, seen, n)
 }
+
+func TestARestartKeepsTopicsConfigsAndRecords(t *testing.T) {
+	dir := t.TempDir()
+	b := start(t, dir)
+	ctx := ctxT(t)
+	adm := kadm.NewClient(client(t, b))
+	_, err := adm.CreateTopics(ctx, 2, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, "kept")
+	require.NoError(t, err)
+	before, err := adm.ListTopics(ctx)
+	require.NoError(t, err)
+	p := client(t, b, kgo.DisableIdempotentWrite(), kgo.DefaultProduceTopic("kept"))
+	for i := range 20 {
+		require.NoError(t, p.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte("v")}).FirstErr())
+	}
+	p.Close()
+	require.NoError(t, b.Close())
+
+	b2 := start(t, dir)
+	assert.Equal(t, b.ClusterID(), b2.ClusterID(), "the cluster id is kept in meta.properties")
+	adm2 := kadm.NewClient(client(t, b2))
+	after, err := adm2.ListTopics(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, before["kept"].ID, after["kept"].ID, "the topic id survives")
+	assert.Len(t, after["kept"].Partitions, 2)
+	configs, err := adm2.DescribeTopicConfigs(ctx, "kept")
+	require.NoError(t, err)
+	rc, err := configs.On("kept", nil)
+	require.NoError(t, err)
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" {
+			assert.Equal(t, "compact", c.MaybeValue())
+		}
+	}
+	offsets, err := adm2.ListEndOffsets(ctx, "kept")
+	require.NoError(t, err)
+	var total int64
+	offsets.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	assert.Equal(t, int64(20), total, "every record is still there")
+}

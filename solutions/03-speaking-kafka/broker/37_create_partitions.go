@@ -44,8 +44,8 @@ func (b *Broker) growTopic(rt kmsg.CreatePartitionsRequestTopic, validateOnly bo
 	if t == nil {
 		return fmt.Errorf("%w: no topic %q", kerr.UnknownTopicOrPartition, rt.Topic)
 	}
-	if have := int32(len(t.partitions)); rt.Count <= have {
-		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", kerr.InvalidPartitions, rt.Topic, have)
+	if have := int32(len(t.partitions)); rt.Count <= have || rt.Count > maxPartitions {
+		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow, up to %d", kerr.InvalidPartitions, rt.Topic, have, maxPartitions)
 	}
 	if validateOnly {
 		return nil

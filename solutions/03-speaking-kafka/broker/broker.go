@@ -42,11 +42,13 @@ type Broker struct {
 	appendMu sync.Mutex
 	appended chan struct{}
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	conns  sync.WaitGroup
-	connMu sync.Mutex
-	open   map[net.Conn]struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+	conns     sync.WaitGroup
+	connMu    sync.Mutex
+	open      map[net.Conn]struct{}
 }
 
 // topic is a topic and its partitions.
@@ -124,8 +126,13 @@ func (b *Broker) accept() {
 }
 
 // Close stops the broker: no new connections, open ones closed, long polls
-// ended, then every log flushed and closed.
+// ended, then every log flushed and closed. Later calls do nothing.
 func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.close() })
+	return b.closeErr
+}
+
+func (b *Broker) close() error {
 	b.cancel()
 	err := b.ln.Close()
 	b.connMu.Lock()
@@ -264,6 +271,11 @@ func (b *Broker) partitionDir(topic string, index int32) string {
 	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(index)))
 }
 
+// maxPartitions caps a topic's partitions. Kafka sets no hard limit, but
+// every partition is three open files here, and a request should not be
+// able to make the broker open a million of them.
+const maxPartitions = 10000
+
 // topicNameRe is what Kafka allows in a topic name.
 var topicNameRe = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 
@@ -289,8 +301,8 @@ func (b *Broker) createTopic(name string, n int32, rf int16, configs map[string]
 	if rf == -1 {
 		rf = b.cfg.DefaultReplicationFactor
 	}
-	if n <= 0 {
-		return nil, fmt.Errorf("%w: %d partitions; a topic needs at least one", kerr.InvalidPartitions, n)
+	if n <= 0 || n > maxPartitions {
+		return nil, fmt.Errorf("%w: %d partitions; a topic has 1 to %d", kerr.InvalidPartitions, n, maxPartitions)
 	}
 	if rf != 1 {
 		return nil, fmt.Errorf("%w: replication factor %d, but this cluster has 1 broker (replication arrives in lesson 06)", kerr.InvalidReplicationFactor, rf)

@@ -19,8 +19,9 @@ type Cleaner struct {
 	mu   sync.Mutex
 	logs map[*Log]struct{}
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 // NewCleaner returns a cleaner that makes a pass every interval once started.
@@ -62,10 +63,13 @@ func (c *Cleaner) Start() {
 	}()
 }
 
-// Stop ends the background passes and waits for the one under way.
+// Stop ends the background passes and waits for the one under way. Later
+// calls do nothing.
 func (c *Cleaner) Stop() {
-	close(c.stop)
-	<-c.done
+	c.stopOnce.Do(func() {
+		close(c.stop)
+		<-c.done
+	})
 }
 
 // Pass applies retention, then compaction, to every log once.
