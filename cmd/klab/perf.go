@@ -15,7 +15,10 @@ import (
 
 const perfHelp = `klab perf log       append and read batches through the log, against a plain file
 klab perf recovery  time the recovery of logs of two sizes after an unclean stop
-Add -h after either for its flags.`
+klab perf produce   produce records to a cluster, as kafka-producer-perf-test does
+klab perf consume   consume records from a cluster, as kafka-consumer-perf-test does
+klab perf compare   produce and consume through klab and through franz-go's kfake, in one run
+Add -h after any of them for its flags.`
 
 func runPerf(args []string) error {
 	if len(args) == 0 {
@@ -27,6 +30,12 @@ func runPerf(args []string) error {
 		return perfLog(args[1:])
 	case "recovery":
 		return perfRecovery(args[1:])
+	case "produce":
+		return perfProduce(args[1:])
+	case "consume":
+		return perfConsume(args[1:])
+	case "compare":
+		return perfCompare(args[1:])
 	}
 	return errors.New("unknown perf command\n" + perfHelp)
 }

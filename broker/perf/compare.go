@@ -1,0 +1,146 @@
+package perf
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"klab.dev/klab/broker"
+)
+
+// Target is a cluster to measure: its bootstrap addresses and how to stop it.
+type Target struct {
+	Name    string
+	Brokers []string
+	Close   func()
+}
+
+// StartKlab starts one klab broker on a loopback port with its data on
+// disk in dir, and creates the topics with the given partitions.
+func StartKlab(ctx context.Context, dir string, partitions int32, topics ...string) (Target, error) {
+	cfg := broker.DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", dir
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	b, err := broker.Start(cfg)
+	if err != nil {
+		return Target{}, err
+	}
+	t := Target{Name: "klab", Brokers: []string{b.Addr()}, Close: func() { b.Close() }}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Close()
+		return Target{}, err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, topics...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Close()
+		return Target{}, err
+	}
+	return t, nil
+}
+
+// StartKfake starts franz-go's in-process fake Kafka with one broker, which
+// keeps everything in memory, and the topics.
+func StartKfake(partitions int32, topics ...string) (Target, error) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Name: "kfake", Brokers: c.ListenAddrs(), Close: c.Close}, nil
+}
+
+// CompareConfig is one comparison run.
+type CompareConfig struct {
+	Records    int64
+	RecordSize int
+	Partitions int32
+	Linger     time.Duration
+	Dir        string // klab's data directory
+	Progress   func(label string, p Progress)
+}
+
+// Row is one measurement of the comparison.
+type Row struct {
+	Test          string
+	Klab, Kfake   Result
+	RatioRecsPerS float64 // klab's records/s over kfake's
+}
+
+// Compare produces with acks=1, then with acks=all, then consumes what
+// acks=all wrote, against klab and against kfake, in this one run.
+func Compare(ctx context.Context, cfg CompareConfig) ([]Row, error) {
+	topics := []string{"perf-acks-1", "perf-acks-all"}
+	k, err := StartKlab(ctx, cfg.Dir, cfg.Partitions, topics...)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	f, err := StartKfake(cfg.Partitions, topics...)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+
+	steps := []struct {
+		test string
+		run  func(Target) (Result, error)
+	}{
+		{"produce acks=1", func(t Target) (Result, error) { return produceTo(ctx, t, cfg, topics[0], "1") }},
+		{"produce acks=all", func(t Target) (Result, error) { return produceTo(ctx, t, cfg, topics[1], "all") }},
+		{"consume", func(t Target) (Result, error) {
+			return Consume(ctx, ConsumeConfig{Brokers: t.Brokers, Topic: topics[1], Records: cfg.Records, Progress: progressFor(cfg, t.Name+" consume")})
+		}},
+	}
+	var rows []Row
+	for _, s := range steps {
+		kr, err := s.run(k)
+		if err != nil {
+			return rows, fmt.Errorf("klab %s: %w", s.test, err)
+		}
+		fr, err := s.run(f)
+		if err != nil {
+			return rows, fmt.Errorf("kfake %s: %w", s.test, err)
+		}
+		rows = append(rows, Row{Test: s.test, Klab: kr, Kfake: fr, RatioRecsPerS: kr.RecordsPerSec() / fr.RecordsPerSec()})
+	}
+	return rows, nil
+}
+
+func produceTo(ctx context.Context, t Target, cfg CompareConfig, topic, acks string) (Result, error) {
+	return Produce(ctx, ProduceConfig{
+		Brokers: t.Brokers, Topic: topic, Records: cfg.Records, RecordSize: cfg.RecordSize,
+		Acks: acks, Linger: cfg.Linger, Progress: progressFor(cfg, t.Name+" produce acks="+acks),
+	})
+}
+
+func progressFor(cfg CompareConfig, label string) func(Progress) {
+	if cfg.Progress == nil {
+		return nil
+	}
+	return func(p Progress) { cfg.Progress(label, p) }
+}
+
+// PrintRows writes the comparison as a table.
+func PrintRows(w io.Writer, rows []Row) {
+	fmt.Fprintf(w, "%-18s %14s %14s %9s %12s %12s %12s %12s\n", "", "klab rec/s", "kfake rec/s", "klab/kfake", "klab p50", "klab p99", "kfake p50", "kfake p99")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-18s %14.0f %14.0f %9.2f", r.Test, r.Klab.RecordsPerSec(), r.Kfake.RecordsPerSec(), r.RatioRecsPerS)
+		if len(r.Klab.Latencies) > 0 {
+			fmt.Fprintf(w, " %12s %12s %12s %12s", ms(r.Klab.Percentile(0.5)), ms(r.Klab.Percentile(0.99)), ms(r.Kfake.Percentile(0.5)), ms(r.Kfake.Percentile(0.99)))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

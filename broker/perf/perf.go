@@ -1,0 +1,182 @@
+// Package perf drives a Kafka cluster with franz-go's client and measures
+// it, as Kafka's kafka-producer-perf-test and kafka-consumer-perf-test do:
+// records per second, megabytes per second, and produce latency
+// percentiles. `klab perf produce`, `klab perf consume` and `klab perf
+// compare` are built on it, and so are its benchmarks, which run klab
+// beside franz-go's in-process kfake in the same run.
+package perf
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Result is what one run measured.
+type Result struct {
+	Records int64
+	Bytes   int64 // record values only, as the Kafka tools count them
+	Elapsed time.Duration
+	// Latencies are produce latencies, send to acknowledgement, sorted;
+	// empty for a consume run.
+	Latencies []time.Duration
+}
+
+// RecordsPerSec is the run's throughput in records.
+func (r Result) RecordsPerSec() float64 { return float64(r.Records) / r.Elapsed.Seconds() }
+
+// MBPerSec is the run's throughput in megabytes (10^6) of values.
+func (r Result) MBPerSec() float64 { return float64(r.Bytes) / 1e6 / r.Elapsed.Seconds() }
+
+// Percentile returns the latency below which a fraction p of records were
+// acknowledged, 0 < p <= 1.
+func (r Result) Percentile(p float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(r.Latencies))+0.5) - 1
+	return r.Latencies[max(0, min(i, len(r.Latencies)-1))]
+}
+
+// Progress is reported about once a second during a run.
+type Progress struct {
+	Done, Total int64
+	Elapsed     time.Duration
+}
+
+// ProduceConfig says what to produce and how.
+type ProduceConfig struct {
+	Brokers    []string
+	Topic      string
+	Records    int64
+	RecordSize int
+	// Acks is "0", "1" or "all", as the producer's acks setting.
+	Acks string
+	// Linger is linger.ms: how long a batch waits for more records.
+	Linger time.Duration
+	// Progress, if set, is called about once a second.
+	Progress func(Progress)
+}
+
+// Produce sends cfg.Records records of cfg.RecordSize random bytes, without
+// keys (so the partitioner spreads batches across partitions), and waits for
+// every acknowledgement. The producer is not idempotent: klab has no
+// idempotent producer before lesson 09.
+func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
+	acks := map[string]kgo.Acks{"0": kgo.NoAck(), "1": kgo.LeaderAck(), "all": kgo.AllISRAcks(), "-1": kgo.AllISRAcks()}
+	ack, ok := acks[cfg.Acks]
+	if !ok {
+		return Result{}, fmt.Errorf("acks=%q; want 0, 1 or all", cfg.Acks)
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.RequiredAcks(ack),
+		kgo.DisableIdempotentWrite(),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.MaxBufferedRecords(100_000),
+	)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cl.Close()
+
+	value := make([]byte, cfg.RecordSize)
+	rand.Read(value)
+	latencies := make([]time.Duration, cfg.Records)
+	var done atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	stop := reportEvery(cfg.Progress, &done, cfg.Records)
+	start := time.Now()
+	for i := int64(0); i < cfg.Records; i++ {
+		sent := time.Now()
+		i := i
+		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			latencies[i] = time.Since(sent)
+			if err != nil {
+				errOnce.Do(func() { firstErr = err })
+			}
+			done.Add(1)
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return Result{}, err
+	}
+	elapsed := time.Since(start)
+	stop()
+	if firstErr != nil {
+		return Result{}, fmt.Errorf("produce: %w", firstErr)
+	}
+	slices.Sort(latencies)
+	return Result{Records: cfg.Records, Bytes: cfg.Records * int64(cfg.RecordSize), Elapsed: elapsed, Latencies: latencies}, nil
+}
+
+// ConsumeConfig says what to consume.
+type ConsumeConfig struct {
+	Brokers  []string
+	Topic    string
+	Records  int64 // stop after this many
+	Progress func(Progress)
+}
+
+// Consume reads cfg.Records records from the start of the topic.
+func Consume(ctx context.Context, cfg ConsumeConfig) (Result, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(64<<20),
+	)
+	if err != nil {
+		return Result{}, err
+	}
+	defer cl.Close()
+	var done atomic.Int64
+	var bytes int64
+	stop := reportEvery(cfg.Progress, &done, cfg.Records)
+	defer stop()
+	start := time.Now()
+	for done.Load() < cfg.Records {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			return Result{}, fmt.Errorf("consume after %d records: %w", done.Load(), err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { bytes += int64(len(r.Value)) })
+		done.Add(int64(fs.NumRecords()))
+	}
+	return Result{Records: done.Load(), Bytes: bytes, Elapsed: time.Since(start)}, nil
+}
+
+// reportEvery calls report about once a second until stop is called.
+func reportEvery(report func(Progress), done *atomic.Int64, total int64) (stop func()) {
+	if report == nil {
+		return func() {}
+	}
+	start := time.Now()
+	quit, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				report(Progress{Done: done.Load(), Total: total, Elapsed: time.Since(start)})
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-finished
+	}
+}

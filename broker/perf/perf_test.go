@@ -1,0 +1,96 @@
+package perf_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"klab.dev/klab/broker/perf"
+)
+
+func TestCompareProducesAndConsumesThroughBoth(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := perf.Compare(ctx, perf.CompareConfig{Records: 2000, RecordSize: 100, Partitions: 3, Linger: time.Millisecond, Dir: t.TempDir()})
+	require.NoError(t, err)
+	require.Len(t, rows, 3)
+	for _, r := range rows {
+		assert.Equal(t, int64(2000), r.Klab.Records, r.Test)
+		assert.Equal(t, int64(2000), r.Kfake.Records, r.Test)
+		assert.Positive(t, r.RatioRecsPerS, r.Test)
+	}
+	assert.Len(t, rows[0].Klab.Latencies, 2000, "every produced record has a latency")
+}
+
+// benchRecords is what each benchmark iteration moves. `klab perf compare`
+// runs the full 1,000,000; the benchmark keeps a run short.
+const benchRecords = 200_000
+
+// BenchmarkProduce produces with acks=1 and acks=all to klab (one broker,
+// data on disk) and to kfake (in memory), in the same run; compare the
+// records/s of the klab and kfake lines.
+func BenchmarkProduce(b *testing.B) {
+	for _, acks := range []string{"1", "all"} {
+		for _, name := range []string{"klab", "kfake"} {
+			b.Run(name+"/acks="+acks, func(b *testing.B) {
+				target := startTarget(b, name)
+				var last perf.Result
+				for b.Loop() {
+					r, err := perf.Produce(context.Background(), perf.ProduceConfig{
+						Brokers: target.Brokers, Topic: "bench", Records: benchRecords, RecordSize: 100,
+						Acks: acks, Linger: 5 * time.Millisecond,
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					last = r
+				}
+				b.ReportMetric(last.RecordsPerSec(), "records/s")
+				b.ReportMetric(float64(last.Percentile(0.5).Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(last.Percentile(0.99).Microseconds())/1000, "p99-ms")
+			})
+		}
+	}
+}
+
+// BenchmarkConsume reads benchRecords records from the start of a topic.
+func BenchmarkConsume(b *testing.B) {
+	for _, name := range []string{"klab", "kfake"} {
+		b.Run(name, func(b *testing.B) {
+			target := startTarget(b, name)
+			if _, err := perf.Produce(context.Background(), perf.ProduceConfig{
+				Brokers: target.Brokers, Topic: "bench", Records: benchRecords, RecordSize: 100, Acks: "1", Linger: 5 * time.Millisecond,
+			}); err != nil {
+				b.Fatal(err)
+			}
+			var last perf.Result
+			for b.Loop() {
+				r, err := perf.Consume(context.Background(), perf.ConsumeConfig{Brokers: target.Brokers, Topic: "bench", Records: benchRecords})
+				if err != nil {
+					b.Fatal(err)
+				}
+				last = r
+			}
+			b.ReportMetric(last.RecordsPerSec(), "records/s")
+		})
+	}
+}
+
+func startTarget(b *testing.B, name string) perf.Target {
+	b.Helper()
+	var t perf.Target
+	var err error
+	if name == "klab" {
+		t, err = perf.StartKlab(context.Background(), b.TempDir(), 6, "bench")
+	} else {
+		t, err = perf.StartKfake(6, "bench")
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(t.Close)
+	return t
+}

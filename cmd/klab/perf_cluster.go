@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"klab.dev/klab/broker/perf"
+)
+
+// printProgress is a live line for a long run.
+func printProgress(label string, p perf.Progress) {
+	fmt.Fprintf(os.Stderr, "  %-28s %9d / %d records  %10.0f records/s\n", label, p.Done, p.Total, float64(p.Done)/p.Elapsed.Seconds())
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+func perfProduce(args []string) error {
+	fs := flag.NewFlagSet("perf produce", flag.ContinueOnError)
+	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "a broker to start from")
+	topic := fs.String("topic", "", "the topic (it must exist)")
+	records := fs.Int64("num-records", 1_000_000, "how many records")
+	size := fs.Int("record-size", 100, "bytes of each record's value")
+	acks := fs.String("acks", "all", "acks: 0, 1 or all")
+	linger := fs.Int("linger-ms", 5, "linger.ms")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *topic == "" {
+		return fmt.Errorf("--topic is required")
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	r, err := perf.Produce(ctx, perf.ProduceConfig{
+		Brokers: strings.Split(*bootstrap, ","), Topic: *topic, Records: *records, RecordSize: *size,
+		Acks: *acks, Linger: time.Duration(*linger) * time.Millisecond,
+		Progress: func(p perf.Progress) { printProgress("produce", p) },
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d records sent, %.0f records/sec (%.2f MB/sec), latency p50 %s, p95 %s, p99 %s, p99.9 %s, max %s\n",
+		r.Records, r.RecordsPerSec(), r.MBPerSec(), r.Percentile(0.5), r.Percentile(0.95), r.Percentile(0.99), r.Percentile(0.999), r.Percentile(1))
+	return nil
+}
+
+func perfConsume(args []string) error {
+	fs := flag.NewFlagSet("perf consume", flag.ContinueOnError)
+	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "a broker to start from")
+	topic := fs.String("topic", "", "the topic")
+	records := fs.Int64("messages", 1_000_000, "how many records to read, from the start of the topic")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *topic == "" {
+		return fmt.Errorf("--topic is required")
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	r, err := perf.Consume(ctx, perf.ConsumeConfig{
+		Brokers: strings.Split(*bootstrap, ","), Topic: *topic, Records: *records,
+		Progress: func(p perf.Progress) { printProgress("consume", p) },
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d records read in %s, %.0f records/sec (%.2f MB/sec)\n", r.Records, r.Elapsed.Round(time.Millisecond), r.RecordsPerSec(), r.MBPerSec())
+	return nil
+}
+
+func perfCompare(args []string) error {
+	fs := flag.NewFlagSet("perf compare", flag.ContinueOnError)
+	records := fs.Int64("num-records", 1_000_000, "records per test")
+	size := fs.Int("record-size", 100, "bytes of each record's value")
+	partitions := fs.Int("partitions", 6, "partitions of each topic")
+	linger := fs.Int("linger-ms", 5, "linger.ms")
+	dir := fs.String("dir", "", "klab's data directory (default: a temporary folder, removed after)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	work, cleanup, err := workDir(*dir)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	ctx, stop := signalContext()
+	defer stop()
+	fmt.Printf("klab perf compare: %d records of %d bytes, %d partitions, linger.ms=%d; klab (one broker, data on disk in %s) against kfake (in memory)\n",
+		*records, *size, *partitions, *linger, work)
+	rows, err := perf.Compare(ctx, perf.CompareConfig{
+		Records: *records, RecordSize: *size, Partitions: int32(*partitions),
+		Linger: time.Duration(*linger) * time.Millisecond, Dir: work, Progress: printProgress,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	perf.PrintRows(os.Stdout, rows)
+	return nil
+}
