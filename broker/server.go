@@ -10,6 +10,8 @@ import (
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/bufpool"
 )
 
 // handler serves one API. It returns the response to send, or nil for none
@@ -68,6 +70,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 			return
 		}
 		resp, err := b.serveFrame(ctx, frame)
+		bufpool.Put(frame) // handlers keep nothing of a request once they answer
 		if err != nil {
 			b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", err)
 			return
@@ -89,7 +92,17 @@ func (b *Broker) serveFrame(ctx context.Context, frame []byte) ([]byte, error) {
 	if err != nil || resp == nil {
 		return nil, err
 	}
-	return encodeResponse(r, resp), nil
+	out := encodeResponse(r, resp)
+	if f, ok := resp.(*kmsg.FetchResponse); ok {
+		// The records are copied into the response: their read buffers can
+		// serve the next Fetch.
+		for _, t := range f.Topics {
+			for _, p := range t.Partitions {
+				bufpool.Put(p.RecordBatches)
+			}
+		}
+	}
+	return out, nil
 }
 
 // dispatch hands a request to its API's handler, after checking that the
@@ -124,8 +137,9 @@ func readFrame(in *bufio.Reader, maxBytes int32) ([]byte, error) {
 	if n < 0 || n > maxBytes {
 		return nil, fmt.Errorf("request of %d bytes is outside socket.request.max.bytes (%d)", n, maxBytes)
 	}
-	frame := make([]byte, n)
+	frame := bufpool.Get(int(n))
 	if _, err := io.ReadFull(in, frame); err != nil {
+		bufpool.Put(frame)
 		return nil, err
 	}
 	return frame, nil
@@ -174,7 +188,7 @@ func parseRequest(frame []byte) (*request, error) {
 // and the body.
 func encodeResponse(r *request, resp kmsg.Response) []byte {
 	resp.SetVersion(r.version)
-	b := make([]byte, 8, 64)
+	b := bufpool.Get(sizeHint(resp))[:8]
 	binary.BigEndian.PutUint32(b[4:], uint32(r.correlation))
 	if resp.IsFlexible() && r.key != kmsg.ApiVersions {
 		b = append(b, 0)
@@ -184,11 +198,30 @@ func encodeResponse(r *request, resp kmsg.Response) []byte {
 	return b
 }
 
-// writeResponses writes responses as they come, flushing when none waits.
+// sizeHint guesses a response's encoded size, so that encoding it does not
+// grow and copy the buffer again and again: a Fetch response is mostly its
+// record batches, megabytes of them.
+func sizeHint(resp kmsg.Response) int {
+	n := 256
+	if f, ok := resp.(*kmsg.FetchResponse); ok {
+		for _, t := range f.Topics {
+			n += len(t.Topic) + 16
+			for _, p := range t.Partitions {
+				n += 64 + len(p.RecordBatches)
+			}
+		}
+	}
+	return n
+}
+
+// writeResponses writes responses as they come, flushing when none waits,
+// and gives each response's buffer back for the next one.
 func writeResponses(nc net.Conn, out <-chan []byte) {
 	w := bufio.NewWriterSize(nc, 64<<10)
 	for resp := range out {
-		if _, err := w.Write(resp); err != nil {
+		_, err := w.Write(resp)
+		bufpool.Put(resp)
+		if err != nil {
 			break
 		}
 		if len(out) == 0 && w.Flush() != nil {

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"klab.dev/klab/broker/bufpool"
+
 	"klab.dev/klab/lessons"
 )
 
@@ -173,14 +175,15 @@ func (s *segment) headerAt(position int64) (header, error) {
 // read returns whole batches from position on: as many as fit in maxBytes,
 // and always the first one, even if it alone is larger, so that a consumer
 // can never be stuck behind a batch bigger than its fetch size (KIP-74). It
-// reads the bytes in one call and cuts them at the last whole batch.
+// reads the bytes in one call and cuts them at the last whole batch. The
+// buffer comes from bufpool: a caller done with it may give it back.
 func (s *segment) read(position int64, maxBytes int64) ([]byte, error) {
 	first, err := s.headerAt(position)
 	if err != nil {
 		return nil, err
 	}
 	want := min(max(maxBytes, first.size), s.size-position)
-	b := make([]byte, want)
+	b := bufpool.Get(int(want))
 	if _, err := s.file.ReadAt(b, position); err != nil {
 		return nil, fmt.Errorf("segment %d: reading at %d: %w", s.base, position, err)
 	}
@@ -195,7 +198,7 @@ func (s *segment) read(position int64, maxBytes int64) ([]byte, error) {
 		}
 		end += h.size
 	}
-	return b[:end:end], nil
+	return b[:end], nil
 }
 
 // recovery tells what opening a log found in its last segment.
