@@ -167,3 +167,18 @@ func TestARestartKeepsTopicsConfigsAndRecords(t *testing.T) {
 	offsets.Each(func(o kadm.ListedOffset) { total += o.Offset })
 	assert.Equal(t, int64(20), total, "every record is still there")
 }
+
+func TestAutoCreateTopicsIsOffUnlessEnabled(t *testing.T) {
+	ctx := ctxT(t)
+	off := start(t, t.TempDir())
+	md, err := kadm.NewClient(client(t, off)).Metadata(ctx, "typo")
+	require.NoError(t, err)
+	assert.ErrorContains(t, md.Topics["typo"].Err, "UNKNOWN_TOPIC_OR_PARTITION", "auto.create.topics.enable is false by default")
+
+	on := start(t, t.TempDir(), "auto.create.topics.enable", "true", "num.partitions", "4")
+	p := client(t, on, kgo.DisableIdempotentWrite(), kgo.AllowAutoTopicCreation())
+	require.NoError(t, p.ProduceSync(ctx, &kgo.Record{Topic: "made-on-the-fly", Value: []byte("x")}).FirstErr())
+	topics, err := kadm.NewClient(client(t, on)).ListTopics(ctx)
+	require.NoError(t, err)
+	assert.Len(t, topics["made-on-the-fly"].Partitions, 4, "created with num.partitions")
+}

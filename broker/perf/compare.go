@@ -103,15 +103,22 @@ func Compare(ctx context.Context, cfg CompareConfig) ([]Row, error) {
 		}},
 	}
 	var rows []Row
-	for _, s := range steps {
-		kr, err := s.run(k)
-		if err != nil {
-			return rows, fmt.Errorf("klab %s: %w", s.test, err)
+	for i, s := range steps {
+		// Take turns at going first, so that neither always meets the page
+		// cache and the garbage collector in the state the other left.
+		order := []Target{k, f}
+		if i%2 == 1 {
+			order = []Target{f, k}
 		}
-		fr, err := s.run(f)
-		if err != nil {
-			return rows, fmt.Errorf("kfake %s: %w", s.test, err)
+		results := map[string]Result{}
+		for _, t := range order {
+			r, err := s.run(t)
+			if err != nil {
+				return rows, fmt.Errorf("%s %s: %w", t.Name, s.test, err)
+			}
+			results[t.Name] = r
 		}
+		kr, fr := results[k.Name], results[f.Name]
 		rows = append(rows, Row{Test: s.test, Klab: kr, Kfake: fr, RatioRecsPerS: kr.RecordsPerSec() / fr.RecordsPerSec()})
 	}
 	return rows, nil
