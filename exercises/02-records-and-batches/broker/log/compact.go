@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"klab.dev/klab/broker/compress"
+
 	"klab.dev/klab/lessons"
 )
 
@@ -218,7 +220,7 @@ func decodeBatch(b []byte) (kmsg.RecordBatch, []kmsg.Record, error) {
 	if err := rb.ReadFrom(b); err != nil {
 		return rb, nil, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
 	}
-	data, err := decompress(codec(rb.Attributes&compressionMask), rb.Records)
+	data, err := compress.Decompress(compress.Codec(rb.Attributes&compress.Mask), rb.Records)
 	if err != nil {
 		return rb, nil, err
 	}
@@ -257,7 +259,7 @@ func rewriteBatch(rb kmsg.RecordBatch, kept []kmsg.Record) []byte {
 	for _, r := range kept {
 		records = appendRecord(records, r)
 	}
-	rb.Attributes &^= compressionMask
+	rb.Attributes &^= compress.Mask
 	rb.NumRecords = int32(len(kept))
 	return sealBatch(rb, records)
 }

@@ -30,8 +30,6 @@ const (
 	// lengthPrefix is the part of the header before the batch length counts:
 	// the base offset and the length itself.
 	lengthPrefix = 12
-
-	compressionMask = 0x07
 )
 
 // castagnoli is the CRC-32C table; Kafka chose CRC-32C for v2 batches because
