@@ -28,6 +28,7 @@ var All = []Lesson{
 	{"01", "commit-log", "The commit log: append, offsets, segments, index, recovery, retention"},
 	{"02", "records-and-batches", "Records and batches: the v2 record batch, CRC, compaction"},
 	{"03", "speaking-kafka", "Speaking Kafka: the wire protocol, Produce and Fetch"},
+	{"04", "producer", "The producer: partitioner, batching, acks, sync and async sends"},
 }
 
 // Find returns the lesson with the given number, "01" or "1".

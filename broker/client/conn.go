@@ -20,6 +20,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// versionCaps holds the versions past which the course's clients would
+// have to change how they build a request: from version 13, Produce and
+// Fetch name topics by id instead of by name.
+var versionCaps = map[kmsg.Key]int16{
+	kmsg.Produce: 12,
+	kmsg.Fetch:   12,
+}
+
 // ErrConnClosed is returned for requests on a connection that has closed.
 var ErrConnClosed = errors.New("client: connection closed")
 
@@ -34,18 +42,19 @@ type Conn struct {
 
 	writeMu     sync.Mutex // serialises writes, and the order of pending
 	correlation int32
-	pending     chan *call // awaiting an answer, in the order sent
+	pending     chan *Call // awaiting an answer, in the order sent
 
 	closeOnce sync.Once
 	closed    chan struct{}
 	err       error // why it closed, set before closed is closed
 }
 
-// call is one request awaiting its answer.
-type call struct {
+// Call is one request written, awaiting its answer.
+type Call struct {
 	correlation int32
 	resp        kmsg.Response
 	flexible    bool
+	noResponse  bool
 	done        chan error
 }
 
@@ -56,7 +65,7 @@ func Dial(ctx context.Context, addr, clientID string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{addr: addr, clientID: clientID, nc: nc, pending: make(chan *call, 256), closed: make(chan struct{})}
+	c := &Conn{addr: addr, clientID: clientID, nc: nc, pending: make(chan *Call, 256), closed: make(chan struct{})}
 	go c.readLoop()
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.Version = 3
@@ -74,10 +83,17 @@ func Dial(ctx context.Context, addr, clientID string) (*Conn, error) {
 	c.versions = map[int16]int16{}
 	for _, k := range r.ApiKeys {
 		ours := kmsg.RequestForKey(k.ApiKey)
-		if ours == nil || k.MinVersion > ours.MaxVersion() {
+		if ours == nil {
 			continue
 		}
-		c.versions[k.ApiKey] = min(k.MaxVersion, ours.MaxVersion())
+		top := ours.MaxVersion()
+		if cap, ok := versionCaps[kmsg.Key(k.ApiKey)]; ok {
+			top = min(top, cap)
+		}
+		if k.MinVersion > top {
+			continue
+		}
+		c.versions[k.ApiKey] = min(k.MaxVersion, top)
 	}
 	return c, nil
 }
@@ -89,11 +105,40 @@ func (c *Conn) Addr() string { return c.addr }
 // the answer. A Produce with acks=0 gets no answer: Request returns nil, nil
 // once it is written.
 func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	call, err := c.Send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return call.Wait(ctx)
+}
+
+// Send writes req and returns without waiting for the answer, so that a
+// caller can have several requests in flight and still know they went out
+// in the order it sent them.
+func (c *Conn) Send(ctx context.Context, req kmsg.Request) (*Call, error) {
 	v, ok := c.versions[req.Key()]
 	if !ok {
 		return nil, fmt.Errorf("%w: broker %s does not speak %s", kerr.UnsupportedVersion, c.addr, kmsg.NameForKey(req.Key()))
 	}
-	return c.send(ctx, req, v)
+	return c.write(ctx, req, v)
+}
+
+// Wait waits for the answer to a request Send wrote; nil for a Produce with
+// acks=0.
+func (cl *Call) Wait(ctx context.Context) (kmsg.Response, error) {
+	if cl.noResponse {
+		return nil, nil
+	}
+	select {
+	case err := <-cl.done:
+		if err != nil {
+			return nil, err
+		}
+		return cl.resp, nil
+	case <-ctx.Done():
+		// The answer will still come, in order; the reader drops it.
+		return nil, ctx.Err()
+	}
 }
 
 // Version is the version Request uses for an API, or -1 if the broker does
@@ -106,14 +151,21 @@ func (c *Conn) Version(key int16) int16 {
 }
 
 func (c *Conn) send(ctx context.Context, req kmsg.Request, version int16) (kmsg.Response, error) {
-	req.SetVersion(version)
-	noResponse := false
-	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
-		noResponse = true
+	call, err := c.write(ctx, req, version)
+	if err != nil {
+		return nil, err
 	}
+	return call.Wait(ctx)
+}
+
+func (c *Conn) write(ctx context.Context, req kmsg.Request, version int16) (*Call, error) {
+	req.SetVersion(version)
 	resp := req.ResponseKind()
 	resp.SetVersion(version)
-	cl := &call{resp: resp, flexible: req.IsFlexible() && req.Key() != int16(kmsg.ApiVersions), done: make(chan error, 1)}
+	cl := &Call{resp: resp, flexible: req.IsFlexible() && req.Key() != int16(kmsg.ApiVersions), done: make(chan error, 1)}
+	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
+		cl.noResponse = true
+	}
 
 	c.writeMu.Lock()
 	select {
@@ -130,32 +182,24 @@ func (c *Conn) send(ctx context.Context, req kmsg.Request, version int16) (kmsg.
 	} else {
 		c.nc.SetWriteDeadline(time.Time{})
 	}
-	_, err := c.nc.Write(frame)
-	if err == nil && !noResponse {
+	// Queue the call before writing: the answer may arrive before Write returns.
+	var err error
+	if !cl.noResponse {
 		select {
 		case c.pending <- cl:
 		case <-c.closed:
 			err = c.closeErr()
 		}
 	}
+	if err == nil {
+		_, err = c.nc.Write(frame)
+	}
 	c.writeMu.Unlock()
 	if err != nil {
 		c.fail(err)
 		return nil, err
 	}
-	if noResponse {
-		return nil, nil
-	}
-	select {
-	case err := <-cl.done:
-		if err != nil {
-			return nil, err
-		}
-		return cl.resp, nil
-	case <-ctx.Done():
-		// The answer will still come, in order; the reader drops it.
-		return nil, ctx.Err()
-	}
+	return cl, nil
 }
 
 // frame encodes a request: size, header (v1, or v2 with tagged fields for
@@ -194,7 +238,7 @@ func (c *Conn) readLoop() {
 			c.fail(err)
 			return
 		}
-		var cl *call
+		var cl *Call
 		select {
 		case cl = <-c.pending:
 		default:

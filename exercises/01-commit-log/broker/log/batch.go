@@ -131,7 +131,7 @@ func EncodeBatch(recs ...Record) []byte {
 		if r.Offset > recs[0].Offset {
 			delta = int32(r.Offset - recs[0].Offset)
 		}
-		body = appendRecord(body, kmsg.Record{
+		body = AppendRecord(body, kmsg.Record{
 			TimestampDelta64: ts - first,
 			OffsetDelta:      delta,
 			Key:              r.Key,
@@ -148,7 +148,7 @@ func EncodeBatch(recs ...Record) []byte {
 
 // encodeBatch frames already-encoded records as a v2 batch.
 func encodeBatch(base int64, lastOffsetDelta int32, firstTS, maxTS int64, attributes int16, count int32, records []byte) []byte {
-	return sealBatch(kmsg.RecordBatch{
+	return SealBatch(kmsg.RecordBatch{
 		FirstOffset:          base,
 		PartitionLeaderEpoch: -1,
 		Magic:                2,
@@ -163,8 +163,9 @@ func encodeBatch(base int64, lastOffsetDelta int32, firstTS, maxTS int64, attrib
 	}, records)
 }
 
-// sealBatch encodes rb around records, setting its length and its CRC.
-func sealBatch(rb kmsg.RecordBatch, records []byte) []byte {
+// SealBatch encodes rb around an encoded records block (compressed or not),
+// setting the batch's length and its CRC-32C, as a producer finishes a batch.
+func SealBatch(rb kmsg.RecordBatch, records []byte) []byte {
 	rb.Records = records
 	rb.Length = int32(batchHeaderSize - lengthPrefix + len(records))
 	b := rb.AppendTo(make([]byte, 0, batchHeaderSize+len(records)))
@@ -172,13 +173,47 @@ func sealBatch(rb kmsg.RecordBatch, records []byte) []byte {
 	return b
 }
 
-// appendRecord encodes r with its length prefix. kmsg writes Length as given,
-// so the record is encoded once to learn its length.
-func appendRecord(dst []byte, r kmsg.Record) []byte {
-	r.Length = 0
-	n := len(r.AppendTo(nil)) - 1 // a zero length is a one-byte varint
-	r.Length = int32(n)
+// AppendRecord appends r, encoded with its length prefix, to a records
+// block. kmsg writes the Length field as given, so it is computed first.
+func AppendRecord(dst []byte, r kmsg.Record) []byte {
+	r.Length = int32(recordBodySize(r))
 	return r.AppendTo(dst)
+}
+
+// RecordSize is how many bytes AppendRecord adds for r.
+func RecordSize(r kmsg.Record) int {
+	n := recordBodySize(r)
+	return varintLen(int64(n)) + n
+}
+
+// recordBodySize is the size of a record after its length prefix.
+func recordBodySize(r kmsg.Record) int {
+	ts := r.TimestampDelta64
+	if ts == 0 {
+		ts = int64(r.TimestampDelta)
+	}
+	n := 1 + varintLen(ts) + varintLen(int64(r.OffsetDelta)) + bytesLen(r.Key) + bytesLen(r.Value) + varintLen(int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)
+	}
+	return n
+}
+
+// BatchHeaderSize is the fixed part of a v2 record batch, before its records.
+const BatchHeaderSize = batchHeaderSize
+
+// varintLen is the size of x as a zig-zag varint, as records encode numbers.
+func varintLen(x int64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutVarint(b[:], x)
+}
+
+// bytesLen is the size of a varint-length-prefixed byte string; null is -1.
+func bytesLen(b []byte) int {
+	if b == nil {
+		return varintLen(-1)
+	}
+	return varintLen(int64(len(b))) + len(b)
 }
 
 // Batches splits raw, batches end to end as Read returns them or a Produce

@@ -262,11 +262,11 @@ func toRecord(rb kmsg.RecordBatch, r kmsg.Record) Record {
 func rewriteBatch(rb kmsg.RecordBatch, kept []kmsg.Record) []byte {
 	var records []byte
 	for _, r := range kept {
-		records = appendRecord(records, r)
+		records = AppendRecord(records, r)
 	}
 	rb.Attributes &^= compress.Mask
 	rb.NumRecords = int32(len(kept))
-	return sealBatch(rb, records)
+	return SealBatch(rb, records)
 }
 
 // writeSynced writes a new file and flushes it to disk.

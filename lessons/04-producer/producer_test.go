@@ -1,0 +1,339 @@
+// The tests of lesson 04, the producer. They run the course's producer
+// against a klab broker on a loopback port, check what reached the log with
+// franz-go's consumer, and check compatibility with the Java client's
+// partitioner and with another Kafka (franz-go's kfake).
+package producer_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker"
+	"klab.dev/klab/broker/log"
+	"klab.dev/klab/producer"
+)
+
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// cluster starts a klab broker with topic "lesson" of n partitions.
+func cluster(t *testing.T, partitions int32) string {
+	t.Helper()
+	cfg := broker.DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	b, err := broker.Start(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	createTopic(t, b.Addr(), partitions)
+	return b.Addr()
+}
+
+func createTopic(t *testing.T, addr string, partitions int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx(t), partitions, 1, nil, "lesson")
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// newProducer makes a producer with the given settings, by Java names.
+func newProducer(t *testing.T, addr string, settings ...string) *producer.Producer {
+	t.Helper()
+	cfg := producer.DefaultConfig()
+	cfg.BootstrapServers = []string{addr}
+	cfg.MaxBlock = 10 * time.Second
+	for i := 0; i+1 < len(settings); i += 2 {
+		require.NoError(t, cfg.Set(settings[i], settings[i+1]))
+	}
+	p, err := producer.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// batches reads partition p of "lesson" from the broker as raw batches and
+// returns how many records each holds.
+func batches(t *testing.T, addr string, partition int32) []int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxBytes = -1, 10<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "lesson"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.PartitionMaxBytes = partition, 10<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx(t), cl)
+	require.NoError(t, err)
+	raw := resp.Topics[0].Partitions[0].RecordBatches
+	all, err := log.Batches(raw)
+	if len(raw) == 0 {
+		return nil
+	}
+	require.NoError(t, err)
+	var counts []int
+	for _, b := range all {
+		recs, err := log.DecodeRecords(b)
+		require.NoError(t, err)
+		counts = append(counts, len(recs))
+	}
+	return counts
+}
+
+// consumeAll reads n records of "lesson" with franz-go's consumer.
+func consumeAll(t *testing.T, addr string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("lesson"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx(t))
+		require.NoError(t, fs.Err0(), "consumed %d of %d", len(out), n)
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+func TestKeysGoWhereTheJavaClientSendsThem(t *testing.T) {
+	addr := cluster(t, 7)
+	p := newProducer(t, addr, "linger.ms", "0")
+	// murmur2 values from the Java client's own tests (UtilsTest.testMurmur2):
+	// the partition is the hash with its sign bit cleared, modulo 7.
+	for key, hash := range map[string]int32{
+		"21":                         -973932308,
+		"foobar":                     -790332482,
+		"a-little-bit-long-string":   -985981536,
+		"a-little-bit-longer-string": -1486304829,
+		"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+		"abc": 479470107,
+	} {
+		md, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Key: []byte(key), Value: []byte("v")})
+		require.NoError(t, err, "key %q", key)
+		assert.Equal(t, (hash&0x7fffffff)%7, md.Partition, "key %q", key)
+	}
+	// And the same choice as franz-go's Java-compatible partitioner, for many keys.
+	kp := kgo.StickyKeyPartitioner(nil).ForTopic("lesson")
+	for i := range 200 {
+		key := []byte(fmt.Sprintf("user-%d", i*7919))
+		md, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Key: key, Value: []byte("v")})
+		require.NoError(t, err)
+		assert.Equal(t, int32(kp.Partition(&kgo.Record{Key: key}, 7)), md.Partition, "key %q", key)
+	}
+}
+
+func TestSendWaitsForTheOffset(t *testing.T) {
+	addr := cluster(t, 1)
+	p := newProducer(t, addr)
+	for i := range 3 {
+		md, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Value: []byte(fmt.Sprint(i))})
+		require.NoError(t, err)
+		assert.Equal(t, int64(i), md.Offset, "synchronous sends get consecutive offsets")
+		assert.Equal(t, int32(0), md.Partition)
+	}
+}
+
+func TestSendAsyncReturnsAFutureAndCallsBack(t *testing.T) {
+	addr := cluster(t, 1)
+	p := newProducer(t, addr, "linger.ms", "60000") // nothing leaves until Flush
+	called := make(chan producer.RecordMetadata, 10)
+	var futures []*producer.Future
+	for i := range 10 {
+		f := p.SendAsync(&producer.Record{Topic: "lesson", Value: []byte(fmt.Sprint(i))}, func(md producer.RecordMetadata, err error) {
+			assert.NoError(t, err)
+			called <- md
+		})
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case <-f.Done():
+			t.Fatalf("record %d was answered before it was sent: SendAsync must return at once and linger.ms hold the batch", i)
+		default:
+		}
+	}
+	require.NoError(t, p.Flush(ctx(t)))
+	for i, f := range futures {
+		md, err := f.Wait(ctx(t))
+		require.NoError(t, err)
+		assert.Equal(t, int64(i), md.Offset)
+		assert.Equal(t, md, <-called, "the callback gets what the future holds")
+	}
+}
+
+func TestLingerMakesOneBatchOfManyRecords(t *testing.T) {
+	addr := cluster(t, 1)
+	one := int32(0)
+	slow := newProducer(t, addr, "linger.ms", "60000")
+	for i := range 20 {
+		slow.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: []byte(fmt.Sprint(i))}, nil)
+	}
+	require.NoError(t, slow.Flush(ctx(t)))
+	fast := newProducer(t, addr, "linger.ms", "0")
+	for i := range 5 {
+		_, err := fast.Send(ctx(t), &producer.Record{Topic: "lesson", Partition: &one, Value: []byte(fmt.Sprint(i))})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []int{20, 1, 1, 1, 1, 1}, batches(t, addr, 0),
+		"with linger.ms the 20 async records wait for each other and leave as one batch; each synchronous send with linger.ms=0 is a batch of its own")
+}
+
+func TestBatchSizeCutsBatches(t *testing.T) {
+	addr := cluster(t, 1)
+	one := int32(0)
+	p := newProducer(t, addr, "linger.ms", "60000", "batch.size", "1000")
+	var futures []*producer.Future
+	for range 30 {
+		futures = append(futures, p.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: make([]byte, 100)}, nil))
+	}
+	require.NoError(t, p.Flush(ctx(t)))
+	waitAll(t, futures)
+	counts := batches(t, addr, 0)
+	total := 0
+	for _, c := range counts {
+		total += c
+		assert.LessOrEqual(t, c, 8, "about 120 bytes a record: no more than 8 fit in batch.size=1000")
+	}
+	assert.Equal(t, 30, total)
+	assert.Greater(t, len(counts), 3, "batch.size closes a batch before linger.ms does")
+}
+
+func TestKeylessRecordsStickToOnePartitionPerBatch(t *testing.T) {
+	addr := cluster(t, 6)
+	p := newProducer(t, addr, "linger.ms", "60000")
+	var futures []*producer.Future
+	for i := range 10 {
+		futures = append(futures, p.SendAsync(&producer.Record{Topic: "lesson", Value: []byte(fmt.Sprint(i))}, nil))
+	}
+	require.NoError(t, p.Flush(ctx(t)))
+	first, err := futures[0].Wait(ctx(t))
+	require.NoError(t, err)
+	for i, f := range futures {
+		md, err := f.Wait(ctx(t))
+		require.NoError(t, err)
+		assert.Equal(t, first.Partition, md.Partition, "record %d: keyless records stick to one partition while its batch has room (KIP-480)", i)
+	}
+}
+
+func TestAcksZeroGetsNoOffsets(t *testing.T) {
+	addr := cluster(t, 1)
+	p := newProducer(t, addr, "acks", "0")
+	md, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Value: []byte("fire and forget")})
+	require.NoError(t, err)
+	assert.Equal(t, int64(-1), md.Offset, "acks=0: the broker does not answer, so the offset is unknown")
+	assert.Len(t, consumeAll(t, addr, 1), 1, "but the record is written")
+}
+
+func TestEveryCompressionTypeIsReadableByAnotherClient(t *testing.T) {
+	addr := cluster(t, 1)
+	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
+		p := newProducer(t, addr, "compression.type", codec)
+		_, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Key: []byte(codec), Value: []byte("compressed with " + codec)})
+		require.NoError(t, err, codec)
+	}
+	got := map[string]string{}
+	for _, r := range consumeAll(t, addr, 5) {
+		got[string(r.Key)] = string(r.Value)
+	}
+	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
+		assert.Equal(t, "compressed with "+codec, got[codec], "franz-go reads what %s compressed", codec)
+	}
+}
+
+func TestCloseLosesNothingBuffered(t *testing.T) {
+	addr := cluster(t, 3)
+	p := newProducer(t, addr, "linger.ms", "60000")
+	var futures []*producer.Future
+	for i := range 1000 {
+		futures = append(futures, p.SendAsync(&producer.Record{Topic: "lesson", Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprint(i))}, nil))
+	}
+	require.NoError(t, p.Close(), "Close sends what is buffered and waits for it")
+	waitAll(t, futures)
+	assert.Len(t, consumeAll(t, addr, 1000), 1000)
+	_, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Value: []byte("late")})
+	assert.ErrorIs(t, err, producer.ErrClosed)
+}
+
+func TestAnUnknownTopicFailsAfterMaxBlockAndOthersGoOn(t *testing.T) {
+	addr := cluster(t, 1)
+	p := newProducer(t, addr, "max.block.ms", "300")
+	_, err := p.Send(ctx(t), &producer.Record{Topic: "no-such-topic", Value: []byte("x")})
+	assert.ErrorContains(t, err, "UNKNOWN_TOPIC_OR_PARTITION")
+	_, err = p.Send(ctx(t), &producer.Record{Topic: "lesson", Value: []byte("x")})
+	assert.NoError(t, err, "a topic that exists is not held up by one that does not")
+}
+
+// waitAll checks that every future got its answer without an error.
+func waitAll(t *testing.T, futures []*producer.Future) {
+	t.Helper()
+	for i, f := range futures {
+		_, err := f.Wait(ctx(t))
+		require.NoError(t, err, "record %d", i)
+	}
+}
+
+// TestTheProducerWorksAgainstAnotherKafka runs against franz-go's kfake,
+// which answers the first Produce to each partition with
+// NOT_LEADER_OR_FOLLOWER: the producer must refresh its metadata, retry, and
+// lose nothing.
+func TestTheProducerWorksAgainstAnotherKafka(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "lesson"))
+	require.NoError(t, err)
+	defer c.Close()
+	failed := map[int32]bool{}
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		r := req.(*kmsg.ProduceRequest)
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		handled := false
+		for _, rt := range r.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				if !failed[rp.Partition] {
+					failed[rp.Partition] = true
+					handled = true
+				}
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, 6 // NOT_LEADER_OR_FOLLOWER
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		if !handled {
+			return nil, nil, false // let kfake write it
+		}
+		return resp, nil, true
+	})
+	addr := c.ListenAddrs()[0]
+	p := newProducer(t, addr, "retry.backoff.ms", "10")
+	for i := range 30 {
+		md, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprint(i))})
+		require.NoError(t, err, "record %d", i)
+		assert.GreaterOrEqual(t, md.Offset, int64(0))
+	}
+	assert.Len(t, consumeAll(t, addr, 30), 30, "every record arrived once, after the retries")
+}

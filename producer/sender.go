@@ -1,0 +1,303 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/client"
+)
+
+// run is the sender: it drains ready batches into Produce requests, one per
+// leader, until Close.
+func (p *Producer) run() {
+	defer close(p.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := p.drain()
+		timer.Reset(max(time.Until(next), 100*time.Microsecond))
+		select {
+		case <-p.stop:
+			return
+		case <-p.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// drain sends what is ready and returns when it should look again.
+func (p *Producer) drain() time.Time {
+	now := time.Now()
+	next := now.Add(p.cfg.MetadataMaxAge)
+	byLeader := map[int32][]*batch{}
+	var failed []completion
+	refresh := now.Sub(p.lastLearned()) > p.cfg.MetadataMaxAge
+
+	p.mu.Lock()
+	for tp, q := range p.acc.queues {
+		if len(q.batches) == 0 {
+			delete(p.acc.queues, tp)
+			continue
+		}
+		ok, err := p.acc.ready(q, now)
+		if err != nil {
+			for _, b := range q.batches {
+				failed = append(failed, p.fail(b, err)...)
+			}
+			q.batches = nil
+			continue
+		}
+		if !ok {
+			next = earliest(next, p.acc.wakeAt(q))
+			continue
+		}
+		leader, known := p.leader(tp)
+		if !known {
+			refresh = true
+			next = earliest(next, now.Add(p.cfg.RetryBackoff))
+			continue
+		}
+		if p.inFlight[leader] >= p.cfg.MaxInFlight {
+			continue // an answer will wake us
+		}
+		b := q.batches[0]
+		q.batches = q.batches[1:]
+		if now.After(b.created.Add(p.cfg.DeliveryTimeout)) {
+			err := fmt.Errorf("%w: delivery.timeout.ms (%s) passed before the broker answered", kerr.RequestTimedOut, p.cfg.DeliveryTimeout)
+			failed = append(failed, p.fail(b, err)...)
+			continue
+		}
+		byLeader[leader] = append(byLeader[leader], b)
+		if len(q.batches) > 0 {
+			next = now // there is more behind it
+		}
+	}
+	for leader := range byLeader {
+		p.inFlight[leader]++
+	}
+	p.mu.Unlock()
+
+	complete(failed)
+	for leader, batches := range byLeader {
+		p.send(leader, batches)
+	}
+	if refresh {
+		p.refreshMetadata()
+	}
+	return next
+}
+
+func earliest(x, y time.Time) time.Time {
+	if y.Before(x) {
+		return y
+	}
+	return x
+}
+
+// leader returns the broker that leads a partition, if the metadata says.
+func (p *Producer) leader(tp topicPartition) (int32, bool) {
+	parts := p.cluster.Partitions(tp.topic)
+	if int(tp.partition) >= len(parts) || parts[tp.partition].Err != nil || parts[tp.partition].Leader < 0 {
+		return 0, false
+	}
+	return parts[tp.partition].Leader, true
+}
+
+// send writes one Produce request to a leader and hands its answer to a
+// goroutine of its own. The write happens here, on the sender, so that
+// requests leave in the order batches were drained.
+func (p *Producer) send(leader int32, batches []*batch) {
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = p.cfg.Acks
+	req.TimeoutMillis = int32(p.cfg.RequestTimeout.Milliseconds())
+	topics := map[string]int{}
+	for _, b := range batches {
+		raw, err := b.encode(p.cfg.Compression)
+		if err != nil {
+			p.answer(leader, batches, nil, err)
+			return
+		}
+		i, ok := topics[b.tp.topic]
+		if !ok {
+			i = len(req.Topics)
+			topics[b.tp.topic] = i
+			rt := kmsg.NewProduceRequestTopic()
+			rt.Topic = b.tp.topic
+			req.Topics = append(req.Topics, rt)
+		}
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = b.tp.partition, raw
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.RequestTimeout)
+	conn, err := p.cluster.Broker(ctx, leader)
+	var call *client.Call
+	if err == nil {
+		call, err = conn.Send(ctx, req)
+	}
+	if err != nil {
+		cancel()
+		p.answer(leader, batches, nil, err)
+		return
+	}
+	go func() {
+		defer cancel()
+		resp, err := call.Wait(ctx)
+		if err != nil {
+			conn.Close() // its answers are out of step now; a new one will be dialed
+		}
+		pr, _ := resp.(*kmsg.ProduceResponse)
+		p.answer(leader, batches, pr, err)
+	}()
+}
+
+// completion is a future to complete, outside the producer's lock.
+type completion struct {
+	f   *Future
+	md  RecordMetadata
+	err error
+}
+
+func complete(cs []completion) {
+	for _, c := range cs {
+		c.f.complete(c.md, c.err)
+	}
+}
+
+// answer settles the batches of one request: each partition's records get
+// their offsets, or their batch goes back to the front of its queue to be
+// retried, or its records fail.
+func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResponse, reqErr error) {
+	results := map[topicPartition]kmsg.ProduceResponseTopicPartition{}
+	if resp != nil {
+		for _, t := range resp.Topics {
+			for _, rp := range t.Partitions {
+				results[topicPartition{t.Topic, rp.Partition}] = rp
+			}
+		}
+	}
+	now := time.Now()
+	var done []completion
+	retry := false
+	p.mu.Lock()
+	p.inFlight[leader]--
+	for _, b := range batches {
+		err := reqErr
+		var base int64 = -1
+		if err == nil && p.cfg.Acks != 0 {
+			rp, ok := results[b.tp]
+			switch {
+			case !ok:
+				err = fmt.Errorf("the broker's answer left out %s-%d", b.tp.topic, b.tp.partition)
+			case rp.ErrorCode != 0:
+				err = kerr.ErrorForCode(rp.ErrorCode)
+				if rp.ErrorMessage != nil {
+					err = fmt.Errorf("%w: %s", err, *rp.ErrorMessage)
+				}
+			default:
+				base = rp.BaseOffset
+			}
+		}
+		switch {
+		case err == nil:
+			for i, pend := range b.pending {
+				md := RecordMetadata{Topic: b.tp.topic, Partition: b.tp.partition, Offset: -1, Timestamp: time.UnixMilli(b.firstTS)}
+				if base >= 0 {
+					md.Offset = base + int64(i)
+				}
+				done = append(done, completion{pend.future, md, nil})
+			}
+			p.release(b)
+		case retriable(err) && b.attempts < p.cfg.Retries && now.Add(p.cfg.RetryBackoff).Before(b.created.Add(p.cfg.DeliveryTimeout)):
+			b.attempts++
+			b.retryAt = now.Add(p.cfg.RetryBackoff)
+			q := p.acc.queue(b.tp)
+			q.batches = append([]*batch{b}, q.batches...)
+			retry = true
+		default:
+			done = append(done, p.fail(b, err)...)
+		}
+	}
+	p.changed.Broadcast()
+	p.mu.Unlock()
+	complete(done)
+	if retry {
+		p.refreshMetadata()
+	}
+	p.poke()
+}
+
+// retriable reports whether an error may pass if the batch is sent again:
+// Kafka's retriable errors (a leader moved, not enough replicas yet, a
+// timeout), and a lost connection.
+func retriable(err error) bool {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable
+	}
+	var ne net.Error
+	return errors.Is(err, client.ErrConnClosed) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// fail fails every record of a batch; the caller holds p.mu and completes
+// the returned futures after releasing it.
+func (p *Producer) fail(b *batch, err error) []completion {
+	out := make([]completion, 0, len(b.pending))
+	for _, pend := range b.pending {
+		out = append(out, completion{pend.future, RecordMetadata{Topic: b.tp.topic, Partition: b.tp.partition, Offset: -1}, err})
+	}
+	p.release(b)
+	return out
+}
+
+// release frees a batch's buffer space once its records are answered.
+func (p *Producer) release(b *batch) {
+	for _, pend := range b.pending {
+		p.buffered -= pend.size
+		p.unanswered--
+	}
+}
+
+// refreshMetadata asks for fresh metadata in the background, once at a time.
+func (p *Producer) refreshMetadata() {
+	p.mu.Lock()
+	if p.refreshing {
+		p.mu.Unlock()
+		return
+	}
+	p.refreshing = true
+	topics := map[string]bool{}
+	for tp := range p.acc.queues {
+		topics[tp.topic] = true
+	}
+	p.mu.Unlock()
+	go func() {
+		names := make([]string, 0, len(topics))
+		for t := range topics {
+			names = append(names, t)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.RequestTimeout)
+		p.cluster.Refresh(ctx, names...)
+		cancel()
+		p.mu.Lock()
+		p.refreshing = false
+		p.lastLearn = time.Now()
+		p.mu.Unlock()
+		p.poke()
+	}()
+}
+
+func (p *Producer) lastLearned() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastLearn.IsZero() {
+		p.lastLearn = time.Now()
+	}
+	return p.lastLearn
+}
