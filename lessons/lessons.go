@@ -29,6 +29,7 @@ var All = []Lesson{
 	{"02", "records-and-batches", "Records and batches: the v2 record batch, CRC, compaction"},
 	{"03", "speaking-kafka", "Speaking Kafka: the wire protocol, Produce and Fetch"},
 	{"04", "producer", "The producer: partitioner, batching, acks, sync and async sends"},
+	{"05", "consumer", "The consumer: fetching, positions, auto.offset.reset"},
 }
 
 // Find returns the lesson with the given number, "01" or "1".

@@ -239,6 +239,25 @@ func Batches(raw []byte) ([][]byte, error) {
 	return out, nil
 }
 
+// WholeBatches returns the part of raw that holds whole batches: a broker
+// may end a Fetch answer with part of a batch that did not fit, and a
+// consumer drops that part and fetches it again from its offset.
+func WholeBatches(raw []byte) []byte {
+	n := int64(0)
+	for {
+		rest := raw[n:]
+		if len(rest) < batchHeaderSize {
+			break
+		}
+		h, err := readHeader(rest)
+		if err != nil || h.size > int64(len(rest)) {
+			break
+		}
+		n += h.size
+	}
+	return raw[:n]
+}
+
 // DecodeRecords decodes every batch in raw, as Read returns it, and returns
 // their records with absolute offsets, decompressing where needed.
 func DecodeRecords(raw []byte) ([]Record, error) {
