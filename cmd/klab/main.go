@@ -26,6 +26,8 @@ func commands() []command {
 		{"cluster", "klab cluster [--dir klab-data] [--port 9092]", "run a local Kafka-compatible cluster", runCluster},
 		{"broker", "klab broker --id N --listen host:port --dir D [--config F]", "run one broker", runBroker},
 		{"topics", "klab topics create|list|describe|delete [flags]", "create, list, describe and delete topics", runTopics},
+		{"produce", "klab produce --topic T [--key-separator S] [-X k=v]", "write lines of standard input as records", runProduce},
+		{"consume", "klab consume --topic T [--from-beginning] [flags]", "print records", runConsume},
 		{"course", "klab course [test|solve|reset NN | gen | check]", "the course: progress, tests, solutions", runCourse},
 		{"perf", "klab perf log|recovery [flags]", "measure the commit log", runPerf},
 	}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"klab.dev/klab/broker/client"
+	"klab.dev/klab/consumer"
+	"klab.dev/klab/producer"
+)
+
+// properties collects repeated -X name=value flags.
+type properties [][2]string
+
+func (p *properties) String() string { return "" }
+
+func (p *properties) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("want name=value, got %q", v)
+	}
+	*p = append(*p, [2]string{name, value})
+	return nil
+}
+
+// runProduce is the console producer, built on the course's producer: a
+// record per line of standard input.
+func runProduce(args []string) error {
+	return produceLines(args, os.Stdin, os.Stderr)
+}
+
+func produceLines(args []string, in io.Reader, errOut io.Writer) error {
+	fs := flag.NewFlagSet("produce", flag.ContinueOnError)
+	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "a broker to start from")
+	topic := fs.String("topic", "", "the topic to write to")
+	sep := fs.String("key-separator", "", "split each line at the first SEP into key and value (default: no key)")
+	var props properties
+	fs.Var(&props, "X", "a producer property by its Java name, name=value (acks, linger.ms, compression.type, ...); repeat for more")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *topic == "" {
+		return errors.New("--topic is required")
+	}
+	cfg := producer.DefaultConfig()
+	cfg.BootstrapServers = strings.Split(*bootstrap, ",")
+	for _, p := range props {
+		if err := cfg.Set(p[0], p[1]); err != nil {
+			return err
+		}
+	}
+	p, err := producer.New(cfg)
+	if err != nil {
+		return err
+	}
+	var failed atomic.Int64
+	report := func(_ producer.RecordMetadata, err error) {
+		if err != nil && failed.Add(1) <= 10 {
+			fmt.Fprintln(errOut, "klab produce:", err)
+		}
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		r := &producer.Record{Topic: *topic, Value: []byte(sc.Text())}
+		if *sep != "" {
+			if k, v, ok := strings.Cut(sc.Text(), *sep); ok {
+				r.Key, r.Value = []byte(k), []byte(v)
+			}
+		}
+		p.SendAsync(r, report)
+	}
+	closeErr := p.Close() // sends what is buffered and waits for every answer
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("%d records were not written", n)
+	}
+	return closeErr
+}
+
+// runConsume is the console consumer, built on the course's consumer.
+func runConsume(args []string) error {
+	ctx, stop := signalContext()
+	defer stop()
+	return consumeRecords(ctx, args, os.Stdout)
+}
+
+func consumeRecords(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
+	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "a broker to start from")
+	topic := fs.String("topic", "", "the topic to read")
+	fromBeginning := fs.Bool("from-beginning", false, "start at the earliest offset (default: the end, new records only)")
+	partition := fs.Int("partition", -1, "read only this partition (default: all)")
+	offset := fs.Int64("offset", -1, "start at this offset (needs --partition)")
+	maxMessages := fs.Int("max-messages", 0, "exit after this many records (default: run until Ctrl-C)")
+	format := fs.String("format", `%s\n`, `how to print a record: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp (ms), \n, \t`)
+	group := fs.String("group", "", "a consumer group")
+	var props properties
+	fs.Var(&props, "X", "a consumer property by its Java name, name=value; repeat for more")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *topic == "":
+		return errors.New("--topic is required")
+	case *group != "":
+		return errors.New("--group: consumer groups arrive in lesson 10")
+	case *offset >= 0 && *partition < 0:
+		return errors.New("--offset needs --partition")
+	}
+	cfg := consumer.DefaultConfig()
+	cfg.BootstrapServers = strings.Split(*bootstrap, ",")
+	if *fromBeginning {
+		cfg.AutoOffsetReset = "earliest"
+	}
+	for _, p := range props {
+		if err := cfg.Set(p[0], p[1]); err != nil {
+			return err
+		}
+	}
+	c, err := consumer.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	tps, err := topicPartitions(ctx, cfg.BootstrapServers, *topic, *partition)
+	if err != nil {
+		return err
+	}
+	c.Assign(tps...)
+	if *offset >= 0 {
+		if err := c.Seek(tps[0], *offset); err != nil {
+			return err
+		}
+	}
+	w := bufio.NewWriter(out)
+	defer w.Flush()
+	seen := 0
+	for *maxMessages == 0 || seen < *maxMessages {
+		recs, err := c.Poll(ctx)
+		if errors.Is(err, context.Canceled) {
+			return nil // Ctrl-C
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if *maxMessages > 0 && seen == *maxMessages {
+				break
+			}
+			w.WriteString(formatRecord(*format, r))
+			seen++
+		}
+		w.Flush()
+	}
+	return nil
+}
+
+// topicPartitions lists the partitions to read: one, or all of the topic's.
+func topicPartitions(ctx context.Context, bootstrap []string, topic string, only int) ([]consumer.TopicPartition, error) {
+	if only >= 0 {
+		return []consumer.TopicPartition{{Topic: topic, Partition: int32(only)}}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	n, err := partitionCount(ctx, bootstrap, topic)
+	if err != nil {
+		return nil, err
+	}
+	tps := make([]consumer.TopicPartition, n)
+	for i := range tps {
+		tps[i] = consumer.TopicPartition{Topic: topic, Partition: int32(i)}
+	}
+	return tps, nil
+}
+
+// formatRecord prints a record as kcat's -f does.
+func formatRecord(format string, r consumer.Record) string {
+	var b strings.Builder
+	for i := 0; i < len(format); i++ {
+		ch := format[i]
+		if i+1 < len(format) && (ch == '%' || ch == '\\') {
+			i++
+			switch s := string([]byte{ch, format[i]}); s {
+			case "%t":
+				b.WriteString(r.Topic)
+			case "%p":
+				b.WriteString(strconv.Itoa(int(r.Partition)))
+			case "%o":
+				b.WriteString(strconv.FormatInt(r.Offset, 10))
+			case "%k":
+				b.Write(r.Key)
+			case "%s":
+				b.Write(r.Value)
+			case "%T":
+				b.WriteString(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))
+			case "%%":
+				b.WriteByte('%')
+			case `\n`:
+				b.WriteByte('\n')
+			case `\t`:
+				b.WriteByte('\t')
+			case `\\`:
+				b.WriteByte('\\')
+			default:
+				b.WriteString(s)
+			}
+			continue
+		}
+		b.WriteByte(ch)
+	}
+	return b.String()
+}
+
+// partitionCount asks the cluster how many partitions a topic has.
+func partitionCount(ctx context.Context, bootstrap []string, topic string) (int, error) {
+	cluster := client.NewCluster(bootstrap, "klab-consume")
+	defer cluster.Close()
+	if err := cluster.Refresh(ctx, topic); err != nil {
+		return 0, err
+	}
+	n := len(cluster.Partitions(topic))
+	if n == 0 {
+		return 0, fmt.Errorf("topic %s has no partitions", topic)
+	}
+	return n, nil
+}
