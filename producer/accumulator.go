@@ -39,15 +39,9 @@ type batch struct {
 	count    int32
 	firstTS  int64
 	maxTS    int64
-	pending  []*pending // one per record, in order
+	futures  []*Future // one per record, in order
 	attempts int
 	retryAt  time.Time
-}
-
-// pending is a record waiting for its answer.
-type pending struct {
-	future *Future
-	size   int // what it holds of buffer.memory
 }
 
 func newAccumulator(batchSize int, linger time.Duration) *accumulator {
@@ -69,22 +63,22 @@ func (a *accumulator) queue(tp topicPartition) *queue {
 // reports whether it opened one. With abortOnNewBatch, it appends nothing
 // if it would have to open one, so that the sticky partitioner can move
 // keyless records to another partition first (KIP-480).
-func (a *accumulator) append(tp topicPartition, r kmsg.Record, ts int64, p *pending, now time.Time, abortOnNewBatch bool) (appended, opened bool, err error) {
+func (a *accumulator) append(tp topicPartition, r kmsg.Record, ts int64, f *Future, now time.Time, abortOnNewBatch bool) (appended, opened bool, err error) {
 	//klab:lesson 04 begin (*accumulator).append
 	q := a.queue(tp)
 	var b *batch
 	if n := len(q.batches); n > 0 {
 		b = q.batches[n-1]
 	}
-	if b == nil || (b.count > 0 && log.BatchHeaderSize+len(b.records)+recordSize(r) > a.batchSize) {
+	if b == nil || (b.count > 0 && log.BatchHeaderSize+len(b.records)+f.size > a.batchSize) {
 		if abortOnNewBatch {
 			return false, false, nil
 		}
-		b = &batch{tp: tp, created: now, firstTS: ts, maxTS: ts}
+		b = &batch{tp: tp, created: now, firstTS: ts, maxTS: ts, records: make([]byte, 0, a.batchSize)}
 		q.batches = append(q.batches, b)
 		opened = true
 	}
-	b.add(r, ts, p)
+	b.add(r, ts, f)
 	return true, opened, nil
 	//klab:lesson 04 stub
 	// return false, false, lessons.Todo("04", "(*accumulator).append")
@@ -93,13 +87,13 @@ func (a *accumulator) append(tp topicPartition, r kmsg.Record, ts int64, p *pend
 
 // add encodes a record into the batch, its offset and timestamp relative to
 // the batch's first.
-func (b *batch) add(r kmsg.Record, ts int64, p *pending) {
+func (b *batch) add(r kmsg.Record, ts int64, f *Future) {
 	r.OffsetDelta = b.count
 	r.TimestampDelta64 = ts - b.firstTS
 	b.records = log.AppendRecord(b.records, r)
 	b.count++
 	b.maxTS = max(b.maxTS, ts)
-	b.pending = append(b.pending, p)
+	b.futures = append(b.futures, f)
 }
 
 // recordSize is what a record takes in a batch. Its offset and timestamp

@@ -183,7 +183,11 @@ func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResp
 		}
 	}
 	now := time.Now()
-	var done []completion
+	n := 0
+	for _, b := range batches {
+		n += len(b.futures)
+	}
+	done := make([]completion, 0, n)
 	retry := false
 	p.mu.Lock()
 	p.inFlight[leader]--
@@ -206,12 +210,12 @@ func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResp
 		}
 		switch {
 		case err == nil:
-			for i, pend := range b.pending {
+			for i, f := range b.futures {
 				md := RecordMetadata{Topic: b.tp.topic, Partition: b.tp.partition, Offset: -1, Timestamp: time.UnixMilli(b.firstTS)}
 				if base >= 0 {
 					md.Offset = base + int64(i)
 				}
-				done = append(done, completion{pend.future, md, nil})
+				done = append(done, completion{f, md, nil})
 			}
 			p.release(b)
 		case retriable(err) && b.attempts < p.cfg.Retries && now.Add(p.cfg.RetryBackoff).Before(b.created.Add(p.cfg.DeliveryTimeout)):
@@ -248,9 +252,9 @@ func retriable(err error) bool {
 // fail fails every record of a batch; the caller holds p.mu and completes
 // the returned futures after releasing it.
 func (p *Producer) fail(b *batch, err error) []completion {
-	out := make([]completion, 0, len(b.pending))
-	for _, pend := range b.pending {
-		out = append(out, completion{pend.future, RecordMetadata{Topic: b.tp.topic, Partition: b.tp.partition, Offset: -1}, err})
+	out := make([]completion, 0, len(b.futures))
+	for _, f := range b.futures {
+		out = append(out, completion{f, RecordMetadata{Topic: b.tp.topic, Partition: b.tp.partition, Offset: -1}, err})
 	}
 	p.release(b)
 	return out
@@ -258,8 +262,8 @@ func (p *Producer) fail(b *batch, err error) []completion {
 
 // release frees a batch's buffer space once its records are answered.
 func (p *Producer) release(b *batch) {
-	for _, pend := range b.pending {
-		p.buffered -= pend.size
+	for _, f := range b.futures {
+		p.buffered -= f.size
 		p.unanswered--
 	}
 }
@@ -285,6 +289,11 @@ func (p *Producer) refreshMetadata() {
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.RequestTimeout)
 		p.cluster.Refresh(ctx, names...)
 		cancel()
+		for _, t := range names {
+			if n := len(p.cluster.Partitions(t)); n > 0 {
+				p.counts.Store(t, n) // a topic may have grown
+			}
+		}
 		p.mu.Lock()
 		p.refreshing = false
 		p.lastLearn = time.Now()

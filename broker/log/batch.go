@@ -4,10 +4,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/compress"
 )
 
 // The fixed header of a v2 record batch, as Kafka writes it on the wire and
@@ -260,38 +263,86 @@ func WholeBatches(raw []byte) []byte {
 	return raw[:n]
 }
 
+// NextOffset is the offset after the last whole batch in raw, which is
+// where a consumer's next fetch starts, found from the batch headers alone;
+// -1 if raw holds no whole batch.
+func NextOffset(raw []byte) int64 {
+	next := int64(-1)
+	for rest := WholeBatches(raw); len(rest) > 0; {
+		h, _ := readHeader(rest)
+		next = h.lastOffset() + 1
+		rest = rest[h.size:]
+	}
+	return next
+}
+
 // DecodeRecords decodes every batch in raw, as Read returns it, and returns
 // their records with absolute offsets, decompressing where needed.
 func DecodeRecords(raw []byte) ([]Record, error) {
+	return AppendRecords(nil, raw)
+}
+
+// CountRecords is how many records the batches in raw say they hold.
+func CountRecords(raw []byte) int {
+	count := 0
+	for rest := WholeBatches(raw); len(rest) > 0; {
+		h, _ := readHeader(rest)
+		count += max(int(int32(binary.BigEndian.Uint32(rest[offRecordCount:]))), 0)
+		rest = rest[h.size:]
+	}
+	return count
+}
+
+// AppendRecords decodes every batch in raw and appends their records to
+// dst, as a consumer fills its buffer. The records' keys and values point
+// into raw (or into the decompressed block): raw must not change after.
+func AppendRecords(dst []Record, raw []byte) ([]Record, error) {
 	if len(raw) == 0 {
-		return nil, nil
+		return dst, nil
 	}
 	batches, err := Batches(raw)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	var out []Record
+	count := 0 // room for every record at once, from the batch headers
 	for _, b := range batches {
-		recs, err := batchRecords(b)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, recs...)
+		count += max(int(int32(binary.BigEndian.Uint32(b[offRecordCount:]))), 0)
 	}
-	return out, nil
+	dst = slices.Grow(dst, min(count, len(raw)/minRecordSize+1))
+	for _, b := range batches {
+		if dst, err = appendBatchRecords(dst, b); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
 }
 
 // batchRecords decodes the records of one batch.
 func batchRecords(b []byte) ([]Record, error) {
-	rb, recs, err := decodeBatch(b)
+	return appendBatchRecords(nil, b)
+}
+
+// appendBatchRecords decodes one batch's records onto dst.
+func appendBatchRecords(dst []Record, b []byte) ([]Record, error) {
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(b); err != nil {
+		return dst, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
+	}
+	data, err := compress.Decompress(compress.Codec(rb.Attributes&compress.Mask), rb.Records)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	out := make([]Record, len(recs))
-	for i, r := range recs {
-		out[i] = toRecord(rb, r)
+	dst = slices.Grow(dst, min(max(int(rb.NumRecords), 0), len(data)/minRecordSize+1))
+	for i := int32(0); i < rb.NumRecords; i++ {
+		var r kmsg.Record // fresh each time: kmsg reuses a record's header slice
+		n, err := readRecord(data, &r)
+		if err != nil {
+			return dst, fmt.Errorf("%w: record %d of batch at offset %d: %v", kerr.CorruptMessage, i, rb.FirstOffset, err)
+		}
+		data = data[n:]
+		dst = append(dst, toRecord(rb, r))
 	}
-	return out, nil
+	return dst, nil
 }
 
 // readRecord decodes the record at the start of data and returns how many

@@ -151,3 +151,15 @@ func PrintRows(w io.Writer, rows []Row) {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// PrintClientRows writes the client comparison as a table.
+func PrintClientRows(w io.Writer, rows []ClientRow) {
+	fmt.Fprintf(w, "%-18s %14s %14s %12s %12s %12s %12s %12s\n", "", "course rec/s", "franz rec/s", "course/franz", "course p50", "course p99", "franz p50", "franz p99")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-18s %14.0f %14.0f %12.2f", r.Test, r.Course.RecordsPerSec(), r.Franz.RecordsPerSec(), r.Ratio)
+		if len(r.Course.Latencies) > 0 {
+			fmt.Fprintf(w, " %12s %12s %12s %12s", ms(r.Course.Percentile(0.5)), ms(r.Course.Percentile(0.99)), ms(r.Franz.Percentile(0.5)), ms(r.Franz.Percentile(0.99)))
+		}
+		fmt.Fprintln(w)
+	}
+}

@@ -60,8 +60,19 @@ type ProduceConfig struct {
 	Acks string
 	// Linger is linger.ms: how long a batch waits for more records.
 	Linger time.Duration
+	// BatchSize is batch.size, the most bytes of one batch; zero means
+	// franz-go's default, 1,000,012 (the Java client's is 16,384).
+	BatchSize int
 	// Progress, if set, is called about once a second.
 	Progress func(Progress)
+}
+
+// batchSize is the batch.size both clients use in a run.
+func (cfg ProduceConfig) batchSize() int {
+	if cfg.BatchSize > 0 {
+		return cfg.BatchSize
+	}
+	return 1_000_012
 }
 
 // Produce sends cfg.Records records of cfg.RecordSize random bytes, without
@@ -82,6 +93,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 		kgo.ProducerLinger(cfg.Linger),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.MaxBufferedRecords(100_000),
+		kgo.ProducerBatchMaxBytes(int32(cfg.batchSize())),
 	)
 	if err != nil {
 		return Result{}, err

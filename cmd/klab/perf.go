@@ -18,6 +18,7 @@ klab perf recovery  time the recovery of logs of two sizes after an unclean stop
 klab perf produce   produce records to a cluster, as kafka-producer-perf-test does
 klab perf consume   consume records from a cluster, as kafka-consumer-perf-test does
 klab perf compare   produce and consume through klab and through franz-go's kfake, in one run
+klab perf clients   the course's producer and consumer against franz-go's, on one klab broker
 Add -h after any of them for its flags.`
 
 func runPerf(args []string) error {
@@ -36,6 +37,8 @@ func runPerf(args []string) error {
 		return perfConsume(args[1:])
 	case "compare":
 		return perfCompare(args[1:])
+	case "clients":
+		return perfClients(args[1:])
 	}
 	return errors.New("unknown perf command\n" + perfHelp)
 }

@@ -104,3 +104,34 @@ func perfCompare(args []string) error {
 	perf.PrintRows(os.Stdout, rows)
 	return nil
 }
+
+func perfClients(args []string) error {
+	fs := flag.NewFlagSet("perf clients", flag.ContinueOnError)
+	records := fs.Int64("num-records", 1_000_000, "records per test")
+	size := fs.Int("record-size", 100, "bytes of each record's value")
+	partitions := fs.Int("partitions", 6, "partitions of each topic")
+	linger := fs.Int("linger-ms", 5, "linger.ms")
+	dir := fs.String("dir", "", "klab's data directory (default: a temporary folder, removed after)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	work, cleanup, err := workDir(*dir)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	ctx, stop := signalContext()
+	defer stop()
+	fmt.Printf("klab perf clients: %d records of %d bytes, %d partitions, acks=all, linger.ms=%d, one klab broker with data in %s\n",
+		*records, *size, *partitions, *linger, work)
+	rows, err := perf.CompareClients(ctx, perf.CompareConfig{
+		Records: *records, RecordSize: *size, Partitions: int32(*partitions),
+		Linger: time.Duration(*linger) * time.Millisecond, Dir: work, Progress: printProgress,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	perf.PrintClientRows(os.Stdout, rows)
+	return nil
+}

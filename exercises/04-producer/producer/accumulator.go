@@ -44,15 +44,9 @@ type batch struct {
 	count    int32
 	firstTS  int64
 	maxTS    int64
-	pending  []*pending // one per record, in order
+	futures  []*Future // one per record, in order
 	attempts int
 	retryAt  time.Time
-}
-
-// pending is a record waiting for its answer.
-type pending struct {
-	future *Future
-	size   int // what it holds of buffer.memory
 }
 
 func newAccumulator(batchSize int, linger time.Duration) *accumulator {
@@ -74,20 +68,20 @@ func (a *accumulator) queue(tp topicPartition) *queue {
 // reports whether it opened one. With abortOnNewBatch, it appends nothing
 // if it would have to open one, so that the sticky partitioner can move
 // keyless records to another partition first (KIP-480).
-func (a *accumulator) append(tp topicPartition, r kmsg.Record, ts int64, p *pending, now time.Time, abortOnNewBatch bool) (appended, opened bool, err error) {
+func (a *accumulator) append(tp topicPartition, r kmsg.Record, ts int64, f *Future, now time.Time, abortOnNewBatch bool) (appended, opened bool, err error) {
 	// TODO(lesson 04): write (*accumulator).append. See lessons/04-producer/README.md.
 	return false, false, lessons.Todo("04", "(*accumulator).append")
 }
 
 // add encodes a record into the batch, its offset and timestamp relative to
 // the batch's first.
-func (b *batch) add(r kmsg.Record, ts int64, p *pending) {
+func (b *batch) add(r kmsg.Record, ts int64, f *Future) {
 	r.OffsetDelta = b.count
 	r.TimestampDelta64 = ts - b.firstTS
 	b.records = log.AppendRecord(b.records, r)
 	b.count++
 	b.maxTS = max(b.maxTS, ts)
-	b.pending = append(b.pending, p)
+	b.futures = append(b.futures, f)
 }
 
 // recordSize is what a record takes in a batch. Its offset and timestamp

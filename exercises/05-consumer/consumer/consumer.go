@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/client"
+	"klab.dev/klab/broker/log"
 
 	"klab.dev/klab/lessons"
 )
@@ -67,22 +68,53 @@ type Consumer struct {
 
 // partition is the consumer's state for one assigned partition.
 type partition struct {
-	tp       TopicPartition
-	position int64    // the offset of the next record to return; -1 unknown
-	buffered []Record // fetched, not yet returned
-	fetching bool
-	retryAt  time.Time
+	tp        TopicPartition
+	position  int64    // the offset of the next record to return; -1 unknown
+	buffered  []Record // fetched, not yet returned
+	nextFetch int64    // where the next fetch starts; -1: at the position
+	gen       int      // counts Seeks and resets, to drop answers they made stale
+	fetching  bool
+	retryAt   time.Time
 }
 
-// fetchResult is a Fetch answer from one broker, with the position each
-// partition had when it was asked for.
+// fetchOffset is where the next fetch of the partition starts: after what
+// was last fetched, or at the position.
+func (p *partition) fetchOffset() int64 {
+	if p.nextFetch >= 0 {
+		return p.nextFetch
+	}
+	return p.position
+}
+
+// forget drops the position and what was fetched from it: auto.offset.reset
+// will find a new one.
+func (p *partition) forget() {
+	p.seek(-1)
+}
+
+// seek moves the position and drops what was fetched from elsewhere.
+func (p *partition) seek(offset int64) {
+	p.position, p.buffered, p.nextFetch = offset, nil, -1
+	p.gen++
+}
+
+// fetchResult is a Fetch answer from one broker, with the offset each
+// partition was asked from.
 type fetchResult struct {
 	leader  int32
 	asked   map[TopicPartition]int64
 	resp    *kmsg.FetchResponse
-	err     error
+	err     error                    // the request failed as a whole
 	resetAt map[TopicPartition]int64 // positions the reset step found
 	resetEr error
+}
+
+// answer is one partition's part of a Fetch answer, decoded.
+type answer struct {
+	asked   int64    // the offset the partition was fetched from
+	err     error    // the partition's error code, as an error
+	records []Record // whole batches, so they may begin before asked
+	corrupt error    // the records did not decode
 }
 
 // New makes a consumer. It connects when it first needs to.
@@ -113,7 +145,7 @@ func (c *Consumer) Assign(tps ...TopicPartition) {
 		if p, ok := c.parts[tp]; ok {
 			parts[tp] = p
 		} else {
-			parts[tp] = &partition{tp: tp, position: -1}
+			parts[tp] = &partition{tp: tp, position: -1, nextFetch: -1}
 		}
 	}
 	c.parts, c.order = parts, append([]TopicPartition(nil), tps...)
@@ -135,7 +167,7 @@ func (c *Consumer) Seek(tp TopicPartition, offset int64) error {
 	if !ok {
 		return fmt.Errorf("consumer: %s is not assigned", tp)
 	}
-	p.position, p.buffered = offset, nil
+	p.seek(offset)
 	return nil
 }
 
@@ -212,12 +244,23 @@ func (c *Consumer) take(max int) ([]Record, error) {
 // startFetches sends a Fetch to each leader that has partitions with
 // nothing buffered and no fetch under way.
 func (c *Consumer) startFetches() {
+	c.mu.Lock()
+	unknown := false
+	for _, tp := range c.order {
+		unknown = unknown || c.cluster.Partitions(tp.Topic) == nil
+	}
+	c.mu.Unlock()
+	if unknown {
+		c.refreshMetadata() // a topic never seen: learn its leaders before fetching
+	}
 	now := time.Now()
 	byLeader := map[int32][]*partition{}
 	c.mu.Lock()
 	for _, tp := range c.order {
 		p := c.parts[tp]
-		if p.fetching || len(p.buffered) > 0 || now.Before(p.retryAt) {
+		// Fetch ahead while the buffer is short: then every fetch asks for
+		// every partition, and the broker answers as soon as any has data.
+		if p.fetching || len(p.buffered) >= c.cfg.MaxPollRecords || now.Before(p.retryAt) {
 			continue
 		}
 		leader, ok := c.leader(tp)
@@ -243,7 +286,7 @@ func (c *Consumer) startFetches() {
 		asked := map[TopicPartition]int64{}
 		for _, p := range ps {
 			p.fetching = true
-			asked[p.tp] = p.position
+			asked[p.tp] = p.fetchOffset()
 		}
 		jobs = append(jobs, job{leader, asked})
 	}
@@ -339,6 +382,32 @@ func (c *Consumer) fetch(leader int32, asked map[TopicPartition]int64) {
 	}
 }
 
+// decode decodes a partition's records, as the consumer's records. The
+// log's records are decoded a batch at a time into one reused slice, so
+// that only the consumer's slice grows with the answer.
+func decode(tp TopicPartition, raw []byte) ([]Record, error) {
+	whole := log.WholeBatches(raw)
+	out := make([]Record, 0, log.CountRecords(whole))
+	batches, err := log.Batches(whole)
+	if len(whole) == 0 {
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	var recs []log.Record
+	for _, b := range batches {
+		if recs, err = log.AppendRecords(recs[:0], b); err != nil {
+			return out, err
+		}
+		for _, r := range recs {
+			out = append(out, Record{Topic: tp.Topic, Partition: tp.Partition, Offset: r.Offset,
+				Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: r.Headers})
+		}
+	}
+	return out, nil
+}
+
 func (c *Consumer) leaderEpoch(tp TopicPartition) int32 {
 	parts := c.cluster.Partitions(tp.Topic)
 	if int(tp.Partition) < len(parts) {
@@ -404,10 +473,19 @@ func (c *Consumer) resetTimestamp() (int64, error) {
 	return 0, lessons.Todo("05", "(*Consumer).resetTimestamp")
 }
 
-// handle takes a Fetch answer into the partitions' buffers.
+// handle takes a Fetch answer into the partitions' buffers. It reads from
+// the batch headers where each partition's next fetch starts and sends that
+// fetch before it decodes this one, so that the broker serves the next
+// while this goroutine decodes.
 func (c *Consumer) handle(res fetchResult) {
+	type filed struct {
+		p   *partition
+		gen int
+		a   answer
+		raw []byte
+	}
+	var work []filed
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.inFlight[res.leader] = false
 	now := time.Now()
 	for tp := range res.asked {
@@ -430,31 +508,51 @@ func (c *Consumer) handle(res fetchResult) {
 				p.retryAt = now.Add(c.cfg.RetryBackoff)
 			}
 		}
+		c.mu.Unlock()
 		return
 	}
 	for _, rt := range res.resp.Topics {
-		for i := range rt.Partitions {
-			rp := &rt.Partitions[i]
+		for _, rp := range rt.Partitions {
 			tp := TopicPartition{rt.Topic, rp.Partition}
 			p, ok := c.parts[tp]
 			asked, wasAsked := res.asked[tp]
-			if !ok || !wasAsked {
-				continue // no longer assigned
+			if !ok || !wasAsked || p.fetchOffset() != asked {
+				continue // unassigned, or moved by Seek while the fetch was out
 			}
-			if err := c.fetched(p, asked, rp); err != nil && c.err == nil {
-				c.err = err
+			a := answer{asked: asked, err: kerr.ErrorForCode(rp.ErrorCode)}
+			if next := log.NextOffset(rp.RecordBatches); a.err == nil && next > asked {
+				p.nextFetch = next
 			}
+			work = append(work, filed{p, p.gen, a, rp.RecordBatches})
+		}
+	}
+	c.mu.Unlock()
+
+	c.startFetches()
+	for i := range work {
+		if work[i].a.err == nil {
+			work[i].a.records, work[i].a.corrupt = decode(work[i].p.tp, work[i].raw)
+		}
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range work {
+		if c.parts[w.p.tp] != w.p || w.p.gen != w.gen {
+			continue // unassigned or moved by Seek while we decoded
+		}
+		if err := c.fetched(w.p, w.a); err != nil && c.err == nil {
+			c.err = err
 		}
 	}
 }
 
-// fetched takes one partition's part of a Fetch answer. Its records, from
-// the partition's position on (the first batch may begin before it), go to
-// the partition's buffer. OFFSET_OUT_OF_RANGE forgets the position, so that
-// auto.offset.reset finds a new one; an error that says the leader moved
-// waits for fresh metadata. An answer to a position the application has
-// since moved with Seek is dropped.
-func (c *Consumer) fetched(p *partition, asked int64, rp *kmsg.FetchResponseTopicPartition) error {
+// fetched files one partition's part of a Fetch answer, asked for from
+// a.asked. Its records from there on (the first batch may begin before it)
+// join the partition's buffer. OFFSET_OUT_OF_RANGE forgets the position, so
+// that auto.offset.reset finds a new one; other errors mean the leader
+// moved or is unknown: wait for fresh metadata and fetch again.
+func (c *Consumer) fetched(p *partition, a answer) error {
 	// TODO(lesson 05): write (*Consumer).fetched. See lessons/05-consumer/README.md.
 	return lessons.Todo("05", "(*Consumer).fetched")
 }

@@ -38,16 +38,20 @@ type RecordMetadata struct {
 
 // Future is the result of an asynchronous send.
 type Future struct {
-	done     chan struct{}
-	md       RecordMetadata
-	err      error
+	size     int // what the record holds of buffer.memory
 	callback func(RecordMetadata, error)
+
+	mu     sync.Mutex
+	done   chan struct{} // made only if someone waits
+	isDone bool
+	md     RecordMetadata
+	err    error
 }
 
 // Wait waits for the record's answer.
 func (f *Future) Wait(ctx context.Context) (RecordMetadata, error) {
 	select {
-	case <-f.done:
+	case <-f.Done():
 		return f.md, f.err
 	case <-ctx.Done():
 		return RecordMetadata{}, ctx.Err()
@@ -55,11 +59,25 @@ func (f *Future) Wait(ctx context.Context) (RecordMetadata, error) {
 }
 
 // Done is closed once the answer is in.
-func (f *Future) Done() <-chan struct{} { return f.done }
+func (f *Future) Done() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done == nil {
+		f.done = make(chan struct{})
+		if f.isDone {
+			close(f.done)
+		}
+	}
+	return f.done
+}
 
 func (f *Future) complete(md RecordMetadata, err error) {
-	f.md, f.err = md, err
-	close(f.done)
+	f.mu.Lock()
+	f.md, f.err, f.isDone = md, err, true
+	if f.done != nil {
+		close(f.done)
+	}
+	f.mu.Unlock()
 	if f.callback != nil {
 		f.callback(md, err)
 	}
@@ -72,6 +90,7 @@ var ErrClosed = errors.New("producer: closed")
 type Producer struct {
 	cfg     Config
 	cluster *client.Cluster
+	counts  sync.Map // topic -> partition count, as the metadata last said
 
 	mu         sync.Mutex
 	changed    *sync.Cond // records completed, buffer space freed, metadata learned
@@ -118,7 +137,7 @@ func (p *Producer) Send(ctx context.Context, r *Record) (RecordMetadata, error) 
 // The answer arrives through the Future, and through callback if it is not
 // nil; the callback runs on the producer's goroutine and must not block.
 func (p *Producer) SendAsync(r *Record, callback func(RecordMetadata, error)) *Future {
-	f := &Future{done: make(chan struct{}), callback: callback}
+	f := &Future{callback: callback}
 	if err := p.enqueue(r, f); err != nil {
 		f.complete(RecordMetadata{Topic: r.Topic, Partition: -1, Offset: -1}, err)
 	}
@@ -127,7 +146,8 @@ func (p *Producer) SendAsync(r *Record, callback func(RecordMetadata, error)) *F
 
 // enqueue picks the record's partition and puts it in the accumulator.
 func (p *Producer) enqueue(r *Record, f *Future) error {
-	deadline := time.Now().Add(p.cfg.MaxBlock)
+	now := time.Now()
+	deadline := now.Add(p.cfg.MaxBlock)
 	partitions, err := p.partitionCount(r.Topic, deadline)
 	if err != nil {
 		return err
@@ -138,13 +158,15 @@ func (p *Producer) enqueue(r *Record, f *Future) error {
 		p.cluster.Refresh(ctx, r.Topic)
 		cancel()
 		partitions = len(p.cluster.Partitions(r.Topic))
+		p.counts.Store(r.Topic, partitions)
 	}
 	ts := r.Timestamp
 	if ts.IsZero() {
-		ts = time.Now()
+		ts = now
 	}
 	rec := kmsg.Record{Key: r.Key, Value: r.Value, Headers: r.Headers}
-	size := recordSize(rec)
+	f.size = recordSize(rec)
+	size := f.size
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -170,9 +192,7 @@ func (p *Producer) enqueue(r *Record, f *Future) error {
 	default:
 		tp.partition = p.sticky.partition(r.Topic, partitions)
 	}
-	pend := &pending{future: f, size: size}
-	now := time.Now()
-	appended, opened, err := p.acc.append(tp, rec, ts.UnixMilli(), pend, now, r.Key == nil && r.Partition == nil)
+	appended, opened, err := p.acc.append(tp, rec, ts.UnixMilli(), f, now, r.Key == nil && r.Partition == nil)
 	if err != nil {
 		return err
 	}
@@ -181,7 +201,7 @@ func (p *Producer) enqueue(r *Record, f *Future) error {
 		// partition and start a batch there.
 		p.sticky.next(r.Topic, partitions)
 		tp.partition = p.sticky.partition(r.Topic, partitions)
-		if _, opened, err = p.acc.append(tp, rec, ts.UnixMilli(), pend, now, false); err != nil {
+		if _, opened, err = p.acc.append(tp, rec, ts.UnixMilli(), f, now, false); err != nil {
 			return err
 		}
 	}
@@ -196,8 +216,12 @@ func (p *Producer) enqueue(r *Record, f *Future) error {
 // partitionCount returns how many partitions a topic has, asking for
 // metadata until the topic is known or max.block.ms has passed.
 func (p *Producer) partitionCount(topic string, deadline time.Time) (int, error) {
+	if n, ok := p.counts.Load(topic); ok {
+		return n.(int), nil
+	}
 	for {
 		if parts := p.cluster.Partitions(topic); len(parts) > 0 {
+			p.counts.Store(topic, len(parts))
 			return len(parts), nil
 		}
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
