@@ -337,3 +337,22 @@ func TestTheProducerWorksAgainstAnotherKafka(t *testing.T) {
 	}
 	assert.Len(t, consumeAll(t, addr, 30), 30, "every record arrived once, after the retries")
 }
+
+func TestNewPartitionsAreSeen(t *testing.T) {
+	addr := cluster(t, 1)
+	p := newProducer(t, addr)
+	_, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Value: []byte("before")})
+	require.NoError(t, err)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	grown, err := kadm.NewClient(cl).CreatePartitions(ctx(t), 2, "lesson")
+	require.NoError(t, err)
+	require.NoError(t, grown.Error())
+
+	third := int32(2)
+	md, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Partition: &third, Value: []byte("after")})
+	require.NoError(t, err, "a partition the producer has not seen yet sends it back for metadata")
+	assert.Equal(t, int32(2), md.Partition)
+}
