@@ -232,3 +232,30 @@ func TestTheConsumerFollowsALeaderToAnotherBroker(t *testing.T) {
 	assert.Equal(t, int64(19), first[len(first)-1].Offset)
 	assert.Equal(t, int64(20), second[0].Offset, "after the move, reading goes on from the position, at the new leader")
 }
+
+func TestSmallFetchesReadEveryRecordOnce(t *testing.T) {
+	addr := cluster(t, 1)
+	for i := range 30 { // 30 batches of one record each
+		produce(t, addr, 0, i, 1, kgo.NoCompression())
+	}
+	c := newConsumer(t, addr, "auto.offset.reset", "earliest", "max.partition.fetch.bytes", "100")
+	c.Assign(p0)
+	for i, r := range pollN(t, c, 30) {
+		require.Equal(t, int64(i), r.Offset, "each fetch brings one batch; together, every record once, in order")
+	}
+}
+
+func TestPollTakesFromEveryPartitionInTurn(t *testing.T) {
+	addr := cluster(t, 2)
+	produce(t, addr, 0, 0, 100, kgo.NoCompression())
+	produce(t, addr, 1, 0, 100, kgo.NoCompression())
+	c := newConsumer(t, addr, "auto.offset.reset", "earliest", "max.poll.records", "10")
+	c.Assign(consumer.TopicPartition{Topic: "lesson", Partition: 0}, consumer.TopicPartition{Topic: "lesson", Partition: 1})
+	seen := map[int32]bool{}
+	for range 4 {
+		for _, r := range pollN(t, c, 1) {
+			seen[r.Partition] = true
+		}
+	}
+	assert.Len(t, seen, 2, "a few polls in, both partitions have had a turn: one busy partition must not starve the other")
+}

@@ -43,9 +43,10 @@ var ErrNoOffset = errors.New("consumer: no valid position and auto.offset.reset=
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("consumer: closed")
 
-// Consumer reads records from the partitions it is assigned. Its methods
-// are safe for concurrent use, though an application usually polls from one
-// goroutine, as with Kafka's consumer.
+// Consumer reads records from the partitions it is assigned. Poll from one
+// goroutine, as with Kafka's consumer: two polling at once could file the
+// answers of one partition out of order. The other methods may be called
+// from any goroutine.
 type Consumer struct {
 	cfg     Config
 	cluster *client.Cluster
@@ -270,9 +271,10 @@ func (c *Consumer) startFetches() {
 	c.mu.Lock()
 	for _, tp := range c.order {
 		p := c.parts[tp]
-		// Fetch ahead while the buffer is short: then every fetch asks for
-		// every partition, and the broker answers as soon as any has data.
-		if p.fetching || len(p.buffered) >= c.cfg.MaxPollRecords || now.Before(p.retryAt) {
+		// As Kafka's consumer does, fetch a partition only once what was
+		// fetched before is returned; handle sends the next fetch before it
+		// decodes an answer, so the broker is not kept waiting.
+		if p.fetching || len(p.buffered) > 0 || now.Before(p.retryAt) {
 			continue
 		}
 		leader, ok := c.leader(tp)
@@ -409,6 +411,9 @@ func decode(tp TopicPartition, raw []byte) ([]Record, error) {
 	}
 	var recs []log.Record
 	for _, b := range batches {
+		if err := log.CheckBatch(b); err != nil { // check.crcs, on by default in Kafka's consumer
+			return out, err
+		}
 		if recs, err = log.AppendRecords(recs[:0], b); err != nil {
 			return out, err
 		}
@@ -573,6 +578,11 @@ func (c *Consumer) fetched(p *partition, a answer) error {
 	switch {
 	case a.corrupt != nil:
 		return fmt.Errorf("%s: %w", p.tp, a.corrupt)
+	case errors.Is(a.err, kerr.OffsetOutOfRange) && len(p.buffered) > 0:
+		// Fetched ahead past what retention left: return what is buffered
+		// first, then fetch from the position and meet the error again.
+		p.nextFetch = -1
+		return nil
 	case errors.Is(a.err, kerr.OffsetOutOfRange):
 		if c.cfg.AutoOffsetReset == "none" {
 			return fmt.Errorf("%s: offset %d: %w (%w)", p.tp, a.asked, a.err, ErrNoOffset)
