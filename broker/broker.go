@@ -75,7 +75,10 @@ func Start(cfg Config) (*Broker, error) {
 		b.cfg.TopicDefaults = map[string]string{}
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.cleaner = log.NewCleaner(cfg.RetentionCheckInterval)
+	if b.cfg.RetentionCheckInterval <= 0 {
+		b.cfg.RetentionCheckInterval = DefaultConfig().RetentionCheckInterval
+	}
+	b.cleaner = log.NewCleaner(b.cfg.RetentionCheckInterval)
 	if err := b.load(); err != nil {
 		b.closeLogs()
 		return nil, err
@@ -110,6 +113,11 @@ func (b *Broker) accept() {
 			return
 		}
 		b.connMu.Lock()
+		if b.ctx.Err() != nil { // Close has already closed the open ones
+			b.connMu.Unlock()
+			nc.Close()
+			return
+		}
 		b.open[nc] = struct{}{}
 		b.connMu.Unlock()
 		b.conns.Add(1)
@@ -131,9 +139,9 @@ func (b *Broker) Close() error {
 }
 
 func (b *Broker) close() error {
-	b.cancel()
 	err := b.ln.Close()
 	b.connMu.Lock()
+	b.cancel()
 	for nc := range b.open {
 		nc.Close()
 	}
@@ -326,13 +334,27 @@ func (b *Broker) createTopic(name string, n int32, rf int16, configs map[string]
 		return nil, err
 	}
 	if err := b.addPartitions(t, n); err != nil {
-		for _, p := range t.partitions {
-			p.log.Close()
-		}
+		b.dropPartitions(t, 0)
 		return nil, err
 	}
 	b.topics[name] = t
-	return t, b.saveTopics()
+	if err := b.saveTopics(); err != nil {
+		// Not on disk, so not created: a restart would not know it.
+		delete(b.topics, name)
+		b.dropPartitions(t, 0)
+		return nil, err
+	}
+	return t, nil
+}
+
+// dropPartitions closes and forgets a topic's partitions from index from
+// on, undoing an addPartitions whose result could not be kept.
+func (b *Broker) dropPartitions(t *topic, from int32) {
+	for _, p := range t.partitions[from:] {
+		b.cleaner.Remove(p.log)
+		p.log.Close()
+	}
+	t.partitions = t.partitions[:from]
 }
 
 // deleteTopic removes a topic and its data.

@@ -318,7 +318,7 @@ func (c *Consumer) startFetches() {
 // leader returns the broker that leads tp, from the metadata.
 func (c *Consumer) leader(tp TopicPartition) (int32, bool) {
 	parts := c.cluster.Partitions(tp.Topic)
-	if int(tp.Partition) >= len(parts) || parts[tp.Partition].Err != nil || parts[tp.Partition].Leader < 0 {
+	if tp.Partition < 0 || int(tp.Partition) >= len(parts) || parts[tp.Partition].Err != nil || parts[tp.Partition].Leader < 0 {
 		return 0, false
 	}
 	return parts[tp.Partition].Leader, true
@@ -429,7 +429,7 @@ func decode(tp TopicPartition, raw []byte) ([]Record, error) {
 
 func (c *Consumer) leaderEpoch(tp TopicPartition) int32 {
 	parts := c.cluster.Partitions(tp.Topic)
-	if int(tp.Partition) < len(parts) {
+	if tp.Partition >= 0 && int(tp.Partition) < len(parts) {
 		return parts[tp.Partition].LeaderEpoch
 	}
 	return -1
@@ -584,6 +584,7 @@ func (c *Consumer) fetched(p *partition, a answer) error {
 	//klab:lesson 05 begin (*Consumer).fetched
 	switch {
 	case a.corrupt != nil:
+		p.nextFetch = a.asked // fetch it again, and fail again, until the application Seeks past it
 		return fmt.Errorf("%s: %w", p.tp, a.corrupt)
 	case errors.Is(a.err, kerr.OffsetOutOfRange) && len(p.buffered) > 0:
 		// Fetched ahead past what retention left: return what is buffered

@@ -128,7 +128,7 @@ func (c *Cluster) Refresh(ctx context.Context, topics ...string) error {
 		}
 		parts := make([]Partition, len(t.Partitions))
 		for _, p := range t.Partitions {
-			if int(p.Partition) < len(parts) {
+			if p.Partition >= 0 && int(p.Partition) < len(parts) {
 				parts[p.Partition] = Partition{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Err: kerr.ErrorForCode(p.ErrorCode)}
 			}
 		}

@@ -247,6 +247,7 @@ func (c *Conn) readLoop() {
 		}
 		if got := int32(binary.BigEndian.Uint32(body)); got != cl.correlation {
 			c.fail(fmt.Errorf("%s answered correlation id %d, expected %d", c.addr, got, cl.correlation))
+			cl.done <- c.closeErr() // it is off the queue: fail drains only what is on it
 			return
 		}
 		body = body[4:]

@@ -358,3 +358,25 @@ func TestNewPartitionsAreSeen(t *testing.T) {
 	require.NoError(t, err, "a partition the producer has not seen yet sends it back for metadata")
 	assert.Equal(t, int32(2), md.Partition)
 }
+
+func TestARecordWithNowhereToGoFailsAtDeliveryTimeout(t *testing.T) {
+	addr := cluster(t, 2)
+	p := newProducer(t, addr, "delivery.timeout.ms", "1500", "retry.backoff.ms", "50", "linger.ms", "0")
+	_, err := p.Send(ctx(t), &producer.Record{Topic: "lesson", Key: []byte("k"), Value: []byte("before")})
+	require.NoError(t, err)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).DeleteTopics(ctx(t), "lesson")
+	require.NoError(t, err)
+
+	// The producer still believes in the topic: the broker answers
+	// UNKNOWN_TOPIC_OR_PARTITION, a retriable error, and then the metadata
+	// forgets the topic. delivery.timeout.ms must end the wait.
+	f := p.SendAsync(&producer.Record{Topic: "lesson", Key: []byte("k"), Value: []byte("after")}, nil)
+	_, err = f.Wait(ctx(t))
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "delivery.timeout.ms")
+	assert.NoError(t, p.Close(), "nothing is left unanswered, so Close has nothing to wait for")
+}

@@ -106,7 +106,9 @@ func (c *Config) Set(name, value string) error {
 		err = parseInt32(value, &c.SocketRequestMaxBytes)
 	case "log.retention.check.interval.ms":
 		var ms int64
-		ms, err = strconv.ParseInt(value, 10, 64)
+		if ms, err = strconv.ParseInt(value, 10, 64); err == nil && ms <= 0 {
+			err = fmt.Errorf("must be positive")
+		}
 		c.RetentionCheckInterval = time.Duration(ms) * time.Millisecond
 	case "log.retention.hours", "log.retention.minutes":
 		var n int64

@@ -5,6 +5,7 @@ package broker
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -30,8 +31,8 @@ type topicConfigDef struct {
 var topicConfigDefs = []topicConfigDef{
 	{"cleanup.policy", "delete", kmsg.ConfigTypeList, "delete: drop old segments by retention; compact: keep the latest record of each key; or both, comma-separated.", 0},
 	{"delete.retention.ms", "86400000", kmsg.ConfigTypeLong, "How long compaction keeps a tombstone, so consumers see the delete.", 0},
-	{"index.interval.bytes", "4096", kmsg.ConfigTypeInt, "Bytes of batches between two entries of the sparse offset index.", 0},
-	{"max.message.bytes", "1048588", kmsg.ConfigTypeInt, "The largest record batch the topic accepts, after compression.", 0},
+	{"index.interval.bytes", "4096", kmsg.ConfigTypeInt, "Bytes of batches between two entries of the sparse offset index.", 1},
+	{"max.message.bytes", "1048588", kmsg.ConfigTypeInt, "The largest record batch the topic accepts, after compression.", 1},
 	{"min.insync.replicas", "1", kmsg.ConfigTypeInt, "With acks=all, how many in-sync replicas a write needs, or it fails with NOT_ENOUGH_REPLICAS.", 1},
 	{"retention.bytes", "-1", kmsg.ConfigTypeLong, "Delete the oldest segments of a partition while it is larger than this; -1 for no limit.", -1},
 	{"retention.ms", "604800000", kmsg.ConfigTypeLong, "Delete segments whose newest record is older than this; -1 to keep data forever.", -1},
@@ -107,15 +108,21 @@ func (c *Config) logConfig(overrides map[string]string) log.Config {
 			return -1
 		case n == 0:
 			return time.Millisecond // the log reads zero as "Kafka's default"
+		case n > math.MaxInt64/int64(time.Millisecond):
+			return math.MaxInt64 // beyond 292 years: forever
 		default:
 			return time.Duration(n) * time.Millisecond
 		}
+	}
+	retentionBytes := c.intConfig(overrides, "retention.bytes")
+	if retentionBytes == 0 {
+		retentionBytes = 1 // keep nothing but the active segment; the log reads zero as the default
 	}
 	return log.Config{
 		SegmentBytes:       c.intConfig(overrides, "segment.bytes"),
 		IndexIntervalBytes: c.intConfig(overrides, "index.interval.bytes"),
 		RetentionMs:        ms("retention.ms"),
-		RetentionBytes:     c.intConfig(overrides, "retention.bytes"),
+		RetentionBytes:     retentionBytes,
 		CleanupPolicy:      policy,
 		DeleteRetentionMs:  ms("delete.retention.ms"),
 		MaxMessageBytes:    c.intConfig(overrides, "max.message.bytes"),

@@ -48,6 +48,17 @@ func (p *Producer) drain() time.Time {
 			delete(p.acc.queues, tp)
 			continue
 		}
+		// delivery.timeout.ms bounds a record's wait whatever holds it up:
+		// linger, a leader nobody knows, or the in-flight limit.
+		for len(q.batches) > 0 && now.After(q.batches[0].created.Add(p.cfg.DeliveryTimeout)) {
+			err := fmt.Errorf("%w: delivery.timeout.ms (%s) passed before the broker answered", kerr.RequestTimedOut, p.cfg.DeliveryTimeout)
+			failed = append(failed, p.fail(q.batches[0], err)...)
+			q.batches = q.batches[1:]
+		}
+		if len(q.batches) == 0 {
+			continue
+		}
+		next = earliest(next, q.batches[0].created.Add(p.cfg.DeliveryTimeout))
 		ok, err := p.acc.ready(q, now)
 		if err != nil {
 			for _, b := range q.batches {
@@ -71,11 +82,6 @@ func (p *Producer) drain() time.Time {
 		}
 		b := q.batches[0]
 		q.batches = q.batches[1:]
-		if now.After(b.created.Add(p.cfg.DeliveryTimeout)) {
-			err := fmt.Errorf("%w: delivery.timeout.ms (%s) passed before the broker answered", kerr.RequestTimedOut, p.cfg.DeliveryTimeout)
-			failed = append(failed, p.fail(b, err)...)
-			continue
-		}
 		byLeader[leader] = append(byLeader[leader], b)
 		if len(q.batches) > 0 {
 			next = now // there is more behind it
@@ -149,15 +155,44 @@ func (p *Producer) send(leader int32, batches []*batch) {
 		p.answer(leader, batches, nil, err)
 		return
 	}
-	go func() {
-		defer cancel()
-		resp, err := call.Wait(ctx)
-		if err != nil {
-			conn.Close() // its answers are out of step now; a new one will be dialed
-		}
-		pr, _ := resp.(*kmsg.ProduceResponse)
-		p.answer(leader, batches, pr, err)
-	}()
+	p.answers(leader) <- inFlight{call: call, conn: conn, batches: batches, cancel: cancel, ctx: ctx}
+}
+
+// inFlight is a request written and awaiting its answer.
+type inFlight struct {
+	call    *client.Call
+	conn    *client.Conn
+	batches []*batch
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+// answers returns the queue of requests in flight to a leader. One
+// goroutine per leader takes their answers in the order the requests were
+// sent, so that a partition's records are answered, and their callbacks
+// run, in the order they were sent, as Kafka's producer guarantees.
+func (p *Producer) answers(leader int32) chan<- inFlight {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q, ok := p.waiting[leader]
+	if !ok {
+		q = make(chan inFlight, p.cfg.MaxInFlight+1)
+		p.waiting[leader] = q
+		p.waiters.Add(1)
+		go func() {
+			defer p.waiters.Done()
+			for req := range q {
+				resp, err := req.call.Wait(req.ctx)
+				req.cancel()
+				if err != nil {
+					req.conn.Close() // its answers are out of step now; a new one will be dialed
+				}
+				pr, _ := resp.(*kmsg.ProduceResponse)
+				p.answer(leader, req.batches, pr, err)
+			}
+		}()
+	}
+	return q
 }
 
 // completion is a future to complete, outside the producer's lock.

@@ -304,7 +304,7 @@ func (c *Consumer) startFetches() {
 // leader returns the broker that leads tp, from the metadata.
 func (c *Consumer) leader(tp TopicPartition) (int32, bool) {
 	parts := c.cluster.Partitions(tp.Topic)
-	if int(tp.Partition) >= len(parts) || parts[tp.Partition].Err != nil || parts[tp.Partition].Leader < 0 {
+	if tp.Partition < 0 || int(tp.Partition) >= len(parts) || parts[tp.Partition].Err != nil || parts[tp.Partition].Leader < 0 {
 		return 0, false
 	}
 	return parts[tp.Partition].Leader, true
@@ -415,7 +415,7 @@ func decode(tp TopicPartition, raw []byte) ([]Record, error) {
 
 func (c *Consumer) leaderEpoch(tp TopicPartition) int32 {
 	parts := c.cluster.Partitions(tp.Topic)
-	if int(tp.Partition) < len(parts) {
+	if tp.Partition >= 0 && int(tp.Partition) < len(parts) {
 		return parts[tp.Partition].LeaderEpoch
 	}
 	return -1

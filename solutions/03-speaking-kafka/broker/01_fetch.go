@@ -107,10 +107,11 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	// With one broker a record is on every in-sync replica once written: the
 	// high watermark is the log end offset. Without transactions the last
 	// stable offset is the high watermark.
-	hwm := p.log.EndOffset()
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, p.log.StartOffset()
 	if maxBytes > 0 {
 		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes) // OFFSET_OUT_OF_RANGE comes from the log
 	}
+	// Read the high watermark after the records, so that it is never below them.
+	hwm := p.log.EndOffset()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, p.log.StartOffset()
 	return sp, err
 }

@@ -50,8 +50,14 @@ func (b *Broker) growTopic(rt kmsg.CreatePartitionsRequestTopic, validateOnly bo
 	if validateOnly {
 		return nil
 	}
+	had := int32(len(t.partitions))
 	if err := b.addPartitions(t, rt.Count); err != nil {
+		b.dropPartitions(t, had)
 		return err
 	}
-	return b.saveTopics()
+	if err := b.saveTopics(); err != nil {
+		b.dropPartitions(t, had) // not on disk, so not added
+		return err
+	}
+	return nil
 }

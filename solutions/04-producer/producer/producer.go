@@ -99,6 +99,8 @@ type Producer struct {
 	buffered   int           // bytes of records not yet answered
 	unanswered int           // records not yet answered
 	inFlight   map[int32]int // requests in flight per broker
+	waiting    map[int32]chan inFlight
+	waiters    sync.WaitGroup
 	closed     bool
 	refreshing bool
 	lastLearn  time.Time
@@ -119,6 +121,7 @@ func New(cfg Config) (*Producer, error) {
 		acc:      newAccumulator(cfg.BatchSize, cfg.Linger),
 		sticky:   sticky{current: map[string]int32{}},
 		inFlight: map[int32]int{},
+		waiting:  map[int32]chan inFlight{},
 		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -135,7 +138,8 @@ func (p *Producer) Send(ctx context.Context, r *Record) (RecordMetadata, error) 
 
 // SendAsync queues a record and returns at once: the asynchronous style.
 // The answer arrives through the Future, and through callback if it is not
-// nil; the callback runs on the producer's goroutine and must not block.
+// nil. Callbacks run on the producer's goroutines, those of one partition
+// in the order the records were sent; they must not block.
 func (p *Producer) SendAsync(r *Record, callback func(RecordMetadata, error)) *Future {
 	f := &Future{callback: callback}
 	if err := p.enqueue(r, f); err != nil {
@@ -157,8 +161,12 @@ func (p *Producer) enqueue(r *Record, f *Future) error {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		p.cluster.Refresh(ctx, r.Topic)
 		cancel()
-		partitions = len(p.cluster.Partitions(r.Topic))
-		p.counts.Store(r.Topic, partitions)
+		if partitions = len(p.cluster.Partitions(r.Topic)); partitions > 0 {
+			p.counts.Store(r.Topic, partitions)
+		} else {
+			p.counts.Delete(r.Topic)
+			return fmt.Errorf("%w: topic %s is no longer in the metadata", kerr.UnknownTopicOrPartition, r.Topic)
+		}
 	}
 	ts := r.Timestamp
 	if ts.IsZero() {
@@ -302,6 +310,26 @@ func (p *Producer) Close() error {
 	p.mu.Unlock()
 	close(p.stop)
 	<-p.done
+	// No more requests will be sent. Wait for the answers to those that
+	// were, then fail whatever is still queued: Close leaves no record
+	// without an answer.
+	p.mu.Lock()
+	for _, q := range p.waiting {
+		close(q)
+	}
+	p.mu.Unlock()
+	p.waiters.Wait()
+	var left []completion
+	p.mu.Lock()
+	for _, q := range p.acc.queues {
+		for _, b := range q.batches {
+			left = append(left, p.fail(b, ErrClosed)...)
+		}
+		q.batches = nil
+	}
+	p.changed.Broadcast()
+	p.mu.Unlock()
+	complete(left)
 	p.cluster.Close()
 	return err
 }

@@ -316,7 +316,7 @@ func (c *Consumer) startFetches() {
 // leader returns the broker that leads tp, from the metadata.
 func (c *Consumer) leader(tp TopicPartition) (int32, bool) {
 	parts := c.cluster.Partitions(tp.Topic)
-	if int(tp.Partition) >= len(parts) || parts[tp.Partition].Err != nil || parts[tp.Partition].Leader < 0 {
+	if tp.Partition < 0 || int(tp.Partition) >= len(parts) || parts[tp.Partition].Err != nil || parts[tp.Partition].Leader < 0 {
 		return 0, false
 	}
 	return parts[tp.Partition].Leader, true
@@ -427,7 +427,7 @@ func decode(tp TopicPartition, raw []byte) ([]Record, error) {
 
 func (c *Consumer) leaderEpoch(tp TopicPartition) int32 {
 	parts := c.cluster.Partitions(tp.Topic)
-	if int(tp.Partition) < len(parts) {
+	if tp.Partition >= 0 && int(tp.Partition) < len(parts) {
 		return parts[tp.Partition].LeaderEpoch
 	}
 	return -1
@@ -577,6 +577,7 @@ func (c *Consumer) handle(res fetchResult) {
 func (c *Consumer) fetched(p *partition, a answer) error {
 	switch {
 	case a.corrupt != nil:
+		p.nextFetch = a.asked // fetch it again, and fail again, until the application Seeks past it
 		return fmt.Errorf("%s: %w", p.tp, a.corrupt)
 	case errors.Is(a.err, kerr.OffsetOutOfRange) && len(p.buffered) > 0:
 		// Fetched ahead past what retention left: return what is buffered

@@ -147,8 +147,12 @@ func TestSolveAndResetRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "passing (14 tests)", st.String(), "solved, the exercise passes its tests:\n%s", st.Output)
 
-	_, err = c.Put(l, false)
+	wrote, err = c.Put(l, false)
 	require.NoError(t, err)
+	for _, w := range wrote {
+		assert.NotContains(t, w, ".mine", "reset after solve backs up nothing: the solution is not the student's work")
+	}
+	assert.Equal(t, mine, mustRead(t, seg+".mine"), "the student's backup survives solve then reset")
 	st, err = c.Status(l)
 	require.NoError(t, err)
 	assert.Equal(t, "not started", st.String(), "reset puts the stubs back")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -153,6 +154,10 @@ func (c *Course) Put(l lessons.Lesson, solved bool) ([]string, error) {
 			return nil, err
 		}
 	}
+	solution, err := c.GenerateLesson(l, "exercises", "")
+	if err != nil {
+		return nil, err
+	}
 	var wrote []string
 	for p, b := range want {
 		full := filepath.Join(c.Root, p)
@@ -160,11 +165,15 @@ func (c *Course) Put(l lessons.Lesson, solved bool) ([]string, error) {
 		if err == nil && bytes.Equal(have, b) {
 			continue
 		}
-		if err == nil && !bytes.Equal(have, stubs[p]) && !strings.HasSuffix(p, "_test.go") {
-			if err := os.WriteFile(full+".mine", have, 0o644); err != nil {
+		// The student's own work, neither stubs nor solution, is kept.
+		mine := err == nil && !bytes.Equal(have, stubs[p]) && !bytes.Equal(have, solution[p])
+		if mine && !strings.HasSuffix(p, "_test.go") {
+			backup := freeName(full + ".mine")
+			if err := os.WriteFile(backup, have, 0o644); err != nil {
 				return wrote, err
 			}
-			wrote = append(wrote, p+".mine")
+			rel, _ := filepath.Rel(c.Root, backup)
+			wrote = append(wrote, filepath.ToSlash(rel))
 		}
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			return wrote, err
@@ -175,4 +184,16 @@ func (c *Course) Put(l lessons.Lesson, solved bool) ([]string, error) {
 		wrote = append(wrote, p)
 	}
 	return wrote, nil
+}
+
+// freeName returns path, or path.1, path.2, ... whichever does not exist
+// yet: a backup never overwrites an earlier one.
+func freeName(path string) string {
+	name := path
+	for i := 1; ; i++ {
+		if _, err := os.Stat(name); errors.Is(err, os.ErrNotExist) {
+			return name
+		}
+		name = fmt.Sprintf("%s.%d", path, i)
+	}
 }

@@ -117,8 +117,10 @@ func (s *segment) loadIndexes(nextOffset, indexInterval int64) error {
 // end of the segment, and adds an index entry once index.interval.bytes
 // have been written since the last one.
 func (s *segment) append(batch []byte, h header, indexInterval int64) error {
+	// WriteAt, not Write: if a write fails halfway, the next one still
+	// lands at s.size, over the torn bytes, not after them.
 	position := s.size
-	if _, err := s.file.Write(batch); err != nil {
+	if _, err := s.file.WriteAt(batch, position); err != nil {
 		return err
 	}
 	s.size += int64(len(batch))
