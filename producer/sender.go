@@ -79,6 +79,7 @@ func (p *Producer) drain() time.Time {
 		}
 		b := q.batches[0]
 		q.batches = q.batches[1:]
+		b.sealed = true // sent: no more records join it, even if it comes back for a retry
 		byLeader[leader] = append(byLeader[leader], b)
 		if len(q.batches) > 0 {
 			next = now // there is more behind it
@@ -89,7 +90,7 @@ func (p *Producer) drain() time.Time {
 	}
 	p.mu.Unlock()
 
-	complete(failed)
+	p.complete(failed)
 	for leader, batches := range byLeader {
 		p.send(leader, batches)
 	}
@@ -199,10 +200,19 @@ type completion struct {
 	err error
 }
 
-func complete(cs []completion) {
+// complete answers records, running their callbacks, and only then counts
+// them answered: Flush returns once every callback has run.
+func (p *Producer) complete(cs []completion) {
+	if len(cs) == 0 {
+		return
+	}
 	for _, c := range cs {
 		c.f.complete(c.md, c.err)
 	}
+	p.mu.Lock()
+	p.unanswered -= len(cs)
+	p.changed.Broadcast()
+	p.mu.Unlock()
 }
 
 // answer settles the batches of one request: each partition's records get
@@ -246,7 +256,7 @@ func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResp
 		switch {
 		case err == nil:
 			for i, f := range b.futures {
-				md := RecordMetadata{Topic: b.tp.topic, Partition: b.tp.partition, Offset: -1, Timestamp: time.UnixMilli(b.firstTS)}
+				md := RecordMetadata{Topic: b.tp.topic, Partition: b.tp.partition, Offset: -1, Timestamp: time.UnixMilli(f.timestamp)}
 				if base >= 0 {
 					md.Offset = base + int64(i)
 				}
@@ -263,9 +273,9 @@ func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResp
 			done = append(done, p.fail(b, err)...)
 		}
 	}
-	p.changed.Broadcast()
+	p.changed.Broadcast() // buffer space
 	p.mu.Unlock()
-	complete(done)
+	p.complete(done)
 	if retry {
 		p.refreshMetadata()
 	}
@@ -295,11 +305,11 @@ func (p *Producer) fail(b *batch, err error) []completion {
 	return out
 }
 
-// release frees a batch's buffer space once its records are answered.
+// release frees a batch's buffer space once its records are answered;
+// complete counts them answered after their callbacks.
 func (p *Producer) release(b *batch) {
 	for _, f := range b.futures {
 		p.buffered -= f.size
-		p.unanswered--
 	}
 }
 

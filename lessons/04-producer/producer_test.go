@@ -378,3 +378,39 @@ func TestARecordWithNowhereToGoFailsAtDeliveryTimeout(t *testing.T) {
 	assert.ErrorContains(t, err, "delivery.timeout.ms")
 	assert.NoError(t, p.Close(), "nothing is left unanswered, so Close has nothing to wait for")
 }
+
+func TestKeylessRecordsMoveOnWhenTheirBatchIsFull(t *testing.T) {
+	addr := cluster(t, 6)
+	p := newProducer(t, addr, "linger.ms", "60000", "batch.size", "1000")
+	var futures []*producer.Future
+	for range 40 {
+		futures = append(futures, p.SendAsync(&producer.Record{Topic: "lesson", Value: make([]byte, 100)}, nil))
+	}
+	require.NoError(t, p.Flush(ctx(t)))
+	runs := 0 // stretches of consecutive records in one partition
+	last := int32(-1)
+	for _, f := range futures {
+		md, err := f.Wait(ctx(t))
+		require.NoError(t, err)
+		if md.Partition != last {
+			runs++
+			last = md.Partition
+		}
+	}
+	assert.GreaterOrEqual(t, runs, 4, "40 records of ~110 bytes fill a 1000-byte batch every 8: the sticky partitioner moves on each time (KIP-480)")
+}
+
+func TestAFullBatchLeavesWithoutWaitingForLinger(t *testing.T) {
+	addr := cluster(t, 1)
+	one := int32(0)
+	p := newProducer(t, addr, "linger.ms", "600000", "batch.size", "1000")
+	var futures []*producer.Future
+	for range 20 {
+		futures = append(futures, p.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: make([]byte, 100)}, nil))
+	}
+	// No Flush: linger.ms is ten minutes, but the first batches are full.
+	wait, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := futures[0].Wait(wait)
+	require.NoError(t, err, "a batch that reached batch.size is sent at once, whatever linger.ms says")
+}

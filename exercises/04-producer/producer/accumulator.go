@@ -47,6 +47,7 @@ type batch struct {
 	futures  []*Future // one per record, in order
 	attempts int
 	retryAt  time.Time
+	sealed   bool // sent once: closed to new records
 }
 
 func newAccumulator(batchSize int, linger time.Duration) *accumulator {

@@ -39,8 +39,9 @@ type RecordMetadata struct {
 
 // Future is the result of an asynchronous send.
 type Future struct {
-	size     int // what the record holds of buffer.memory
-	callback func(RecordMetadata, error)
+	size      int   // what the record holds of buffer.memory
+	timestamp int64 // the record's, in milliseconds
+	callback  func(RecordMetadata, error)
 
 	mu     sync.Mutex
 	done   chan struct{} // made only if someone waits
@@ -72,16 +73,18 @@ func (f *Future) Done() <-chan struct{} {
 	return f.done
 }
 
+// complete runs the callback, then marks the future done, as Kafka's
+// producer does: whoever waits on the future sees the callback's effects.
 func (f *Future) complete(md RecordMetadata, err error) {
+	if f.callback != nil {
+		f.callback(md, err)
+	}
 	f.mu.Lock()
 	f.md, f.err, f.isDone = md, err, true
 	if f.done != nil {
 		close(f.done)
 	}
 	f.mu.Unlock()
-	if f.callback != nil {
-		f.callback(md, err)
-	}
 }
 
 // ErrClosed is the error for sends after Close.
@@ -174,7 +177,7 @@ func (p *Producer) enqueue(r *Record, f *Future) error {
 		ts = now
 	}
 	rec := kmsg.Record{Key: r.Key, Value: r.Value, Headers: r.Headers}
-	f.size = recordSize(rec)
+	f.size, f.timestamp = recordSize(rec), ts.UnixMilli()
 	size := f.size
 
 	p.mu.Lock()
@@ -328,9 +331,8 @@ func (p *Producer) Close() error {
 		}
 		q.batches = nil
 	}
-	p.changed.Broadcast()
 	p.mu.Unlock()
-	complete(left)
+	p.complete(left)
 	p.cluster.Close()
 	return err
 }

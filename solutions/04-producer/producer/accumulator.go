@@ -44,6 +44,7 @@ type batch struct {
 	futures  []*Future // one per record, in order
 	attempts int
 	retryAt  time.Time
+	sealed   bool // sent once: closed to new records
 }
 
 func newAccumulator(batchSize int, linger time.Duration) *accumulator {
@@ -71,7 +72,7 @@ func (a *accumulator) append(tp topicPartition, r kmsg.Record, ts int64, f *Futu
 	if n := len(q.batches); n > 0 {
 		b = q.batches[n-1]
 	}
-	if b == nil || (b.count > 0 && log.BatchHeaderSize+len(b.records)+f.size > a.batchSize) {
+	if b == nil || b.sealed || (b.count > 0 && log.BatchHeaderSize+len(b.records)+f.size > a.batchSize) {
 		if abortOnNewBatch {
 			return false, false, nil
 		}
