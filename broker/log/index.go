@@ -15,6 +15,7 @@ import (
 type offsetIndex struct {
 	file    *os.File
 	entries []indexEntry
+	written int // entries already in the file
 }
 
 type indexEntry struct {
@@ -24,15 +25,25 @@ type indexEntry struct {
 
 const indexEntrySize = 8
 
-// add appends an entry for the batch that starts at position.
-func (x *offsetIndex) add(relOffset uint32, position int64) error {
-	var b [indexEntrySize]byte
-	binary.BigEndian.PutUint32(b[0:], relOffset)
-	binary.BigEndian.PutUint32(b[4:], uint32(position))
-	if _, err := x.file.Write(b[:]); err != nil {
+// add records an entry for the batch that starts at position. It reaches
+// the file at the next flush: the active segment's index is rebuilt by
+// recovery anyway, so it is written when the segment is sealed, as Kafka
+// flushes its memory-mapped indexes when it rolls a segment.
+func (x *offsetIndex) add(relOffset uint32, position int64) {
+	x.entries = append(x.entries, indexEntry{relOffset, uint32(position)})
+}
+
+// flush writes the entries not yet in the file.
+func (x *offsetIndex) flush() error {
+	b := make([]byte, 0, (len(x.entries)-x.written)*indexEntrySize)
+	for _, e := range x.entries[x.written:] {
+		b = binary.BigEndian.AppendUint32(b, e.relOffset)
+		b = binary.BigEndian.AppendUint32(b, e.position)
+	}
+	if _, err := x.file.Write(b); err != nil {
 		return err
 	}
-	x.entries = append(x.entries, indexEntry{relOffset, uint32(position)})
+	x.written = len(x.entries)
 	return nil
 }
 
@@ -58,12 +69,13 @@ func (x *offsetIndex) load(segmentSize int64) error {
 		}
 		x.entries = append(x.entries, e)
 	}
+	x.written = len(x.entries)
 	return nil
 }
 
 // reset empties the index, on disk too, before a rebuild.
 func (x *offsetIndex) reset() error {
-	x.entries = x.entries[:0]
+	x.entries, x.written = x.entries[:0], 0
 	return truncate(x.file, 0)
 }
 
@@ -75,6 +87,7 @@ func (x *offsetIndex) reset() error {
 type timeIndex struct {
 	file    *os.File
 	entries []timeEntry
+	written int // entries already in the file
 }
 
 type timeEntry struct {
@@ -84,18 +97,26 @@ type timeEntry struct {
 
 const timeEntrySize = 12
 
-// add appends an entry if ts is newer than the last one.
-func (x *timeIndex) add(ts int64, relOffset uint32) error {
+// add records an entry if ts is newer than the last one; like the offset
+// index's, it reaches the file at the next flush.
+func (x *timeIndex) add(ts int64, relOffset uint32) {
 	if n := len(x.entries); n > 0 && ts <= x.entries[n-1].timestamp {
-		return nil
-	}
-	var b [timeEntrySize]byte
-	binary.BigEndian.PutUint64(b[0:], uint64(ts))
-	binary.BigEndian.PutUint32(b[8:], relOffset)
-	if _, err := x.file.Write(b[:]); err != nil {
-		return err
+		return
 	}
 	x.entries = append(x.entries, timeEntry{ts, relOffset})
+}
+
+// flush writes the entries not yet in the file.
+func (x *timeIndex) flush() error {
+	b := make([]byte, 0, (len(x.entries)-x.written)*timeEntrySize)
+	for _, e := range x.entries[x.written:] {
+		b = binary.BigEndian.AppendUint64(b, uint64(e.timestamp))
+		b = binary.BigEndian.AppendUint32(b, e.relOffset)
+	}
+	if _, err := x.file.Write(b); err != nil {
+		return err
+	}
+	x.written = len(x.entries)
 	return nil
 }
 
@@ -123,11 +144,12 @@ func (x *timeIndex) load() error {
 		}
 		x.entries = append(x.entries, e)
 	}
+	x.written = len(x.entries)
 	return nil
 }
 
 func (x *timeIndex) reset() error {
-	x.entries = x.entries[:0]
+	x.entries, x.written = x.entries[:0], 0
 	return truncate(x.file, 0)
 }
 

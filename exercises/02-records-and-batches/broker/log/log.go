@@ -180,19 +180,24 @@ var ErrClosed = errors.New("log: closed")
 // error (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE). The batches'
 // own base offsets are overwritten in place: offsets are the log's to assign.
 func (l *Log) Append(records []byte) (int64, error) {
-	batches, err := Batches(records)
+	// Nearly always one batch: room for it without allocating.
+	var oneBatch [1][]byte
+	var oneHeader [1]header
+	batches, err := appendBatches(oneBatch[:0], records)
 	if err != nil {
 		return 0, err
 	}
-	headers := make([]header, len(batches))
-	for i, b := range batches {
-		if headers[i], err = checkBatch(b); err != nil {
+	headers := oneHeader[:0]
+	for _, b := range batches {
+		h, err := checkBatch(b)
+		if err != nil {
 			return 0, err
 		}
-		if headers[i].size > l.cfg.MaxMessageBytes {
+		if h.size > l.cfg.MaxMessageBytes {
 			return 0, fmt.Errorf("%w: a batch of %d bytes is over max.message.bytes (%d)",
-				kerr.MessageTooLarge, headers[i].size, l.cfg.MaxMessageBytes)
+				kerr.MessageTooLarge, h.size, l.cfg.MaxMessageBytes)
 		}
+		headers = append(headers, h)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

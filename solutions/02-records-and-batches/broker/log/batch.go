@@ -230,7 +230,13 @@ func bytesLen(b []byte) int {
 // It checks the framing only: checkBatch checks the rest. No batch at all
 // is CORRUPT_MESSAGE too.
 func Batches(raw []byte) ([][]byte, error) {
-	var out [][]byte
+	return appendBatches(nil, raw)
+}
+
+// appendBatches is Batches appending to out, so that a caller can split
+// into a slice it already has.
+func appendBatches(out [][]byte, raw []byte) ([][]byte, error) {
+	out = out[:0]
 	for len(raw) > 0 {
 		h, err := readHeader(raw)
 		if err != nil {

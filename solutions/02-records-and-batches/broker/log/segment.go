@@ -139,16 +139,16 @@ func (s *segment) track(h header, position, indexInterval int64) error {
 		return nil
 	}
 	s.sinceIndexed = 0
-	if err := s.index.add(rel, position); err != nil {
-		return err
-	}
-	return s.times.add(s.maxTimestamp, s.maxTimestampOffset)
+	s.index.add(rel, position)
+	s.times.add(s.maxTimestamp, s.maxTimestampOffset)
+	return nil
 }
 
 // seal writes the last time index entry and flushes the segment to disk, as
 // Kafka does when it rolls a segment.
 func (s *segment) seal() error {
-	if err := s.times.add(s.maxTimestamp, s.maxTimestampOffset); err != nil {
+	s.times.add(s.maxTimestamp, s.maxTimestampOffset)
+	if err := errors.Join(s.index.flush(), s.times.flush()); err != nil {
 		return err
 	}
 	return s.sync()
