@@ -2,10 +2,7 @@ package perf
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,35 +27,11 @@ func ProduceCourse(ctx context.Context, cfg ProduceConfig) (Result, error) {
 		return Result{}, err
 	}
 	defer p.Close()
-	value := make([]byte, cfg.RecordSize)
-	rand.Read(value)
-	latencies := make([]time.Duration, cfg.Records)
-	var done atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	stop := reportEvery(cfg.Progress, &done, cfg.Records)
-	start := time.Now()
-	for i := int64(0); i < cfg.Records; i++ {
-		sent := time.Now()
-		i := i
-		p.SendAsync(&producer.Record{Topic: cfg.Topic, Value: value}, func(_ producer.RecordMetadata, err error) {
-			latencies[i] = time.Since(sent)
-			if err != nil {
-				errOnce.Do(func() { firstErr = err })
-			}
-			done.Add(1)
-		})
-	}
-	if err := p.Flush(ctx); err != nil {
-		return Result{}, err
-	}
-	elapsed := time.Since(start)
-	stop()
-	if firstErr != nil {
-		return Result{}, fmt.Errorf("produce: %w", firstErr)
-	}
-	slices.Sort(latencies)
-	return Result{Records: cfg.Records, Bytes: cfg.Records * int64(cfg.RecordSize), Elapsed: elapsed, Latencies: latencies}, nil
+	return measureProduce(ctx, cfg,
+		func(value []byte, done func(error)) {
+			p.SendAsync(&producer.Record{Topic: cfg.Topic, Value: value}, func(_ producer.RecordMetadata, err error) { done(err) })
+		},
+		p.Flush)
 }
 
 // ConsumeCourse is Consume with the course's own consumer (lesson 05):

@@ -100,26 +100,37 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 	}
 	defer cl.Close()
 
+	return measureProduce(ctx, cfg,
+		func(value []byte, done func(error)) {
+			cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) { done(err) })
+		},
+		cl.Flush)
+}
+
+// measureProduce sends cfg.Records records of random bytes through send,
+// which calls done once the record is answered, waits with flush, and
+// measures: the same harness for every client, so that they compare.
+func measureProduce(ctx context.Context, cfg ProduceConfig, send func(value []byte, done func(error)), flush func(context.Context) error) (Result, error) {
 	value := make([]byte, cfg.RecordSize)
 	rand.Read(value)
 	latencies := make([]time.Duration, cfg.Records)
-	var done atomic.Int64
+	var answered atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
-	stop := reportEvery(cfg.Progress, &done, cfg.Records)
+	stop := reportEvery(cfg.Progress, &answered, cfg.Records)
 	start := time.Now()
 	for i := int64(0); i < cfg.Records; i++ {
 		sent := time.Now()
 		i := i
-		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+		send(value, func(err error) {
 			latencies[i] = time.Since(sent)
 			if err != nil {
 				errOnce.Do(func() { firstErr = err })
 			}
-			done.Add(1)
+			answered.Add(1)
 		})
 	}
-	if err := cl.Flush(ctx); err != nil {
+	if err := flush(ctx); err != nil {
 		return Result{}, err
 	}
 	elapsed := time.Since(start)

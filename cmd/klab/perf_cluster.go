@@ -74,17 +74,27 @@ func perfConsume(args []string) error {
 	return nil
 }
 
-func perfCompare(args []string) error {
-	fs := flag.NewFlagSet("perf compare", flag.ContinueOnError)
+// compareRun reads the flags perf compare and perf clients share, and
+// returns the run's configuration and a cleanup for its data directory.
+func compareRun(name string, args []string) (perf.CompareConfig, func(), error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	records := fs.Int64("num-records", 1_000_000, "records per test")
 	size := fs.Int("record-size", 100, "bytes of each record's value")
 	partitions := fs.Int("partitions", 6, "partitions of each topic")
 	linger := fs.Int("linger-ms", 5, "linger.ms")
 	dir := fs.String("dir", "", "klab's data directory (default: a temporary folder, removed after)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return perf.CompareConfig{}, nil, err
 	}
 	work, cleanup, err := workDir(*dir)
+	return perf.CompareConfig{
+		Records: *records, RecordSize: *size, Partitions: int32(*partitions),
+		Linger: time.Duration(*linger) * time.Millisecond, Dir: work, Progress: printProgress,
+	}, cleanup, err
+}
+
+func perfCompare(args []string) error {
+	cfg, cleanup, err := compareRun("perf compare", args)
 	if err != nil {
 		return err
 	}
@@ -92,11 +102,8 @@ func perfCompare(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 	fmt.Printf("klab perf compare: %d records of %d bytes, %d partitions, linger.ms=%d; klab (one broker, data on disk in %s) against kfake (in memory)\n",
-		*records, *size, *partitions, *linger, work)
-	rows, err := perf.Compare(ctx, perf.CompareConfig{
-		Records: *records, RecordSize: *size, Partitions: int32(*partitions),
-		Linger: time.Duration(*linger) * time.Millisecond, Dir: work, Progress: printProgress,
-	})
+		cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
+	rows, err := perf.Compare(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -106,16 +113,7 @@ func perfCompare(args []string) error {
 }
 
 func perfClients(args []string) error {
-	fs := flag.NewFlagSet("perf clients", flag.ContinueOnError)
-	records := fs.Int64("num-records", 1_000_000, "records per test")
-	size := fs.Int("record-size", 100, "bytes of each record's value")
-	partitions := fs.Int("partitions", 6, "partitions of each topic")
-	linger := fs.Int("linger-ms", 5, "linger.ms")
-	dir := fs.String("dir", "", "klab's data directory (default: a temporary folder, removed after)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	work, cleanup, err := workDir(*dir)
+	cfg, cleanup, err := compareRun("perf clients", args)
 	if err != nil {
 		return err
 	}
@@ -123,11 +121,8 @@ func perfClients(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 	fmt.Printf("klab perf clients: %d records of %d bytes, %d partitions, acks=all, linger.ms=%d, one klab broker with data in %s\n",
-		*records, *size, *partitions, *linger, work)
-	rows, err := perf.CompareClients(ctx, perf.CompareConfig{
-		Records: *records, RecordSize: *size, Partitions: int32(*partitions),
-		Linger: time.Duration(*linger) * time.Millisecond, Dir: work, Progress: printProgress,
-	})
+		cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
+	rows, err := perf.CompareClients(ctx, cfg)
 	if err != nil {
 		return err
 	}
