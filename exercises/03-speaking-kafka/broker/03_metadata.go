@@ -44,8 +44,8 @@ func handleMetadata(b *Broker, _ context.Context, r *request) (kmsg.Response, er
 	for _, rt := range req.Topics {
 		t := b.lookupTopic(rt.Topic, rt.TopicID)
 		if t == nil && rt.Topic != nil && b.cfg.AutoCreateTopics && (r.version < 4 || req.AllowAutoTopicCreation) {
-			var err error
-			if t, err = b.createTopic(*rt.Topic, -1, -1, nil, false); err != nil && errorCode(err) != kerr.TopicAlreadyExists.Code {
+			// Another request may have created it meanwhile: that is no error.
+			if _, err := b.createTopic(*rt.Topic, -1, -1, nil, false); err != nil && errorCode(err) != kerr.TopicAlreadyExists.Code {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.Topic, mt.ErrorCode = rt.Topic, errorCode(err)
 				resp.Topics = append(resp.Topics, mt)
