@@ -1,0 +1,130 @@
+// Package metadata is what the cluster knows to be true: its brokers, its
+// topics, and for each partition its replicas, leader, in-sync replicas and
+// epochs. It is the state machine of the cluster's metadata log, as in
+// Kafka's KRaft mode: the active controller writes Records to a replicated
+// log (hashicorp/raft here), and every broker applies them, in the same
+// order, to its own copy of the Image. Nothing else ever changes it.
+//
+// An Image is never modified once published: each applied record makes a
+// new one, so a reader holds a consistent view without locks.
+package metadata
+
+import (
+	"slices"
+	"sort"
+)
+
+// Broker is a broker as the controller registered it.
+type Broker struct {
+	ID   int32  `json:"id"`
+	Addr string `json:"addr"` // host:port clients reach it at
+	Rack string `json:"rack,omitempty"`
+}
+
+// Partition is one partition's replication state.
+type Partition struct {
+	// Replicas are the brokers that hold a copy, the preferred leader first.
+	Replicas []int32 `json:"replicas"`
+	// Leader takes the writes; -1 when no replica can lead (offline).
+	Leader int32 `json:"leader"`
+	// LeaderEpoch grows each time the leader changes. Replicas and clients
+	// that carry an older one are fenced (KIP-101, KIP-320).
+	LeaderEpoch int32 `json:"leaderEpoch"`
+	// ISR are the in-sync replicas: those that have every record below
+	// the high watermark, and so may become leader without losing any.
+	ISR []int32 `json:"isr"`
+	// PartitionEpoch grows with every change to the partition; a change
+	// proposed against an older one is refused (INVALID_UPDATE_VERSION).
+	PartitionEpoch int32 `json:"partitionEpoch"`
+}
+
+// Has reports whether broker id is one of the partition's replicas.
+func (p Partition) Has(id int32) bool { return slices.Contains(p.Replicas, id) }
+
+// InSync reports whether broker id is in the ISR.
+func (p Partition) InSync(id int32) bool { return slices.Contains(p.ISR, id) }
+
+// Topic is a topic and its partitions.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         [16]byte          `json:"id"`
+	Configs    map[string]string `json:"configs,omitempty"`
+	Partitions []Partition       `json:"partitions"`
+}
+
+// Image is the cluster's metadata after some prefix of the metadata log.
+type Image struct {
+	ClusterID string            `json:"clusterId"`
+	Brokers   map[int32]Broker  `json:"brokers"`
+	Topics    map[string]*Topic `json:"topics"`
+	// Offset is the index of the last record applied in the metadata log.
+	Offset uint64 `json:"offset"`
+}
+
+// Empty is the image before any record.
+func Empty() *Image {
+	return &Image{Brokers: map[int32]Broker{}, Topics: map[string]*Topic{}}
+}
+
+// Topic returns a topic by name, or nil.
+func (im *Image) Topic(name string) *Topic { return im.Topics[name] }
+
+// TopicByID returns a topic by id, or nil.
+func (im *Image) TopicByID(id [16]byte) *Topic {
+	for _, t := range im.Topics {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
+}
+
+// Partition returns a partition, and whether it exists.
+func (im *Image) Partition(topic string, index int32) (Partition, bool) {
+	t := im.Topics[topic]
+	if t == nil || index < 0 || int(index) >= len(t.Partitions) {
+		return Partition{}, false
+	}
+	return t.Partitions[index], true
+}
+
+// SortedTopics returns the topics by name.
+func (im *Image) SortedTopics() []*Topic {
+	out := make([]*Topic, 0, len(im.Topics))
+	for _, t := range im.Topics {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// SortedBrokers returns the registered brokers by id.
+func (im *Image) SortedBrokers() []Broker {
+	out := make([]Broker, 0, len(im.Brokers))
+	for _, b := range im.Brokers {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// clone copies the image's maps (not the topics in them) for a change.
+func (im *Image) clone() *Image {
+	out := *im
+	out.Brokers = make(map[int32]Broker, len(im.Brokers))
+	for k, v := range im.Brokers {
+		out.Brokers[k] = v
+	}
+	out.Topics = make(map[string]*Topic, len(im.Topics))
+	for k, v := range im.Topics {
+		out.Topics[k] = v
+	}
+	return &out
+}
+
+// cloneTopic copies a topic and its partitions for a change.
+func cloneTopic(t *Topic) *Topic {
+	out := *t
+	out.Partitions = slices.Clone(t.Partitions)
+	return &out
+}
