@@ -24,7 +24,7 @@ func fuzzBroker(f *testing.F) *Broker {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { b.Close() })
-	if _, err := b.createTopic("t", 2, 1, nil, false); err != nil {
+	if _, err := b.createTopic("t", 2, 1, nil, nil, false); err != nil {
 		f.Fatal(err)
 	}
 	return b
@@ -113,7 +113,7 @@ func FuzzConnection(f *testing.F) {
 		defer cancel()
 		done := make(chan struct{})
 		go func() {
-			b.serveConn(ctx, server)
+			b.serveConn(ctx, server, server)
 			close(done)
 		}()
 		go io.Copy(io.Discard, client) // read the answers, or the broker's writer blocks

@@ -61,7 +61,16 @@ type Call struct {
 // Dial connects to a broker and asks it which API versions it speaks.
 func Dial(ctx context.Context, addr, clientID string) (*Conn, error) {
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	return DialVia(ctx, d.DialContext, addr, clientID)
+}
+
+// DialFunc opens a network connection, as net.Dialer.DialContext does.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// DialVia is Dial over the given dialer: a broker reaches its peers through
+// its own network, which tests can cut.
+func DialVia(ctx context.Context, dial DialFunc, addr, clientID string) (*Conn, error) {
+	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		return ErrClosed
 	}
 	if offset >= l.active().nextOffset {
-		return nil
+		return l.epochs.truncateFrom(offset) // epochs begun here, with no records yet
 	}
 	if offset <= l.segments[0].base {
 		// Nothing before offset is kept: start over, empty, at offset.
@@ -160,4 +160,16 @@ func (l *Log) Epochs() []EpochStart {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return append([]EpochStart(nil), l.epochs.entries...)
+}
+
+// BeginEpoch records that leaderEpoch starts at the log end offset, as a
+// new leader does before its first write, so that it can answer
+// OffsetForLeaderEpoch for the epoch at once.
+func (l *Log) BeginEpoch(leaderEpoch int32) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.epochs.assign(leaderEpoch, l.active().nextOffset)
 }

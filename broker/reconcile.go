@@ -1,0 +1,242 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/client"
+	"klab.dev/klab/broker/log"
+	"klab.dev/klab/broker/metadata"
+)
+
+// reconcileLoop applies each new metadata image to this broker's replicas:
+// opens the logs of partitions assigned here, deletes those of deleted
+// topics, and makes each replica leader or follower as the image says.
+func (b *Broker) reconcileLoop() {
+	defer b.bg.Done()
+	for {
+		changed := b.ctrl.Changed()
+		im := b.ctrl.Image()
+		b.reconcile(im)
+		b.reconcileMu.Lock()
+		b.reconciled = im.Offset
+		close(b.reconcileWake)
+		b.reconcileWake = make(chan struct{})
+		b.reconcileMu.Unlock()
+		select {
+		case <-changed:
+		case <-b.ctx.Done():
+			return
+		}
+	}
+}
+
+// waitReconciled waits until the replicas reflect metadata offset.
+func (b *Broker) waitReconciled(ctx context.Context, offset uint64) error {
+	for {
+		b.reconcileMu.Lock()
+		done, wake := b.reconciled >= offset, b.reconcileWake
+		b.reconcileMu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *Broker) reconcile(im *metadata.Image) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for name, lt := range b.topics {
+		if t := im.Topic(name); t == nil || t.ID != lt.id {
+			b.dropTopic(lt)
+		}
+	}
+	for _, t := range im.SortedTopics() {
+		lt := b.topics[t.Name]
+		if lt == nil {
+			lt = &topic{name: t.Name, id: t.ID}
+		}
+		lt.configs = t.Configs
+		for len(lt.partitions) < len(t.Partitions) {
+			lt.partitions = append(lt.partitions, nil)
+		}
+		for i, st := range t.Partitions {
+			p := lt.partitions[i]
+			if !st.Has(b.cfg.NodeID) {
+				if p != nil { // moved away
+					b.dropPartition(p)
+					lt.partitions[i] = nil
+				}
+				continue
+			}
+			if p == nil {
+				l, err := log.Open(b.partitionDir(t.Name, int32(i)), b.cfg.logConfig(t.Configs))
+				if err != nil {
+					b.log.Error("opening a replica's log", "topic", t.Name, "partition", i, "err", err)
+					continue
+				}
+				b.cleaner.Add(l)
+				p = newPartition(lt, int32(i), b.cfg.NodeID, l, b.log)
+				lt.partitions[i] = p
+			}
+			b.applyPartition(im, p, st)
+		}
+		b.topics[t.Name] = lt
+	}
+}
+
+// applyPartition gives a replica its new state, and starts or stops its
+// follower fetching accordingly. The caller holds b.mu.
+func (b *Broker) applyPartition(im *metadata.Image, p *partition, st metadata.Partition) {
+	becameLeader, becameFollower := p.apply(st)
+	switch {
+	case becameLeader:
+		b.fetchers.remove(p)
+		b.log.Info("leading", "partition", p.String(), "epoch", st.LeaderEpoch, "isr", st.ISR)
+		b.notifyAppend()
+	case becameFollower && st.Leader >= 0:
+		leader, ok := im.Brokers[st.Leader]
+		if !ok {
+			b.log.Warn("following a broker with no address", "partition", p.String(), "leader", st.Leader)
+			return
+		}
+		b.log.Info("following", "partition", p.String(), "leader", st.Leader, "epoch", st.LeaderEpoch)
+		b.fetchers.add(p, st.Leader, leader.Addr, st.LeaderEpoch)
+	case becameFollower:
+		b.fetchers.remove(p) // offline: no leader to follow
+	}
+}
+
+// dropTopic closes and deletes this broker's replicas of a topic. The
+// caller holds b.mu.
+func (b *Broker) dropTopic(t *topic) {
+	for _, p := range t.partitions {
+		if p != nil {
+			b.dropPartition(p)
+		}
+	}
+	delete(b.topics, t.name)
+}
+
+// dropPartition stops, closes and deletes a replica.
+func (b *Broker) dropPartition(p *partition) {
+	b.fetchers.remove(p)
+	b.cleaner.Remove(p.log)
+	p.mu.Lock()
+	p.state.Leader = -1 // wakes acks=all waiters with NOT_LEADER_OR_FOLLOWER
+	p.signal()
+	p.mu.Unlock()
+	if err := errors.Join(p.log.Close(), os.RemoveAll(p.log.Dir())); err != nil {
+		b.log.Error("deleting a replica", "partition", p.String(), "err", err)
+	}
+}
+
+// replicaLoop checks, on every partition this broker leads, whether a
+// follower should leave or join the ISR, every half replica.lag.time.max.ms,
+// as Kafka's ISR expiration task does.
+func (b *Broker) replicaLoop() {
+	defer b.bg.Done()
+	t := time.NewTicker(b.cfg.ReplicaLagTimeMax / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range b.leaderPartitions() {
+			b.maybeAlterISR(p)
+		}
+	}
+}
+
+func (b *Broker) leaderPartitions() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []*partition
+	for _, t := range b.topics {
+		for _, p := range t.partitions {
+			if p != nil {
+				if leader, _ := p.isLeader(); leader {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// maybeAlterISR asks the active controller to change p's ISR, if it should
+// change, with an AlterPartition request. The answer comes back through the
+// metadata log; the request's own answer only says whether it was taken.
+func (b *Broker) maybeAlterISR(p *partition) {
+	isr, leaderEpoch, partitionEpoch, ok := p.isrChange(time.Now(), b.cfg.ReplicaLagTimeMax)
+	if !ok {
+		return
+	}
+	b.log.Info("asking for an ISR change", "partition", p.String(), "isr", isr)
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		if err := b.alterPartition(p, isr, leaderEpoch, partitionEpoch); err != nil {
+			b.log.Warn("ISR change not taken", "partition", p.String(), "isr", isr, "err", err)
+			p.alterFailed()
+		}
+	}()
+}
+
+// alterPartition sends one AlterPartition request to the active controller.
+func (b *Broker) alterPartition(p *partition, isr []int32, leaderEpoch, partitionEpoch int32) error {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	im := b.ctrl.Image()
+	ctrl, ok := im.Brokers[b.ctrl.ActiveID()]
+	if !ok {
+		return kerr.NotController
+	}
+	conn, err := client.DialVia(ctx, b.dial, ctrl.Addr, "klab-broker-"+strconv.Itoa(int(b.cfg.NodeID)))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.BrokerID = b.cfg.NodeID
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.Topic, rt.TopicID = p.topic.name, p.topic.id
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = p.index, leaderEpoch, partitionEpoch, isr
+	for _, id := range isr { // v3 names brokers with their epochs (KIP-903); klab's are -1
+		s := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+		s.BrokerID, s.BrokerEpoch = id, -1
+		rp.NewEpochISR = append(rp.NewEpochISR, s)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	raw, err := conn.Request(ctx, req)
+	if err != nil {
+		return err
+	}
+	resp := raw.(*kmsg.AlterPartitionResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	for _, t := range resp.Topics {
+		for _, sp := range t.Partitions {
+			if err := kerr.ErrorForCode(sp.ErrorCode); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
