@@ -183,6 +183,15 @@ func (f *fetcher) run() {
 		if err == nil {
 			err = f.fetchOnce(conn, parts)
 		}
+		if errors.Is(err, errNoProgress) {
+			// Every partition failed: the leader has not caught up with
+			// the metadata yet, or moved on. Wait a little, keep the conn.
+			select {
+			case <-time.After(backoff):
+			case <-f.ctx.Done():
+			}
+			continue
+		}
 		if err != nil && f.ctx.Err() == nil {
 			if conn != nil {
 				conn.Close()
@@ -207,6 +216,7 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 	req.SessionEpoch = -1   // no fetch session: every fetch is a full one
 	byName := map[string]map[int32]*partition{}
 	topics := map[string]int{}
+	asked := 0
 	for p, st := range parts {
 		if !st.truncated {
 			continue
@@ -228,6 +238,7 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		rp.PartitionMaxBytes = 1 << 20 // replica.fetch.max.bytes
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		byName[name][p.index] = p
+		asked++
 	}
 	if len(req.Topics) == 0 {
 		return nil
@@ -242,7 +253,7 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return err
 	}
-	appended := false
+	appended, failed := false, 0
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
 			p := byName[rt.Topic][rp.Partition]
@@ -252,10 +263,13 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 			st := parts[p]
 			n, err := f.appendFromLeader(p, st.epoch, &rp)
 			appended = appended || n > 0
+			if err != nil {
+				failed++
+			}
 			switch {
 			case errors.Is(err, kerr.OffsetOutOfRange):
 				f.set(p, st.epoch, false) // find where the logs diverge again
-			case errors.Is(err, kerr.FencedLeaderEpoch), errors.Is(err, kerr.NotLeaderForPartition), errors.Is(err, kerr.UnknownLeaderEpoch):
+			case errors.Is(err, kerr.FencedLeaderEpoch), errors.Is(err, kerr.NotLeaderForPartition), errors.Is(err, kerr.UnknownLeaderEpoch), errors.Is(err, kerr.UnknownTopicOrPartition):
 				// The leader moved on, or has not learned of its epoch yet:
 				// the metadata log will say what to do.
 			case err != nil:
@@ -266,8 +280,14 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 	if appended {
 		f.b.notifyAppend() // consumers reading from this follower (KIP-392)
 	}
+	if failed == asked && !appended {
+		return errNoProgress
+	}
 	return nil
 }
+
+// errNoProgress is a fetch in which every partition failed.
+var errNoProgress = errors.New("no partition could be fetched")
 
 // appendFromLeader appends to a follower's log what its leader returned
 // for one partition, and takes the leader's high watermark. It returns how

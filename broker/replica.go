@@ -310,3 +310,39 @@ func (p *partition) leaderHighWatermark(hw int64) {
 		p.signal()
 	}
 }
+
+// Replica is what a broker's replica of a partition holds, for tests and tools.
+type Replica struct {
+	Leader        bool  // this broker leads the partition
+	LeaderEpoch   int32 // the epoch this replica knows
+	LogEndOffset  int64
+	HighWatermark int64
+	LogStart      int64
+}
+
+// Replica describes this broker's replica of a partition, if it holds one.
+func (b *Broker) Replica(topic string, index int32) (Replica, bool) {
+	p, err := b.partitionOf(topic, index)
+	if err != nil {
+		return Replica{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Replica{
+		Leader:        p.state.Leader == p.self,
+		LeaderEpoch:   p.state.LeaderEpoch,
+		LogEndOffset:  p.log.EndOffset(),
+		HighWatermark: p.hwm,
+		LogStart:      p.log.StartOffset(),
+	}, true
+}
+
+// ReadReplica reads a replica's records from offset up to its log end, for
+// tests that compare replicas byte for byte: whole batches, as stored.
+func (b *Broker) ReadReplica(topic string, index int32, offset, maxBytes int64) ([]byte, error) {
+	p, err := b.partitionOf(topic, index)
+	if err != nil {
+		return nil, err
+	}
+	return p.log.Read(offset, maxBytes)
+}
