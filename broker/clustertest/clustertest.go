@@ -27,6 +27,7 @@ import (
 
 	"klab.dev/klab/broker"
 	"klab.dev/klab/broker/faultnet"
+	"klab.dev/klab/broker/log"
 	"klab.dev/klab/broker/metadata"
 )
 
@@ -413,3 +414,6 @@ func (c *Cluster) LoseTail(id int32, topic string, partition int32, bytes int64)
 	}
 	c.t.Logf("clustertest: broker %d lost the last %d bytes of %s-%d", id, bytes, topic, partition)
 }
+
+// decode decodes a replica's raw batches.
+func decode(raw []byte) ([]log.Record, error) { return log.DecodeRecords(raw) }
