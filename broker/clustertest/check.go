@@ -256,4 +256,3 @@ func (c *Cluster) replicaRecords(id int32, topic string, partition int32, end in
 	}
 	return out
 }
-
