@@ -130,7 +130,11 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	case who.replica < 0 && !leader && !who.followerReads:
 		return sp, fmt.Errorf("%w: broker %d follows %s; this Fetch version reads from leaders only", kerr.NotLeaderForPartition, b.cfg.NodeID, p)
 	case who.replica < 0 && leader && who.rack != "":
-		if id := b.preferredReadReplica(p, who.rack); id >= 0 {
+		id, err := b.preferredReadReplica(p, who.rack)
+		if err != nil {
+			return sp, err
+		}
+		if id >= 0 {
 			sp.PreferredReadReplica = id
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.highWatermark(), p.highWatermark(), p.log.StartOffset()
 			return sp, nil

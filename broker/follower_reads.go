@@ -19,19 +19,14 @@ const rackAwareSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelec
 // Reading from a replica in the same rack (or availability zone) keeps the
 // bytes off the links between racks, which clouds charge for. The price is
 // latency: a follower learns the high watermark one fetch after the leader.
-func (b *Broker) preferredReadReplica(p *partition, rack string) int32 {
+func (b *Broker) preferredReadReplica(p *partition, rack string) (int32, error) {
 	if b.cfg.ReplicaSelector != rackAwareSelector {
-		return -1
+		return -1, nil
 	}
 	p.mu.Lock()
 	st := p.state
 	p.mu.Unlock()
-	id, err := selectReadReplica(st, b.cfg.NodeID, rack, b.ctrl.Image(), b.members.Alive())
-	if err != nil {
-		b.log.Error("choosing a read replica", "partition", p.String(), "err", err)
-		return -1
-	}
-	return id
+	return selectReadReplica(st, b.cfg.NodeID, rack, b.ctrl.Image(), b.members.Alive())
 }
 
 // selectReadReplica picks, among the partition's in-sync replicas on live

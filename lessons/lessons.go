@@ -30,6 +30,9 @@ var All = []Lesson{
 	{"03", "speaking-kafka", "Speaking Kafka: the wire protocol, Produce and Fetch"},
 	{"04", "producer", "The producer: partitioner, batching, acks, sync and async sends"},
 	{"05", "consumer", "The consumer: fetching, positions, auto.offset.reset"},
+	{"06", "replication", "Replication: leader and followers, the high watermark, the ISR, acks=all"},
+	{"07", "controller", "The controller and membership: leader election, epochs, preferred leaders, racks"},
+	{"08", "follower-reads", "Reading from followers: client.rack and the preferred read replica"},
 }
 
 // Find returns the lesson with the given number, "01" or "1".

@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker"
+	"klab.dev/klab/broker/client"
 	"klab.dev/klab/broker/faultnet"
 	"klab.dev/klab/broker/log"
 	"klab.dev/klab/broker/metadata"
@@ -417,3 +418,35 @@ func (c *Cluster) LoseTail(id int32, topic string, partition int32, bytes int64)
 
 // decode decodes a replica's raw batches.
 func decode(raw []byte) ([]log.Record, error) { return log.DecodeRecords(raw) }
+
+// LagTime is an Options.Configure that sets replica.lag.time.max.ms.
+func LagTime(d time.Duration) func(*broker.Config) {
+	return func(cfg *broker.Config) { cfg.ReplicaLagTimeMax = d }
+}
+
+// ProduceTo sends one record straight to one broker, as a producer without
+// retries would, and returns the partition's error: the error code itself,
+// not what a client makes of it after retrying.
+func (c *Cluster) ProduceTo(id int32, topic string, partition int32, acks int16, value string) error {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, c.Addr(id), "clustertest")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = acks, 3000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, log.EncodeBatch(log.Record{Value: []byte(value)})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := conn.Request(ctx, req)
+	if err != nil {
+		return err
+	}
+	return kerr.ErrorForCode(resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode)
+}

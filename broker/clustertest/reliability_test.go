@@ -9,11 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"klab.dev/klab/broker/client"
 	"klab.dev/klab/broker/clustertest"
-	"klab.dev/klab/broker/log"
 )
 
 // The reliability tests: each breaks the cluster in one of the ways
@@ -24,32 +21,6 @@ func ptr(s string) *string { return &s }
 
 // minISR2 is a topic with min.insync.replicas=2, the usual production setting.
 var minISR2 = map[string]*string{"min.insync.replicas": ptr("2")}
-
-// rawProduce sends one acks=all batch straight to one broker and returns
-// the partition's error, as a producer without retries would see it.
-func rawProduce(t *testing.T, addr, topic string, partition int32) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := client.Dial(ctx, addr, "reliability-test")
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 3000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition, rp.Records = partition, log.EncodeBatch(log.Record{Value: []byte("raw")})
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := conn.Request(ctx, req)
-	if err != nil {
-		return err
-	}
-	return kerr.ErrorForCode(resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode)
-}
 
 // TestIsolatedFollowersThenHeal (a): a five-broker cluster, a partition on
 // brokers 1, 2 and 3 led by 1. Brokers 2 and 3 are cut off from everyone:
@@ -69,7 +40,7 @@ func TestIsolatedFollowersThenHeal(t *testing.T) {
 		p, _ := c.Partition(1, "events", 0) // as the leader itself knows it
 		return p.Leader == 1 && len(p.ISR) == 1
 	})
-	err := rawProduce(t, c.Addr(1), "events", 0)
+	err := c.ProduceTo(1, "events", 0, -1, "raw")
 	require.ErrorIs(t, err, kerr.NotEnoughReplicas, "one in-sync replica is under min.insync.replicas=2")
 
 	c.Heal()
@@ -229,14 +200,14 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 	c.Resume(1)
 	// Straight after the thaw, before broker 1 has caught up: a write to it
 	// is not acknowledged.
-	err := rawProduce(t, c.Addr(1), "events", 0)
+	err := c.ProduceTo(1, "events", 0, -1, "raw")
 	require.Error(t, err, "the deposed leader acknowledged an acks=all write")
 	t.Logf("write to the thawed old leader: %v", err)
 	c.WaitFor(20*time.Second, "broker 1 to follow the new leader", func() bool {
 		r, ok := c.Broker(1).Replica("events", 0)
 		return ok && !r.Leader && r.LeaderEpoch > old.LeaderEpoch
 	})
-	require.True(t, errors.Is(rawProduce(t, c.Addr(1), "events", 0), kerr.NotLeaderForPartition))
+	require.True(t, errors.Is(c.ProduceTo(1, "events", 0, -1, "raw"), kerr.NotLeaderForPartition))
 	load.WaitAcked(c, 100, 30*time.Second)
 	load.Stop()
 	rep := load.Check(c)

@@ -14,7 +14,7 @@ klab course test NN     run lesson NN's exercise tests; on failure, print its hi
 klab course solve NN    put the solution into exercises/NN-... (your changed files are kept as .go.mine)
 klab course reset NN    put the stubs back into exercises/NN-...
 klab course gen         (course authors) regenerate exercises/ and solutions/ from the reference code
-klab course check       (CI) check the course's invariants`
+klab course check [NN]  (CI) check the course's invariants, for every lesson or the given ones`
 
 func runCourse(args []string) error {
 	wd, err := os.Getwd()
@@ -85,7 +85,7 @@ func runCourse(args []string) error {
 		fmt.Printf("exercises/ and solutions/ are current (%d files, %d changed)\n", len(t), len(diff))
 		return nil
 	case "check":
-		return c.Check(os.Stdout)
+		return c.Check(os.Stdout, args[1:]...)
 	case "help", "-h", "--help":
 		fmt.Println(courseHelp)
 		return nil

@@ -6,6 +6,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -14,26 +15,32 @@ import (
 )
 
 // Produce: the client sends record batches for partitions it believes this
-// broker leads; the broker appends each partition's batches to its log and
-// answers with the offset of the first record.
+// broker leads; the leader appends each partition's batches to its log,
+// stamped with its leader epoch, and answers with the offset of the first
+// record.
 //
 // Behavior: every partition gets its own error code, so one bad partition
-// (unknown, a batch over max.message.bytes, a CRC mismatch) fails alone.
-// acks=0 gets no response at all; acks=1 and acks=-1 (all) are answered
-// once the batches are in the leader's log, which, with one broker and
-// replication factor 1, is the whole in-sync replica set. acks=all fails
-// with NOT_ENOUGH_REPLICAS when the in-sync replicas are fewer than the
-// topic's min.insync.replicas.
+// (unknown, led elsewhere, a batch over max.message.bytes, a CRC mismatch)
+// fails alone. A broker that does not lead the partition answers
+// NOT_LEADER_OR_FOLLOWER, and the client asks Metadata where it went.
+// acks=0 gets no response at all; acks=1 is answered once the batches are
+// in the leader's log; acks=-1 (all) once every in-sync replica has them
+// (the high watermark has passed them), or REQUEST_TIMED_OUT after the
+// request's timeout. acks=all fails with NOT_ENOUGH_REPLICAS, before
+// appending, when the ISR is smaller than the topic's min.insync.replicas,
+// and with NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank below it while
+// the records were being replicated.
 //
 // Version notes: v3 is the first to carry v2 record batches and the
 // transactional id; v5 adds the log start offset to the response, v8 the
 // error message, v9 is flexible.
 func init() { register(kmsg.Produce, 3, 9, handleProduce) }
 
-func handleProduce(b *Broker, _ context.Context, r *request) (kmsg.Response, error) {
+func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	appended := false
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+	defer cancel()
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -48,20 +55,16 @@ func handleProduce(b *Broker, _ context.Context, r *request) (kmsg.Response, err
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				err = fmt.Errorf("%w: acks=%d; acks is 0, 1 or -1 (all)", kerr.InvalidRequiredAcks, req.Acks)
 			case err == nil:
-				base, err = b.producePartition(p, rp.Records, req.Acks)
+				base, err = b.producePartition(ctx, p, rp.Records, req.Acks)
 			}
 			sp.ErrorCode, sp.ErrorMessage = b.code(err), errorMessage(err)
 			if err == nil {
 				sp.BaseOffset = base
 				sp.LogStartOffset = p.log.StartOffset()
-				appended = true
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
-	}
-	if appended {
-		b.notifyAppend()
 	}
 	if req.Acks == 0 {
 		return nil, nil // the client asked for no answer
@@ -69,9 +72,20 @@ func handleProduce(b *Broker, _ context.Context, r *request) (kmsg.Response, err
 	return resp, nil
 }
 
-// producePartition appends a partition's record batches to its log and
-// returns the offset the log gave the first record.
-func (b *Broker) producePartition(p *partition, records []byte, acks int16) (int64, error) {
+// producePartition appends a partition's record batches to its log, if
+// this broker leads it, and returns the offset the log gave the first
+// record; with acks=all, once every in-sync replica has them.
+func (b *Broker) producePartition(ctx context.Context, p *partition, records []byte, acks int16) (int64, error) {
 	// TODO(lesson 03): write (*Broker).producePartition. See lessons/03-speaking-kafka/README.md.
 	return 0, lessons.Todo("03", "(*Broker).producePartition")
+}
+
+// leaderAppended tells those who wait that the leader's log grew:
+// followers' long-polling fetches, and, with a single in-sync replica,
+// the high watermark itself.
+func (b *Broker) leaderAppended(p *partition) {
+	p.mu.Lock()
+	p.advanceHighWatermark()
+	p.mu.Unlock()
+	b.notifyAppend()
 }

@@ -52,8 +52,10 @@ type request struct {
 // serveConn runs one client connection: this goroutine reads a request,
 // handles it and queues the response, then reads the next, so requests are
 // handled one at a time and answered in order, as Kafka's network layer
-// does; a second goroutine writes the responses.
-func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
+// does; a second goroutine writes the responses. Requests are read from
+// in, which is nc or, when the first bytes were already read, a reader
+// that gives them back first.
+func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 	defer nc.Close()
 	out := make(chan []byte, 16)
 	written := make(chan struct{})
@@ -65,9 +67,9 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn) {
 		close(out)
 		<-written
 	}()
-	in := bufio.NewReaderSize(nc, 64<<10)
+	buffered := bufio.NewReaderSize(in, 64<<10)
 	for {
-		frame, err := readFrame(in, b.cfg.SocketRequestMaxBytes)
+		frame, err := readFrame(buffered, b.cfg.SocketRequestMaxBytes)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", err)

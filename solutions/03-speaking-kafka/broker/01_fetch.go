@@ -11,23 +11,32 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Fetch: a consumer (or, from lesson 06, a follower) asks for records from
-// an offset in each of several partitions.
+// Fetch: a consumer, or a follower replicating, asks for records from an
+// offset in each of several partitions.
 //
 // Behavior: whole batches are returned, starting with the one holding the
 // fetch offset, up to partition_max_bytes per partition and max_bytes in
 // all, except that the first partition with data always returns at least
-// one batch (KIP-74). A consumer reads only up to the high watermark. If
-// fewer than min_bytes are ready, the broker waits for more, up to
-// max_wait_ms (fetch.min.bytes and fetch.max.wait.ms on the consumer): this
-// long poll is what keeps an idle consumer from spinning. An offset outside
-// the log is OFFSET_OUT_OF_RANGE for that partition; the consumer then
-// applies its auto.offset.reset.
+// one batch (KIP-74). If fewer than min_bytes are ready, the broker waits
+// for more, up to max_wait_ms (fetch.min.bytes and fetch.max.wait.ms on the
+// consumer): this long poll is what keeps an idle consumer, and an idle
+// follower, from spinning. An offset outside the log is
+// OFFSET_OUT_OF_RANGE for that partition; the consumer then applies its
+// auto.offset.reset.
+//
+// A follower (replica_id >= 0) fetches from the leader up to its log end;
+// its fetch offset tells the leader how far it has come. A consumer
+// (replica_id -1) reads only below the high watermark. It may read from a
+// follower (KIP-392, v11+); a leader that knows a replica in the
+// consumer's rack answers with that preferred read replica instead of
+// records. A current leader epoch older than the replica's is
+// FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH (KIP-320).
 //
 // Version notes: v4 adds the isolation level and last stable offset, v5 the
 // log start offset, v7 fetch sessions (KIP-227; klab answers session id 0,
 // none, so clients send full fetches), v9 the current leader epoch
-// (KIP-320), v11 the rack (KIP-392), v12 is flexible.
+// (KIP-320), v11 the rack and the preferred read replica (KIP-392), v12 is
+// flexible.
 func init() { register(kmsg.Fetch, 4, 12, handleFetch) }
 
 func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
@@ -39,14 +48,14 @@ func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, err
 		// Take the channel before reading, so that an append between the
 		// read and the wait still wakes us.
 		wake := b.appendedChan()
-		resp, bytes, failed := b.fetchOnce(req)
+		resp, bytes, failed := b.fetchOnce(req, r.version)
 		if bytes >= int(req.MinBytes) || failed || !time.Now().Before(deadline) {
 			return resp, nil
 		}
 		select {
 		case <-wake:
 		case <-timer.C:
-			resp, _, _ = b.fetchOnce(req)
+			resp, _, _ = b.fetchOnce(req, r.version)
 			return resp, nil
 		case <-ctx.Done():
 			return resp, nil
@@ -56,11 +65,13 @@ func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, err
 
 // fetchOnce reads what every partition of the request has now. It returns
 // the response, how many bytes of records it holds, and whether any
-// partition failed (an error answers at once, without waiting).
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+// partition failed or was redirected (those answer at once, without
+// waiting).
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	total, failed := 0, false
 	budget := int(req.MaxBytes)
+	reader := fetchReader{replica: req.ReplicaID, rack: req.Rack, followerReads: version >= 11}
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -69,7 +80,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			if limit <= 0 && total == 0 {
 				limit = 1 // the first partition with data still returns one whole batch
 			}
-			sp, err := b.fetchPartition(rt.Topic, &rt.Partitions[i], int64(max(limit, 0)))
+			sp, err := b.fetchPartition(rt.Topic, &rt.Partitions[i], int64(max(limit, 0)), reader)
 			if total > 0 && len(sp.RecordBatches) > budget-total {
 				// Past the first partition with data, a batch larger than
 				// what is left of max_bytes waits for the next fetch.
@@ -77,6 +88,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			}
 			if err != nil {
 				sp.ErrorCode, sp.RecordBatches, failed = b.code(err), nil, true
+			}
+			if sp.PreferredReadReplica >= 0 {
+				failed = true // answer now: the consumer goes elsewhere
 			}
 			if sp.RecordBatches == nil {
 				sp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
@@ -89,29 +103,78 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 	return resp, total, failed
 }
 
+// fetchReader is who is fetching: a follower (replica >= 0) or a consumer,
+// with its rack, and whether its Fetch version lets it read from followers.
+type fetchReader struct {
+	replica       int32
+	rack          string
+	followerReads bool
+}
+
 // fetchPartition answers one partition of a Fetch: whole batches from the
 // fetch offset, up to maxBytes (at least one batch, none if maxBytes is 0),
 // with the partition's high watermark, last stable offset and log start
 // offset. An error becomes the partition's error code.
-func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartition, maxBytes int64) (kmsg.FetchResponseTopicPartition, error) {
+func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartition, maxBytes int64, who fetchReader) (kmsg.FetchResponseTopicPartition, error) {
 	sp := kmsg.NewFetchResponseTopicPartition()
 	sp.Partition = rp.Partition
 	p, err := b.partitionOf(topic, rp.Partition)
 	if err != nil {
 		return sp, err
 	}
-	if rp.CurrentLeaderEpoch > 0 {
-		// The leader epoch stays 0 until leaders can change (lesson 07).
-		return sp, fmt.Errorf("%w: the client knows leader epoch %d, this broker's is 0", kerr.UnknownLeaderEpoch, rp.CurrentLeaderEpoch)
+	leader, epoch := p.isLeader()
+	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch, epoch); err != nil {
+		return sp, err
 	}
-	// With one broker a record is on every in-sync replica once written: the
-	// high watermark is the log end offset. Without transactions the last
-	// stable offset is the high watermark.
-	if maxBytes > 0 {
-		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes) // OFFSET_OUT_OF_RANGE comes from the log
+	switch {
+	case who.replica >= 0 && !leader:
+		return sp, fmt.Errorf("%w: follower %d fetched %s from broker %d, which does not lead it", kerr.NotLeaderForPartition, who.replica, p, b.cfg.NodeID)
+	case who.replica < 0 && !leader && !who.followerReads:
+		return sp, fmt.Errorf("%w: broker %d follows %s; this Fetch version reads from leaders only", kerr.NotLeaderForPartition, b.cfg.NodeID, p)
+	case who.replica < 0 && leader && who.rack != "":
+		id, err := b.preferredReadReplica(p, who.rack)
+		if err != nil {
+			return sp, err
+		}
+		if id >= 0 {
+			sp.PreferredReadReplica = id
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.highWatermark(), p.highWatermark(), p.log.StartOffset()
+			return sp, nil
+		}
+	}
+	// A follower reads up to the log end; its fetch offset is how the
+	// leader learns how far it has come. A consumer reads below the high
+	// watermark only: what is above it is not yet on every in-sync
+	// replica, and could vanish if the leader died. Without transactions
+	// the last stable offset is the high watermark.
+	if who.replica >= 0 {
+		if maxBytes > 0 {
+			sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes) // OFFSET_OUT_OF_RANGE comes from the log
+		}
+		if err == nil && p.followerFetched(who.replica, rp.FetchOffset, time.Now()) {
+			b.maybeAlterISR(p)
+		}
+	} else if maxBytes > 0 {
+		sp.RecordBatches, err = p.log.ReadBelow(rp.FetchOffset, maxBytes, p.highWatermark())
 	}
 	// Read the high watermark after the records, so that it is never below them.
-	hwm := p.log.EndOffset()
+	hwm := p.highWatermark()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, p.log.StartOffset()
 	return sp, err
+}
+
+// checkLeaderEpoch fences a request that carries a leader epoch (KIP-320):
+// an older one than the replica's means the sender missed a leader change
+// (FENCED_LEADER_EPOCH: refresh metadata); a newer one means this replica
+// has not learned of it yet (UNKNOWN_LEADER_EPOCH: retry). -1 skips the
+// check, for clients that do not track epochs.
+func checkLeaderEpoch(p *partition, theirs, ours int32) error {
+	switch {
+	case theirs < 0 || theirs == ours:
+		return nil
+	case theirs < ours:
+		return fmt.Errorf("%w: %s is at leader epoch %d, the request says %d", kerr.FencedLeaderEpoch, p, ours, theirs)
+	default:
+		return fmt.Errorf("%w: %s is at leader epoch %d here, the request says %d", kerr.UnknownLeaderEpoch, p, ours, theirs)
+	}
 }

@@ -29,9 +29,8 @@ func handleListOffsets(b *Broker, _ context.Context, r *request) (kmsg.Response,
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.LeaderEpoch = 0
-			offset, ts, err := b.listOffset(rt.Topic, rp)
-			sp.ErrorCode, sp.Offset, sp.Timestamp = b.code(err), offset, ts
+			offset, ts, epoch, err := b.listOffset(rt.Topic, rp, req.ReplicaID)
+			sp.ErrorCode, sp.Offset, sp.Timestamp, sp.LeaderEpoch = b.code(err), offset, ts, epoch
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -41,22 +40,30 @@ func handleListOffsets(b *Broker, _ context.Context, r *request) (kmsg.Response,
 
 // listOffset answers one partition: the offset, and the timestamp of that
 // record when asked by timestamp (-1 otherwise).
-func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition) (int64, int64, error) {
+func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, replica int32) (offset, timestamp int64, epoch int32, err error) {
 	p, err := b.partitionOf(topic, rp.Partition)
 	if err != nil {
-		return -1, -1, err
+		return -1, -1, -1, err
 	}
-	if rp.CurrentLeaderEpoch > 0 {
-		return -1, -1, fmt.Errorf("%w: leader epoch %d, this broker's is 0", kerr.UnknownLeaderEpoch, rp.CurrentLeaderEpoch)
+	leader, epoch := p.isLeader()
+	if !leader && replica == -1 {
+		return -1, -1, -1, fmt.Errorf("%w: broker %d does not lead %s", kerr.NotLeaderForPartition, b.cfg.NodeID, p)
+	}
+	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch, epoch); err != nil {
+		return -1, -1, -1, err
 	}
 	switch ts := rp.Timestamp; {
 	case ts == -2:
-		return p.log.StartOffset(), -1, nil
+		return p.log.StartOffset(), -1, epoch, nil
+	case ts == -1 && replica == -1:
+		// A consumer's "latest" is the high watermark: it cannot read past it.
+		return p.highWatermark(), -1, epoch, nil
 	case ts == -1:
-		return p.log.EndOffset(), -1, nil
+		return p.log.EndOffset(), -1, epoch, nil
 	case ts < 0:
-		return -1, -1, fmt.Errorf("%w: timestamp %d; use -2 (earliest), -1 (latest) or milliseconds", kerr.InvalidRequest, ts)
+		return -1, -1, -1, fmt.Errorf("%w: timestamp %d; use -2 (earliest), -1 (latest) or milliseconds", kerr.InvalidRequest, ts)
 	default:
-		return p.log.OffsetForTimestamp(ts)
+		offset, timestamp, err := p.log.OffsetForTimestamp(ts)
+		return offset, timestamp, epoch, err
 	}
 }

@@ -5,21 +5,29 @@ package broker
 import (
 	"context"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/membership"
+	"klab.dev/klab/broker/metadata"
 )
 
 // Metadata: which brokers there are, where they listen, and for each topic
-// asked about its partitions with their leader, replicas and in-sync
-// replicas. Clients ask it first and again whenever a leader may have moved.
+// asked about its partitions with their leader, leader epoch, replicas and
+// in-sync replicas. Clients ask it first and again whenever a leader may
+// have moved.
 //
-// Behavior: a null topic list (an empty one in v0) asks for every topic. A
-// topic that does not exist is UNKNOWN_TOPIC_OR_PARTITION, unless
-// auto.create.topics.enable is on and the request allows it (v4+), when it
-// is created with num.partitions partitions. With one broker, that broker
-// leads every partition and is its only replica.
+// Behavior: every broker answers from the metadata log as it has applied
+// it, so two brokers may briefly disagree; the leader epoch tells a client
+// which answer is newer. Only live brokers are listed; a replica on a dead
+// one is in offline_replicas, and a partition with no leader has
+// LEADER_NOT_AVAILABLE. A null topic list (an empty one in v0) asks for
+// every topic. A topic that does not exist is UNKNOWN_TOPIC_OR_PARTITION,
+// unless auto.create.topics.enable is on and the request allows it (v4+),
+// when it is created with num.partitions partitions.
 //
 // Version notes: v1 adds the controller and null for all topics, v2 the
 // cluster id, v4 allow_auto_topic_creation, v7 leader epochs, v9 is
@@ -29,28 +37,30 @@ func init() { register(kmsg.Metadata, 0, 12, handleMetadata) }
 func handleMetadata(b *Broker, _ context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{b.brokerMetadata()}
-	resp.ClusterID = &b.clusterID
-	resp.ControllerID = b.cfg.NodeID
+	im := b.ctrl.Image()
+	alive := b.members.Alive()
+	resp.Brokers = liveBrokers(im, alive)
+	resp.ClusterID = &im.ClusterID
+	resp.ControllerID = b.ctrl.ActiveID()
 
 	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
 	if all {
-		for _, t := range b.sortedTopics() {
-			resp.Topics = append(resp.Topics, b.topicMetadata(t))
+		for _, t := range im.SortedTopics() {
+			resp.Topics = append(resp.Topics, topicMetadata(t, alive))
 		}
 		return resp, nil
 	}
 	for _, rt := range req.Topics {
-		t := b.lookupTopic(rt.Topic, rt.TopicID)
+		t := lookupTopic(im, rt.Topic, rt.TopicID)
 		if t == nil && rt.Topic != nil && b.cfg.AutoCreateTopics && (r.version < 4 || req.AllowAutoTopicCreation) {
 			// Another request may have created it meanwhile: that is no error.
-			if _, err := b.createTopic(*rt.Topic, -1, -1, nil, false); err != nil && errorCode(err) != kerr.TopicAlreadyExists.Code {
+			if _, err := b.createTopic(*rt.Topic, -1, -1, nil, nil, false); err != nil && errorCode(err) != kerr.TopicAlreadyExists.Code {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.Topic, mt.ErrorCode = rt.Topic, errorCode(err)
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
-			t = b.lookupTopic(rt.Topic, rt.TopicID)
+			t = lookupTopic(b.ctrl.Image(), rt.Topic, rt.TopicID)
 		}
 		if t == nil {
 			mt := kmsg.NewMetadataResponseTopic()
@@ -58,53 +68,59 @@ func handleMetadata(b *Broker, _ context.Context, r *request) (kmsg.Response, er
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.topicMetadata(t))
+		resp.Topics = append(resp.Topics, topicMetadata(t, alive))
 	}
 	return resp, nil
 }
 
 // lookupTopic finds a topic by name, or by id when the name is null.
-func (b *Broker) lookupTopic(name *string, id [16]byte) *topic {
+func lookupTopic(im *metadata.Image, name *string, id [16]byte) *metadata.Topic {
 	if name != nil {
-		return b.topicByName(*name)
+		return im.Topic(*name)
 	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	for _, t := range b.topics {
-		if t.id == id {
-			return t
+	return im.TopicByID(id)
+}
+
+// liveBrokers describes the registered brokers that are alive.
+func liveBrokers(im *metadata.Image, alive map[int32]membership.Member) []kmsg.MetadataResponseBroker {
+	out := []kmsg.MetadataResponseBroker{}
+	for _, br := range im.SortedBrokers() {
+		if _, ok := alive[br.ID]; !ok {
+			continue
 		}
+		host, port, _ := net.SplitHostPort(br.Addr)
+		p, _ := strconv.Atoi(port)
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = br.ID, host, int32(p)
+		if br.Rack != "" {
+			rack := br.Rack
+			mb.Rack = &rack
+		}
+		out = append(out, mb)
 	}
-	return nil
+	return out
 }
 
-// brokerMetadata describes this broker for Metadata and DescribeCluster.
-func (b *Broker) brokerMetadata() kmsg.MetadataResponseBroker {
-	host, port, _ := net.SplitHostPort(b.addr)
-	p, _ := strconv.Atoi(port)
-	mb := kmsg.NewMetadataResponseBroker()
-	mb.NodeID, mb.Host, mb.Port = b.cfg.NodeID, host, int32(p)
-	if b.cfg.Rack != "" {
-		mb.Rack = &b.cfg.Rack
-	}
-	return mb
-}
-
-func (b *Broker) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
+func topicMetadata(t *metadata.Topic, alive map[int32]membership.Member) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
-	name := t.name
-	mt.Topic, mt.TopicID = &name, t.id
-	b.mu.RLock()
-	n := len(t.partitions)
-	b.mu.RUnlock()
-	for i := range n {
+	name := t.Name
+	mt.Topic, mt.TopicID = &name, t.ID
+	for i, st := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(i)
-		mp.Leader = b.cfg.NodeID
-		mp.LeaderEpoch = 0
-		mp.Replicas = []int32{b.cfg.NodeID}
-		mp.ISR = []int32{b.cfg.NodeID}
+		mp.Leader = st.Leader
+		mp.LeaderEpoch = st.LeaderEpoch
+		mp.Replicas = slices.Clone(st.Replicas)
+		mp.ISR = slices.Clone(st.ISR)
 		mp.OfflineReplicas = []int32{}
+		for _, id := range st.Replicas {
+			if _, ok := alive[id]; !ok {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, id)
+			}
+		}
+		if st.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/metadata"
 )
 
 // CreateTopics: create topics with a partition count, a replication factor
@@ -38,13 +40,10 @@ func handleCreateTopics(b *Broker, _ context.Context, r *request) (kmsg.Response
 		t, err := b.createFromRequest(rt, seen[rt.Topic] > 1, req.ValidateOnly)
 		st.ErrorCode, st.ErrorMessage = b.code(err), errorMessage(err)
 		if err == nil {
-			st.TopicID = t.id
-			st.NumPartitions = int32(len(t.partitions))
-			if req.ValidateOnly {
-				st.NumPartitions = rt.NumPartitions
-			}
-			st.ReplicationFactor = 1
-			for _, c := range b.describeTopicConfigs(t.configs, nil, false, false) {
+			st.TopicID = t.ID
+			st.NumPartitions = int32(len(t.Partitions))
+			st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
+			for _, c := range b.describeTopicConfigs(t.Configs, nil, false, false) {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = c.Name, c.Value, c.ReadOnly, int8(c.Source), c.IsSensitive
 				st.Configs = append(st.Configs, rc)
@@ -55,21 +54,23 @@ func handleCreateTopics(b *Broker, _ context.Context, r *request) (kmsg.Response
 	return resp, nil
 }
 
-func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, duplicate, validateOnly bool) (*topic, error) {
+func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, duplicate, validateOnly bool) (*metadata.Topic, error) {
 	if duplicate {
 		return nil, fmt.Errorf("%w: topic %q is in the request more than once", kerr.InvalidRequest, rt.Topic)
 	}
 	n, rf := rt.NumPartitions, rt.ReplicationFactor
+	var assignment [][]int32
 	if len(rt.ReplicaAssignment) > 0 {
 		if n != -1 || rf != -1 {
 			return nil, fmt.Errorf("%w: give either a replica assignment or partitions and replication factor", kerr.InvalidRequest)
 		}
+		assignment = make([][]int32, len(rt.ReplicaAssignment))
 		for _, a := range rt.ReplicaAssignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-				return nil, fmt.Errorf("%w: partition %d on brokers %v; this cluster has only broker %d", kerr.InvalidReplicaAssignment, a.Partition, a.Replicas, b.cfg.NodeID)
+			if a.Partition < 0 || int(a.Partition) >= len(assignment) || assignment[a.Partition] != nil {
+				return nil, fmt.Errorf("%w: partitions must be numbered 0 to %d, once each", kerr.InvalidReplicaAssignment, len(assignment)-1)
 			}
+			assignment[a.Partition] = a.Replicas
 		}
-		n, rf = int32(len(rt.ReplicaAssignment)), 1
 	}
 	configs := map[string]string{}
 	for _, c := range rt.Configs {
@@ -78,5 +79,5 @@ func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, duplicate, 
 		}
 		configs[c.Name] = *c.Value
 	}
-	return b.createTopic(rt.Topic, n, rf, configs, validateOnly)
+	return b.createTopic(rt.Topic, n, rf, assignment, configs, validateOnly)
 }

@@ -36,14 +36,16 @@ func handleDeleteTopics(b *Broker, _ context.Context, r *request) (kmsg.Response
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		var err error
-		if t := b.lookupTopic(rt.Topic, rt.TopicID); t == nil && rt.Topic == nil {
+		if t := lookupTopic(b.ctrl.Image(), rt.Topic, rt.TopicID); t == nil && rt.Topic == nil {
 			err = fmt.Errorf("%w: no topic with id %x", kerr.UnknownTopicID, rt.TopicID)
 		} else if t == nil {
 			err = fmt.Errorf("%w: no topic %q", kerr.UnknownTopicOrPartition, *rt.Topic)
 		} else {
-			name := t.name
-			st.Topic, st.TopicID = &name, t.id
-			err = b.deleteTopic(t.name)
+			name := t.Name
+			st.Topic, st.TopicID = &name, t.ID
+			if err = b.ctrl.DeleteTopic(t.Name); err == nil {
+				err = b.caughtUp()
+			}
 		}
 		st.ErrorCode, st.ErrorMessage = b.code(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)

@@ -35,12 +35,10 @@ func handleDescribeConfigs(b *Broker, _ context.Context, r *request) (kmsg.Respo
 		var err error
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			if t := b.topicByName(rr.ResourceName); t == nil {
+			if t := b.ctrl.Image().Topic(rr.ResourceName); t == nil {
 				err = fmt.Errorf("%w: no topic %q", kerr.UnknownTopicOrPartition, rr.ResourceName)
 			} else {
-				b.mu.RLock()
-				sr.Configs = b.describeTopicConfigs(t.configs, rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
-				b.mu.RUnlock()
+				sr.Configs = b.describeTopicConfigs(t.Configs, rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
 			}
 		case kmsg.ConfigResourceTypeBroker:
 			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {

@@ -33,31 +33,15 @@ func handleCreatePartitions(b *Broker, _ context.Context, r *request) (kmsg.Resp
 
 // growTopic takes a topic to rt.Count partitions.
 func (b *Broker) growTopic(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	if rt.Count > maxPartitions {
+		return fmt.Errorf("%w: %d partitions; a topic has up to %d", kerr.InvalidPartitions, rt.Count, maxPartitions)
+	}
+	var assignment [][]int32
 	for _, a := range rt.Assignment {
-		if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
-			return fmt.Errorf("%w: replicas %v; this cluster has only broker %d", kerr.InvalidReplicaAssignment, a.Replicas, b.cfg.NodeID)
-		}
+		assignment = append(assignment, a.Replicas)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	t := b.topics[rt.Topic]
-	if t == nil {
-		return fmt.Errorf("%w: no topic %q", kerr.UnknownTopicOrPartition, rt.Topic)
-	}
-	if have := int32(len(t.partitions)); rt.Count <= have || rt.Count > maxPartitions {
-		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow, up to %d", kerr.InvalidPartitions, rt.Topic, have, maxPartitions)
-	}
-	if validateOnly {
-		return nil
-	}
-	had := int32(len(t.partitions))
-	if err := b.addPartitions(t, rt.Count); err != nil {
-		b.dropPartitions(t, had)
+	if err := b.ctrl.CreatePartitions(rt.Topic, rt.Count, assignment, validateOnly); err != nil || validateOnly {
 		return err
 	}
-	if err := b.saveTopics(); err != nil {
-		b.dropPartitions(t, had) // not on disk, so not added
-		return err
-	}
-	return nil
+	return b.caughtUp()
 }

@@ -19,12 +19,14 @@ func handleDescribeCluster(b *Broker, _ context.Context, r *request) (kmsg.Respo
 	req := r.body.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.EndpointType = req.EndpointType
-	resp.ClusterID = b.clusterID
-	resp.ControllerID = b.cfg.NodeID
-	mb := b.brokerMetadata()
-	db := kmsg.NewDescribeClusterResponseBroker()
-	db.NodeID, db.Host, db.Port, db.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{db}
+	im := b.ctrl.Image()
+	resp.ClusterID = im.ClusterID
+	resp.ControllerID = b.ctrl.ActiveID()
+	for _, mb := range liveBrokers(im, b.members.Alive()) {
+		db := kmsg.NewDescribeClusterResponseBroker()
+		db.NodeID, db.Host, db.Port, db.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
+		resp.Brokers = append(resp.Brokers, db)
+	}
 	// klab has no ACLs: authorized operations are "not asked for" or all.
 	resp.ClusterAuthorizedOperations = math.MinInt32
 	return resp, nil

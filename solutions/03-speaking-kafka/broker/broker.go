@@ -3,109 +3,200 @@
 package broker
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"klab.dev/klab/broker/controller"
 	"klab.dev/klab/broker/log"
+	"klab.dev/klab/broker/membership"
+	"klab.dev/klab/broker/metadata"
 )
 
-// Broker is one Kafka broker: its topics, their partitions' logs, and the
-// server that speaks the wire protocol to clients.
+// Broker is one Kafka broker: the replicas of partitions it holds, the
+// server that speaks the wire protocol to clients and peers, its member of
+// the gossip cluster and of the metadata quorum.
+//
+// What the cluster decided (topics, replicas, leaders, ISR) comes from the
+// metadata log; the broker applies each new image to its replicas
+// (reconcile.go), becoming leader or follower of each partition.
 type Broker struct {
-	cfg       Config
-	log       *slog.Logger
-	clusterID string
-	ln        net.Listener
-	addr      string // host:port clients are told to use
-	cleaner   *log.Cleaner
+	cfg     Config
+	log     *slog.Logger
+	ln      net.Listener
+	addr    string // host:port clients are told to use
+	cleaner *log.Cleaner
+	members *membership.Membership
+	ctrl    *controller.Controller
 
 	mu     sync.RWMutex
-	topics map[string]*topic
+	topics map[string]*topic // the replicas this broker holds
 
-	// appended is closed and replaced each time a batch is appended to any
-	// partition: a long-polling Fetch waits on it for new data.
+	// appended is closed and replaced each time a partition's log or high
+	// watermark moves: a long-polling Fetch waits on it for new data.
 	appendMu sync.Mutex
 	appended chan struct{}
+
+	fetchers *fetchers // this broker's follower fetchers, one per leader
+
+	// reconciled is the metadata offset the replicas have caught up with.
+	reconcileMu   sync.Mutex
+	reconciled    uint64
+	reconcileWake chan struct{}
 
 	ctx       context.Context
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
+	bg        sync.WaitGroup // background loops
 	conns     sync.WaitGroup
 	connMu    sync.Mutex
 	open      map[net.Conn]struct{}
 }
 
-// topic is a topic and its partitions.
+// topic is a topic of which this broker holds replicas.
 type topic struct {
-	name       string
-	id         [16]byte
-	configs    map[string]string // set on the topic; the rest come from the broker
+	name    string
+	id      [16]byte
+	configs map[string]string
+	// partitions is indexed by partition number; nil where this broker
+	// holds no replica.
 	partitions []*partition
 }
 
-// partition is one partition of a topic, on this broker.
-type partition struct {
-	topic *topic
-	index int32
-	log   *log.Log
-}
-
-// Start opens the broker's data directory, listens on cfg.Listen and
-// serves clients until Close.
+// Start opens the broker's data directory, listens on cfg.Listen, joins
+// the cluster, and returns once the broker has caught up with the metadata
+// log (for a new cluster: once BootstrapExpect brokers have found each
+// other), or fails after cfg.StartTimeout.
 func Start(cfg Config) (*Broker, error) {
-	b := &Broker{cfg: cfg, log: cfg.Logger, topics: map[string]*topic{}, appended: make(chan struct{}), open: map[net.Conn]struct{}{}}
+	b := &Broker{cfg: cfg, log: cfg.Logger, topics: map[string]*topic{}, appended: make(chan struct{}), open: map[net.Conn]struct{}{}, reconcileWake: make(chan struct{})}
 	if b.log == nil {
 		b.log = slog.Default()
 	}
-	if b.cfg.TopicDefaults == nil {
-		b.cfg.TopicDefaults = map[string]string{}
-	}
+	b.cfg.fillDefaults()
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	if b.cfg.RetentionCheckInterval <= 0 {
-		b.cfg.RetentionCheckInterval = DefaultConfig().RetentionCheckInterval
-	}
 	b.cleaner = log.NewCleaner(b.cfg.RetentionCheckInterval)
-	if err := b.load(); err != nil {
-		b.closeLogs()
+	b.fetchers = newFetchers(b)
+	if err := b.checkDataDir(); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		b.closeLogs()
-		return nil, err
+	ln := b.cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", b.cfg.Listen); err != nil {
+			return nil, err
+		}
+	}
+	if b.cfg.Network != nil {
+		ln = b.cfg.Network.Listener(ln)
 	}
 	b.ln = ln
-	b.addr = cfg.Advertised
+	b.addr = b.cfg.Advertised
 	if b.addr == "" {
 		b.addr = ln.Addr().String()
+	}
+	if err := b.join(); err != nil {
+		ln.Close()
+		b.leave(false)
+		return nil, err
 	}
 	b.cleaner.Start()
 	b.conns.Add(1)
 	go b.accept()
-	return b, nil
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.StartTimeout)
+	defer cancel()
+	if err := b.ctrl.WaitReady(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	b.bg.Add(2)
+	go b.reconcileLoop()
+	go b.replicaLoop()
+	return b, b.waitReconciled(ctx, b.ctrl.Image().Offset)
+}
+
+// join starts gossip and this broker's member of the metadata quorum.
+func (b *Broker) join() error {
+	mc := membership.Config{
+		Self:   membership.Member{ID: b.cfg.NodeID, Addr: b.addr, Rack: b.cfg.Rack},
+		Gossip: b.cfg.Gossip,
+		Seeds:  b.cfg.Seeds,
+		Logger: b.log,
+	}
+	if b.cfg.Network != nil {
+		mc.WrapTransport = b.cfg.Network.Transport
+	}
+	var err error
+	if b.members, err = membership.Join(mc); err != nil {
+		return fmt.Errorf("gossip on %s: %w", b.cfg.Gossip, err)
+	}
+	b.ctrl, err = controller.Start(controller.Config{
+		ID:                      b.cfg.NodeID,
+		Addr:                    b.addr,
+		Dir:                     filepath.Join(b.cfg.DataDir, "__cluster_metadata"),
+		BootstrapExpect:         b.bootstrapExpect(),
+		Members:                 b.members,
+		Dial:                    b.dial,
+		TopicConfig:             func(t *metadata.Topic, name string) string { return b.cfg.topicConfig(t.Configs, name) },
+		AutoLeaderRebalance:     b.cfg.AutoLeaderRebalance,
+		LeaderImbalanceInterval: b.cfg.LeaderImbalanceCheckInterval,
+		ElectionTimeout:         b.cfg.ElectionTimeout,
+		Logger:                  b.log,
+	})
+	return err
+}
+
+// bootstrapExpect is how many brokers form a new cluster: this one and
+// every other seed. Every broker may be given the same seed list, its own
+// gossip address included.
+func (b *Broker) bootstrapExpect() int {
+	n := 1
+	for _, s := range b.cfg.Seeds {
+		if s != b.members.Addr() && s != b.cfg.Gossip {
+			n++
+		}
+	}
+	return n
+}
+
+// dial connects to a peer, through the test network when there is one.
+func (b *Broker) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if b.cfg.Network != nil {
+		return b.cfg.Network.Dial(ctx, network, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
 // Addr is the address clients reach the broker at, host:port.
 func (b *Broker) Addr() string { return b.addr }
 
-// ClusterID is the cluster's id, kept in meta.properties.
-func (b *Broker) ClusterID() string { return b.clusterID }
+// GossipAddr is the address the broker gossips on, host:port.
+func (b *Broker) GossipAddr() string { return b.members.Addr() }
+
+// ID is the broker's node.id.
+func (b *Broker) ID() int32 { return b.cfg.NodeID }
+
+// ClusterID is the cluster's id, from the metadata log.
+func (b *Broker) ClusterID() string { return b.ctrl.Image().ClusterID }
+
+// Metadata is the cluster's metadata as this broker has applied it.
+func (b *Broker) Metadata() *metadata.Image { return b.ctrl.Image() }
+
+// ActiveController is the node id of the active controller, -1 if none.
+func (b *Broker) ActiveController() int32 { return b.ctrl.ActiveID() }
 
 func (b *Broker) accept() {
 	defer b.conns.Done()
@@ -125,7 +216,7 @@ func (b *Broker) accept() {
 		b.conns.Add(1)
 		go func() {
 			defer b.conns.Done()
-			b.serveConn(b.ctx, nc)
+			b.route(nc)
 			b.connMu.Lock()
 			delete(b.open, nc)
 			b.connMu.Unlock()
@@ -133,14 +224,41 @@ func (b *Broker) accept() {
 	}
 }
 
-// Close stops the broker: no new connections, open ones closed, long polls
-// ended, then every log flushed and closed. Later calls do nothing.
+// route reads a connection's first byte: the metadata quorum's connections
+// start with controller.RaftMagic and go to the controller; anything else
+// is a Kafka client (or a follower) and is served here.
+func (b *Broker) route(nc net.Conn) {
+	var first [1]byte
+	if _, err := io.ReadFull(nc, first[:]); err != nil {
+		nc.Close()
+		return
+	}
+	if first[0] == controller.RaftMagic {
+		b.ctrl.Accept(nc)
+		return
+	}
+	b.serveConn(b.ctx, nc, io.MultiReader(bytes.NewReader(first[:]), nc))
+}
+
+// Close stops the broker cleanly: it leaves the gossip cluster at once,
+// so that the controller moves its partitions without waiting for failure
+// detection; stops serving and replicating; and flushes and closes every
+// log. Later calls do nothing.
 func (b *Broker) Close() error {
-	b.closeOnce.Do(func() { b.closeErr = b.close() })
+	b.closeOnce.Do(func() { b.closeErr = b.stop(true) })
 	return b.closeErr
 }
 
-func (b *Broker) close() error {
+// Crash stops the broker as a crash would, as far as the rest of the
+// cluster can tell: no goodbye, so the others notice only by failure
+// detection. (Its files are still closed properly: what a real crash
+// loses from the page cache, a test truncates itself.)
+func (b *Broker) Crash() error {
+	b.closeOnce.Do(func() { b.closeErr = b.stop(false) })
+	return b.closeErr
+}
+
+func (b *Broker) stop(graceful bool) error {
 	err := b.ln.Close()
 	b.connMu.Lock()
 	b.cancel()
@@ -148,9 +266,28 @@ func (b *Broker) close() error {
 		nc.Close()
 	}
 	b.connMu.Unlock()
+	b.fetchers.close()
+	b.bg.Wait()
+	err = errors.Join(err, b.leave(graceful))
 	b.conns.Wait()
 	b.cleaner.Stop()
 	return errors.Join(err, b.closeLogs())
+}
+
+// leave stops the quorum member and gossip.
+func (b *Broker) leave(graceful bool) error {
+	var err error
+	if b.ctrl != nil {
+		err = b.ctrl.Close()
+	}
+	if b.members != nil {
+		if graceful {
+			err = errors.Join(err, b.members.Close())
+		} else {
+			err = errors.Join(err, b.members.Kill())
+		}
+	}
+	return err
 }
 
 func (b *Broker) closeLogs() error {
@@ -159,7 +296,9 @@ func (b *Broker) closeLogs() error {
 	var err error
 	for _, t := range b.topics {
 		for _, p := range t.partitions {
-			err = errors.Join(err, p.log.Close())
+			if p != nil {
+				err = errors.Join(err, p.log.Close())
+			}
 		}
 	}
 	return err
@@ -180,22 +319,11 @@ func (b *Broker) appendedChan() <-chan struct{} {
 	return b.appended
 }
 
-// topicState is a topic as it is written to topics.json.
-type topicState struct {
-	Name       string            `json:"name"`
-	ID         string            `json:"id"`
-	Partitions int32             `json:"partitions"`
-	Configs    map[string]string `json:"configs,omitempty"`
-}
+const metaFile = "meta.properties"
 
-const (
-	metaFile   = "meta.properties"
-	topicsFile = "topics.json"
-)
-
-// load reads the cluster id and the topics from the data directory, or
-// starts a new cluster there, and opens every partition's log.
-func (b *Broker) load() error {
+// checkDataDir creates the data directory, or checks that it belongs to
+// this node: a broker started on another's data would claim its replicas.
+func (b *Broker) checkDataDir() error {
 	dir := b.cfg.DataDir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -203,73 +331,17 @@ func (b *Broker) load() error {
 	meta, err := os.ReadFile(filepath.Join(dir, metaFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		b.clusterID = newClusterID()
-		props := fmt.Sprintf("# klab broker data\nversion=1\ncluster.id=%s\nnode.id=%d\n", b.clusterID, b.cfg.NodeID)
-		if err := writeFileAtomic(filepath.Join(dir, metaFile), []byte(props)); err != nil {
-			return err
-		}
+		props := fmt.Sprintf("# klab broker data\nversion=1\nnode.id=%d\n", b.cfg.NodeID)
+		return writeFileAtomic(filepath.Join(dir, metaFile), []byte(props))
 	case err != nil:
 		return err
-	default:
-		m := regexp.MustCompile(`(?m)^cluster\.id=(\S+)`).FindSubmatch(meta)
-		if m == nil {
-			return fmt.Errorf("%s has no cluster.id", filepath.Join(dir, metaFile))
-		}
-		b.clusterID = string(m[1])
 	}
-	data, err := os.ReadFile(filepath.Join(dir, topicsFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	m := regexp.MustCompile(`(?m)^node\.id=(\d+)`).FindSubmatch(meta)
+	if m == nil {
+		return fmt.Errorf("%s has no node.id", filepath.Join(dir, metaFile))
 	}
-	if err != nil {
-		return err
-	}
-	var states []topicState
-	if err := json.Unmarshal(data, &states); err != nil {
-		return fmt.Errorf("%s: %w", topicsFile, err)
-	}
-	for _, st := range states {
-		t := &topic{name: st.Name, configs: st.Configs}
-		if t.configs == nil {
-			t.configs = map[string]string{}
-		}
-		id, err := hex.DecodeString(st.ID)
-		if err != nil || len(id) != len(t.id) {
-			return fmt.Errorf("%s: topic %s: bad id %q", topicsFile, st.Name, st.ID)
-		}
-		copy(t.id[:], id)
-		b.topics[t.name] = t
-		if err := b.addPartitions(t, st.Partitions); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// saveTopics writes every topic's name, id, partition count and configs.
-// The caller holds b.mu.
-func (b *Broker) saveTopics() error {
-	states := make([]topicState, 0, len(b.topics))
-	for _, t := range b.topics {
-		states = append(states, topicState{Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions)), Configs: t.configs})
-	}
-	sort.Slice(states, func(i, j int) bool { return states[i].Name < states[j].Name })
-	data, err := json.MarshalIndent(states, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(b.cfg.DataDir, topicsFile), data)
-}
-
-// addPartitions opens logs for partitions len(t.partitions) to n-1.
-func (b *Broker) addPartitions(t *topic, n int32) error {
-	for i := int32(len(t.partitions)); i < n; i++ {
-		l, err := log.Open(b.partitionDir(t.name, i), b.cfg.logConfig(t.configs))
-		if err != nil {
-			return err
-		}
-		b.cleaner.Add(l)
-		t.partitions = append(t.partitions, &partition{topic: t, index: i, log: l})
+	if id, _ := strconv.Atoi(string(m[1])); int32(id) != b.cfg.NodeID {
+		return fmt.Errorf("%s belongs to node %d, not %d", dir, id, b.cfg.NodeID)
 	}
 	return nil
 }
@@ -295,13 +367,17 @@ func validTopicName(name string) error {
 	return nil
 }
 
-// createTopic creates a topic with n partitions. It fails with
-// TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS,
-// INVALID_REPLICATION_FACTOR or INVALID_CONFIG; validateOnly checks
-// without creating.
-func (b *Broker) createTopic(name string, n int32, rf int16, configs map[string]string, validateOnly bool) (*topic, error) {
+// createTopic asks the controller for a topic with n partitions of rf
+// replicas (-1: the broker's defaults), or the given assignment, and waits
+// until this broker has applied it. It fails with TOPIC_ALREADY_EXISTS,
+// INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR,
+// INVALID_CONFIG or NOT_CONTROLLER; validateOnly checks without creating.
+func (b *Broker) createTopic(name string, n int32, rf int16, assignment [][]int32, configs map[string]string, validateOnly bool) (*metadata.Topic, error) {
 	if err := validTopicName(name); err != nil {
 		return nil, err
+	}
+	if len(assignment) > 0 {
+		n = int32(len(assignment))
 	}
 	if n == -1 {
 		n = b.cfg.NumPartitions
@@ -312,108 +388,45 @@ func (b *Broker) createTopic(name string, n int32, rf int16, configs map[string]
 	if n <= 0 || n > maxPartitions {
 		return nil, fmt.Errorf("%w: %d partitions; a topic has 1 to %d", kerr.InvalidPartitions, n, maxPartitions)
 	}
-	if rf != 1 {
-		return nil, fmt.Errorf("%w: replication factor %d, but this cluster has 1 broker (replication arrives in lesson 06)", kerr.InvalidReplicationFactor, rf)
-	}
 	for k, v := range configs {
 		if err := validateTopicConfig(k, v); err != nil {
 			return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 		}
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.topics[name]; ok {
-		return nil, fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, name)
+	t, err := b.ctrl.CreateTopic(name, n, rf, assignment, configs, validateOnly)
+	if err != nil || validateOnly {
+		return t, err
 	}
-	t := &topic{name: name, configs: map[string]string{}}
-	for k, v := range configs {
-		t.configs[k] = v
-	}
-	if validateOnly {
-		return t, nil
-	}
-	if _, err := rand.Read(t.id[:]); err != nil {
-		return nil, err
-	}
-	if err := b.addPartitions(t, n); err != nil {
-		b.dropPartitions(t, 0)
-		return nil, err
-	}
-	b.topics[name] = t
-	if err := b.saveTopics(); err != nil {
-		// Not on disk, so not created: a restart would not know it.
-		delete(b.topics, name)
-		b.dropPartitions(t, 0)
-		return nil, err
-	}
-	return t, nil
+	return t, b.caughtUp()
 }
 
-// dropPartitions closes and forgets a topic's partitions from index from
-// on, undoing an addPartitions whose result could not be kept.
-func (b *Broker) dropPartitions(t *topic, from int32) {
-	for _, p := range t.partitions[from:] {
-		b.cleaner.Remove(p.log)
-		p.log.Close()
-	}
-	t.partitions = t.partitions[:from]
+// caughtUp waits, briefly, until this broker's replicas reflect the
+// metadata it has applied: after creating a topic, its partitions are open
+// and led before the client is told it exists.
+func (b *Broker) caughtUp() error {
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	return b.waitReconciled(ctx, b.ctrl.Image().Offset)
 }
 
-// deleteTopic removes a topic and its data.
-func (b *Broker) deleteTopic(name string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	t, ok := b.topics[name]
-	if !ok {
-		return fmt.Errorf("%w: no topic %q", kerr.UnknownTopicOrPartition, name)
-	}
-	delete(b.topics, name)
-	if err := b.saveTopics(); err != nil {
-		return err
-	}
-	var err error
-	for _, p := range t.partitions {
-		b.cleaner.Remove(p.log)
-		err = errors.Join(err, p.log.Close(), os.RemoveAll(p.log.Dir()))
-	}
-	return err
-}
-
-// topicByName returns a topic, or nil.
-func (b *Broker) topicByName(name string) *topic {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return b.topics[name]
-}
-
-// partitionOf returns a partition, or UNKNOWN_TOPIC_OR_PARTITION.
+// partitionOf returns a partition this broker holds a replica of, or
+// UNKNOWN_TOPIC_OR_PARTITION, or NOT_LEADER_OR_FOLLOWER for a partition
+// that exists elsewhere in the cluster.
 func (b *Broker) partitionOf(topicName string, index int32) (*partition, error) {
 	b.mu.RLock()
-	defer b.mu.RUnlock()
 	t := b.topics[topicName]
-	if t == nil || index < 0 || int(index) >= len(t.partitions) {
-		return nil, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topicName, index)
+	var p *partition
+	if t != nil && index >= 0 && int(index) < len(t.partitions) {
+		p = t.partitions[index]
 	}
-	return t.partitions[index], nil
-}
-
-// sortedTopics returns the topics by name.
-func (b *Broker) sortedTopics() []*topic {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	out := make([]*topic, 0, len(b.topics))
-	for _, t := range b.topics {
-		out = append(out, t)
+	b.mu.RUnlock()
+	if p != nil {
+		return p, nil
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
-}
-
-// newClusterID makes a cluster id as Kafka's are: 16 random bytes, base64url.
-func newClusterID() string {
-	var id [16]byte
-	rand.Read(id[:])
-	return base64.RawURLEncoding.EncodeToString(id[:])
+	if _, ok := b.ctrl.Image().Partition(topicName, index); ok {
+		return nil, fmt.Errorf("%w: broker %d holds no replica of %s-%d", kerr.NotLeaderForPartition, b.cfg.NodeID, topicName, index)
+	}
+	return nil, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topicName, index)
 }
 
 // writeFileAtomic writes a file so that a crash leaves the old or the new

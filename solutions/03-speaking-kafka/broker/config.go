@@ -4,12 +4,16 @@ package broker
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // Config is a broker's configuration. Set takes Kafka's names for it, as a
@@ -25,8 +29,48 @@ type Config struct {
 	Advertised string
 	// DataDir is log.dirs: where partitions keep their logs.
 	DataDir string
-	// Rack is broker.rack.
+	// Rack is broker.rack: replicas of a partition are placed on distinct
+	// racks, and a consumer with the same client.rack reads from the
+	// replica in its rack (KIP-392).
 	Rack string
+
+	// ReplicaSelector is replica.selector.class: set to
+	// org.apache.kafka.common.replica.RackAwareReplicaSelector, a leader
+	// sends consumers to the replica in their client.rack (KIP-392).
+	ReplicaSelector string
+
+	// Gossip is the host:port the broker gossips on (UDP and TCP), to find
+	// the other brokers and notice when one dies. Port 0 picks a free one.
+	Gossip string
+	// Seeds are other brokers' gossip addresses. A new cluster forms once
+	// this broker and every seed have found each other; with no seeds the
+	// broker is a cluster of one.
+	Seeds []string
+
+	// ReplicaLagTimeMax is replica.lag.time.max.ms: a follower that has
+	// not caught up with the leader's log end for this long leaves the ISR.
+	ReplicaLagTimeMax time.Duration
+	// ReplicaFetchWaitMax is replica.fetch.wait.max.ms: how long a
+	// follower's fetch waits at the leader for new records.
+	ReplicaFetchWaitMax time.Duration
+	// AutoLeaderRebalance is auto.leader.rebalance.enable: give leadership
+	// back to preferred leaders, checked every LeaderImbalanceCheckInterval
+	// (leader.imbalance.check.interval.seconds).
+	AutoLeaderRebalance          bool
+	LeaderImbalanceCheckInterval time.Duration
+	// ElectionTimeout is how long the metadata quorum waits for its leader
+	// before electing another (klab's; KRaft's is
+	// controller.quorum.election.timeout.ms). Default 500ms; alone, a
+	// broker has no one to wait for and uses 50ms.
+	ElectionTimeout time.Duration
+	// StartTimeout bounds how long Start waits for the cluster to form.
+	StartTimeout time.Duration
+
+	// Listener, when set, is used instead of listening on Listen.
+	Listener net.Listener
+	// Network, when set, carries the broker's traffic to its peers: tests
+	// use a faulty one (package faultnet) to cut and pause brokers.
+	Network Network
 
 	// AutoCreateTopics is auto.create.topics.enable. Kafka's default is
 	// true; klab's is false, so a typo in a topic name is an error and not
@@ -51,6 +95,14 @@ type Config struct {
 	TopicDefaults map[string]string
 }
 
+// Network is what a broker needs of a network to reach its peers.
+// *faultnet.Node is one; without it the broker uses the real one.
+type Network interface {
+	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+	Listener(net.Listener) net.Listener
+	Transport(memberlist.Transport) memberlist.Transport
+}
+
 // DefaultConfig is a broker's configuration before any setting.
 func DefaultConfig() Config {
 	return Config{
@@ -62,6 +114,55 @@ func DefaultConfig() Config {
 		SocketRequestMaxBytes:    100 << 20,
 		RetentionCheckInterval:   5 * time.Minute,
 		TopicDefaults:            map[string]string{},
+
+		ReplicaLagTimeMax:            30 * time.Second,
+		ReplicaFetchWaitMax:          500 * time.Millisecond,
+		AutoLeaderRebalance:          true,
+		LeaderImbalanceCheckInterval: 300 * time.Second,
+		StartTimeout:                 2 * time.Minute,
+	}
+}
+
+// fillDefaults gives zero fields DefaultConfig's values, so that a Config
+// built field by field works.
+func (c *Config) fillDefaults() {
+	d := DefaultConfig()
+	if c.TopicDefaults == nil {
+		c.TopicDefaults = map[string]string{}
+	}
+	if c.RetentionCheckInterval <= 0 {
+		c.RetentionCheckInterval = d.RetentionCheckInterval
+	}
+	if c.SocketRequestMaxBytes <= 0 {
+		c.SocketRequestMaxBytes = d.SocketRequestMaxBytes
+	}
+	if c.NumPartitions <= 0 {
+		c.NumPartitions = d.NumPartitions
+	}
+	if c.DefaultReplicationFactor <= 0 {
+		c.DefaultReplicationFactor = d.DefaultReplicationFactor
+	}
+	if c.ReplicaLagTimeMax <= 0 {
+		c.ReplicaLagTimeMax = d.ReplicaLagTimeMax
+	}
+	if c.ReplicaFetchWaitMax <= 0 {
+		c.ReplicaFetchWaitMax = d.ReplicaFetchWaitMax
+	}
+	if c.LeaderImbalanceCheckInterval <= 0 {
+		c.LeaderImbalanceCheckInterval = d.LeaderImbalanceCheckInterval
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = d.StartTimeout
+	}
+	if c.Gossip == "" {
+		host, _, err := net.SplitHostPort(c.Listen)
+		if err != nil || host == "" {
+			host = "127.0.0.1"
+		}
+		c.Gossip = net.JoinHostPort(host, "0")
+	}
+	if c.ElectionTimeout <= 0 && len(c.Seeds) == 0 {
+		c.ElectionTimeout = 50 * time.Millisecond
 	}
 }
 
@@ -76,6 +177,7 @@ var brokerTopicConfigs = map[string]string{
 	"log.cleaner.delete.retention.ms": "delete.retention.ms",
 	"message.max.bytes":               "max.message.bytes",
 	"min.insync.replicas":             "min.insync.replicas",
+	"unclean.leader.election.enable":  "unclean.leader.election.enable",
 }
 
 // Set applies one setting by its Kafka name.
@@ -93,6 +195,19 @@ func (c *Config) Set(name, value string) error {
 		c.DataDir = strings.Split(value, ",")[0]
 	case "broker.rack":
 		c.Rack = value
+	case "replica.selector.class":
+		c.ReplicaSelector = value
+	case "replica.lag.time.max.ms":
+		c.ReplicaLagTimeMax, err = parseMillis(value)
+	case "replica.fetch.wait.max.ms":
+		c.ReplicaFetchWaitMax, err = parseMillis(value)
+	case "auto.leader.rebalance.enable":
+		c.AutoLeaderRebalance, err = strconv.ParseBool(value)
+	case "leader.imbalance.check.interval.seconds":
+		var d time.Duration
+		if d, err = parseMillis(value); err == nil {
+			c.LeaderImbalanceCheckInterval = d * 1000
+		}
 	case "auto.create.topics.enable":
 		c.AutoCreateTopics, err = strconv.ParseBool(value)
 	case "num.partitions":
@@ -104,11 +219,7 @@ func (c *Config) Set(name, value string) error {
 	case "socket.request.max.bytes":
 		err = parseInt32(value, &c.SocketRequestMaxBytes)
 	case "log.retention.check.interval.ms":
-		var ms int64
-		if ms, err = strconv.ParseInt(value, 10, 64); err == nil && ms <= 0 {
-			err = fmt.Errorf("must be positive")
-		}
-		c.RetentionCheckInterval = time.Duration(ms) * time.Millisecond
+		c.RetentionCheckInterval, err = parseMillis(value)
 	case "log.retention.hours", "log.retention.minutes":
 		var n int64
 		if n, err = strconv.ParseInt(value, 10, 64); err == nil {
@@ -170,6 +281,15 @@ func listenerAddress(v string) (string, error) {
 		return "", fmt.Errorf("want host:port, got %q", first)
 	}
 	return first, nil
+}
+
+// parseMillis reads a positive number of milliseconds.
+func parseMillis(s string) (time.Duration, error) {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err == nil && ms <= 0 {
+		err = fmt.Errorf("must be positive")
+	}
+	return time.Duration(ms) * time.Millisecond, err
 }
 
 func parseInt32(s string, dst *int32) error {

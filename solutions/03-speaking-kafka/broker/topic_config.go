@@ -36,6 +36,7 @@ var topicConfigDefs = []topicConfigDef{
 	{"retention.bytes", "-1", kmsg.ConfigTypeLong, "Delete the oldest segments of a partition while it is larger than this; -1 for no limit.", -1},
 	{"retention.ms", "604800000", kmsg.ConfigTypeLong, "Delete segments whose newest record is older than this; -1 to keep data forever.", -1},
 	{"segment.bytes", "1073741824", kmsg.ConfigTypeInt, "Roll a new segment before a segment grows past this size.", 14},
+	{"unclean.leader.election.enable", "false", kmsg.ConfigTypeBoolean, "Let a replica that is not in sync lead when no in-sync replica is alive: the partition comes back sooner, and loses the records that replica lacks.", 0},
 }
 
 func findTopicConfig(name string) (topicConfigDef, bool) {
@@ -59,6 +60,10 @@ func validateTopicConfig(name, value string) error {
 			if p = strings.TrimSpace(p); p != log.CleanupDelete && p != log.CleanupCompact {
 				return fmt.Errorf("%s: %q is not delete or compact", name, p)
 			}
+		}
+	case kmsg.ConfigTypeBoolean:
+		if value != "true" && value != "false" {
+			return fmt.Errorf("%s: %q is not true or false", name, value)
 		}
 	case kmsg.ConfigTypeInt, kmsg.ConfigTypeLong:
 		bits := 64
@@ -87,6 +92,12 @@ func (c *Config) topicConfigValue(overrides map[string]string, name string) (str
 	}
 	d, _ := findTopicConfig(name)
 	return d.def, kmsg.ConfigSourceDefaultConfig
+}
+
+// topicConfig is a topic config's resolved value.
+func (c *Config) topicConfig(overrides map[string]string, name string) string {
+	v, _ := c.topicConfigValue(overrides, name)
+	return v
 }
 
 // intConfig is a numeric topic config, resolved. Values were validated

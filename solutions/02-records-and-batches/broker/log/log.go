@@ -3,6 +3,7 @@
 package log
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -24,6 +25,7 @@ type Log struct {
 
 	mu       sync.RWMutex
 	segments []*segment // in offset order; the last one is active
+	epochs   *epochCache
 	closed   bool
 
 	recovered Recovery
@@ -58,6 +60,11 @@ func Open(dir string, cfg Config) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{dir: dir, cfg: cfg.withDefaults()}
+	epochs, err := loadEpochs(dir)
+	if err != nil {
+		return nil, err
+	}
+	l.epochs = epochs
 	bases, err := segmentBases(dir)
 	if err != nil {
 		return nil, err
@@ -86,6 +93,11 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err != nil {
 		l.closeSegments()
 		return nil, fmt.Errorf("recovering %s: %w", dir, err)
+	}
+	// Recovery may have cut records whose epochs the cache still lists.
+	if err := l.epochs.truncateFrom(l.active().nextOffset + 1); err != nil {
+		l.closeSegments()
+		return nil, err
 	}
 	l.recovered = Recovery{
 		Segments:       len(l.segments),
@@ -179,24 +191,20 @@ var ErrClosed = errors.New("log: closed")
 // error (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE). The batches'
 // own base offsets are overwritten in place: offsets are the log's to assign.
 func (l *Log) Append(records []byte) (int64, error) {
+	return l.AppendLeader(records, -1)
+}
+
+// AppendLeader is Append for the partition's leader in leaderEpoch: each
+// batch is stamped with the epoch (the CRC does not cover it), and the first
+// batch of a new epoch is recorded in the leader epoch cache. An epoch of
+// -1 stamps nothing, for a log outside any cluster.
+func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (int64, error) {
 	// Nearly always one batch: room for it without allocating.
 	var oneBatch [1][]byte
 	var oneHeader [1]header
-	batches, err := appendBatches(oneBatch[:0], records)
+	batches, headers, err := l.checkBatches(oneBatch[:0], oneHeader[:0], records)
 	if err != nil {
 		return 0, err
-	}
-	headers := oneHeader[:0]
-	for _, b := range batches {
-		h, err := checkBatch(b)
-		if err != nil {
-			return 0, err
-		}
-		if h.size > l.cfg.MaxMessageBytes {
-			return 0, fmt.Errorf("%w: a batch of %d bytes is over max.message.bytes (%d)",
-				kerr.MessageTooLarge, h.size, l.cfg.MaxMessageBytes)
-		}
-		headers = append(headers, h)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -204,18 +212,53 @@ func (l *Log) Append(records []byte) (int64, error) {
 		return 0, ErrClosed
 	}
 	first := l.active().nextOffset
+	if leaderEpoch >= 0 {
+		if err := l.epochs.assign(leaderEpoch, first); err != nil {
+			return 0, err
+		}
+	}
 	for i, b := range batches {
 		h := headers[i]
 		h.baseOffset = l.active().nextOffset
 		setBaseOffset(b, h.baseOffset)
-		if err := l.maybeRoll(h); err != nil {
-			return 0, err
+		if leaderEpoch >= 0 {
+			binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(leaderEpoch))
 		}
-		if err := l.active().append(b, h, l.cfg.IndexIntervalBytes); err != nil {
+		if err := l.write(b, h); err != nil {
 			return 0, err
 		}
 	}
 	return first, nil
+}
+
+// checkBatches splits records into batches and checks each one, appending
+// to batches and headers.
+func (l *Log) checkBatches(batches [][]byte, headers []header, records []byte) ([][]byte, []header, error) {
+	batches, err := appendBatches(batches, records)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, b := range batches {
+		h, err := checkBatch(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		if h.size > l.cfg.MaxMessageBytes {
+			return nil, nil, fmt.Errorf("%w: a batch of %d bytes is over max.message.bytes (%d)",
+				kerr.MessageTooLarge, h.size, l.cfg.MaxMessageBytes)
+		}
+		headers = append(headers, h)
+	}
+	return batches, headers, nil
+}
+
+// write appends one checked batch, rolling the segment first if needed.
+// The caller holds l.mu.
+func (l *Log) write(b []byte, h header) error {
+	if err := l.maybeRoll(h); err != nil {
+		return err
+	}
+	return l.active().append(b, h, l.cfg.IndexIntervalBytes)
 }
 
 // maybeRoll seals the active segment and starts a new one when the batch
