@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"klab.dev/klab/broker"
 )
@@ -18,6 +26,9 @@ func runBroker(args []string) error {
 	id := fs.Int("id", 1, "node.id of this broker")
 	listen := fs.String("listen", "127.0.0.1:9092", "host:port to listen on (listeners)")
 	dir := fs.String("dir", "klab-data", "data directory (log.dirs)")
+	gossip := fs.String("gossip", "", "host:port to gossip on, UDP and TCP (default: the listen host, a free port)")
+	seeds := fs.String("seeds", "", "other brokers' gossip addresses, comma-separated; this broker's own may be among them")
+	rack := fs.String("rack", "", "broker.rack")
 	config := fs.String("config", "", "a server.properties file of Kafka settings; the flags above win over it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -46,29 +57,22 @@ func runBroker(args []string) error {
 	if set["dir"] || *config == "" {
 		cfg.DataDir = *dir
 	}
-	return serve(cfg, func(b *broker.Broker) {
-		fmt.Printf("klab broker %d listening on %s, data in %s, cluster id %s\n", cfg.NodeID, b.Addr(), cfg.DataDir, b.ClusterID())
-	})
-}
-
-// runCluster runs a local cluster in this process, with its data in
-// ./klab-data. Until replication (lesson 06) it is one broker.
-func runCluster(args []string) error {
-	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
-	dir := fs.String("dir", "klab-data", "data directory")
-	port := fs.Int("port", 9092, "port of the first broker")
-	if err := fs.Parse(args); err != nil {
-		return err
+	if *gossip != "" {
+		cfg.Gossip = *gossip
 	}
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = *dir + "/broker-1"
-	cfg.Listen = "127.0.0.1:" + strconv.Itoa(*port)
+	if *seeds != "" {
+		cfg.Seeds = strings.Split(*seeds, ",")
+	}
+	if *rack != "" {
+		cfg.Rack = *rack
+		// A rack is there to be used: send consumers to the replica in theirs.
+		cfg.ReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+	}
+	if len(cfg.Seeds) > 0 {
+		fmt.Printf("klab broker %d: waiting for the other brokers (seeds %s) to form the cluster\n", cfg.NodeID, strings.Join(cfg.Seeds, ","))
+	}
 	return serve(cfg, func(b *broker.Broker) {
-		fmt.Printf("klab cluster: 1 broker (replication, and so more brokers, arrives in lesson 06)\n")
-		fmt.Printf("  broker 1: %s, data in %s\n", b.Addr(), cfg.DataDir)
-		fmt.Printf("\nbootstrap server: %s\n", b.Addr())
-		fmt.Printf("try: kcat -b %s -L\n", b.Addr())
-		fmt.Println("Ctrl-C stops it; its data stays for the next start.")
+		fmt.Printf("klab broker %d listening on %s, gossip on %s, data in %s, cluster id %s\n", cfg.NodeID, b.Addr(), b.GossipAddr(), cfg.DataDir, b.ClusterID())
 	})
 }
 
@@ -82,10 +86,110 @@ func serve(cfg broker.Config, started func(*broker.Broker)) error {
 	}
 	started(b)
 	<-ctx.Done()
-	fmt.Println("\nshutting down: closing connections and flushing logs")
+	fmt.Println("shutting down: leaving the cluster, closing connections and flushing logs")
 	if err := b.Close(); err != nil {
 		return err
 	}
 	fmt.Println("stopped")
 	return nil
+}
+
+// runCluster runs a local cluster: each broker is a `klab broker` child
+// process, so that any one of them can be killed (kill -9 <pid>) to watch
+// the cluster elect new leaders.
+func runCluster(args []string) error {
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	dir := fs.String("dir", "klab-data", "data directory; broker N keeps its data in <dir>/broker-N")
+	n := fs.Int("brokers", 3, "how many brokers")
+	port := fs.Int("port", 9092, "Kafka port of broker 1; broker N listens on port+N-1")
+	gossipPort := fs.Int("gossip-port", 7946, "gossip port of broker 1; broker N gossips on gossip-port+N-1")
+	racks := fs.String("racks", "", "racks, comma-separated, given to the brokers in turn (broker.rack)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return errors.New("--brokers must be at least 1")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var rackList []string
+	if *racks != "" {
+		rackList = strings.Split(*racks, ",")
+	}
+	var seeds, addrs []string
+	for i := range *n {
+		seeds = append(seeds, "127.0.0.1:"+strconv.Itoa(*gossipPort+i))
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(*port+i))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Printf("klab cluster: %d brokers\n", *n)
+	var wg sync.WaitGroup
+	procs := make([]*exec.Cmd, *n)
+	for i := range *n {
+		id := i + 1
+		brokerArgs := []string{"broker", "--id", strconv.Itoa(id), "--listen", addrs[i], "--gossip", seeds[i],
+			"--seeds", strings.Join(seeds, ","), "--dir", filepath.Join(*dir, "broker-"+strconv.Itoa(id))}
+		if len(rackList) > 0 {
+			brokerArgs = append(brokerArgs, "--rack", rackList[i%len(rackList)])
+		}
+		cmd := exec.Command(self, brokerArgs...)
+		cmd.Stdin = nil
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		procs[i] = cmd
+		rack := ""
+		if len(rackList) > 0 {
+			rack = ", rack " + rackList[i%len(rackList)]
+		}
+		fmt.Printf("  broker %d: %s%s, pid %d, data in %s\n", id, addrs[i], rack, cmd.Process.Pid, filepath.Join(*dir, "broker-"+strconv.Itoa(id)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prefix(out, fmt.Sprintf("[broker %d] ", id))
+			err := cmd.Wait()
+			if ctx.Err() == nil {
+				fmt.Printf("[broker %d] exited (%v). Start it again, with its data, in another terminal:\n  %s %s\n",
+					id, err, filepath.Base(self), strings.Join(brokerArgs, " "))
+			}
+		}()
+	}
+	fmt.Printf("\nbootstrap servers: %s\n", strings.Join(addrs, ","))
+	fmt.Printf("try: kcat -b %s -L\n", addrs[0])
+	fmt.Println("break it: kill -9 one broker's pid and watch the others elect new leaders.")
+	fmt.Println("Ctrl-C stops them all; their data stays for the next start.")
+	<-ctx.Done()
+	fmt.Println("\nstopping the brokers")
+	for _, p := range procs {
+		p.Process.Signal(syscall.SIGTERM)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		for _, p := range procs {
+			p.Process.Kill()
+		}
+		<-done
+	}
+	return nil
+}
+
+// prefix copies r to stdout line by line, each line prefixed.
+func prefix(r io.Reader, p string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fmt.Println(p + sc.Text())
+	}
 }

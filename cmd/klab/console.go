@@ -40,7 +40,7 @@ func runProduce(args []string) error {
 
 func produceLines(args []string, in io.Reader, errOut io.Writer) error {
 	fs := flag.NewFlagSet("produce", flag.ContinueOnError)
-	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "a broker to start from")
+	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "brokers to start from, host:port, comma-separated")
 	topic := fs.String("topic", "", "the topic to write to")
 	sep := fs.String("key-separator", "", "split each line at the first SEP into key and value (default: no key)")
 	var props properties
@@ -98,7 +98,7 @@ func runConsume(args []string) error {
 
 func consumeRecords(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("consume", flag.ContinueOnError)
-	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "a broker to start from")
+	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "brokers to start from, host:port, comma-separated")
 	topic := fs.String("topic", "", "the topic to read")
 	fromBeginning := fs.Bool("from-beginning", false, "start at the earliest offset (default: the end, new records only)")
 	partition := fs.Int("partition", -1, "read only this partition (default: all)")

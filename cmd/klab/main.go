@@ -1,7 +1,7 @@
 // Command klab is the one binary of the klab course: it runs the cluster,
 // measures it, and drives the course (`klab course`).
 //
-//	klab cluster            run a local cluster
+//	klab cluster            run a local cluster of three brokers
 //	klab topics create ...  manage topics, with kafka-topics' flag names
 //	klab course             list the lessons and where you stand on each
 //	klab course test NN     run lesson NN's exercise tests
@@ -23,8 +23,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"cluster", "klab cluster [--dir klab-data] [--port 9092]", "run a local Kafka-compatible cluster", runCluster},
-		{"broker", "klab broker --id N --listen host:port --dir D [--config F]", "run one broker", runBroker},
+		{"cluster", "klab cluster [--brokers 3] [--racks a,b,c] [--dir klab-data] [--port 9092]", "run a local Kafka-compatible cluster, one process per broker", runCluster},
+		{"broker", "klab broker --id N --listen host:port --gossip host:port --seeds a,b,c --dir D [--rack R] [--config F]", "run one broker", runBroker},
 		{"topics", "klab topics create|list|describe|delete [flags]", "create, list, describe and delete topics", runTopics},
 		{"produce", "klab produce --topic T [--key-separator S] [-X k=v]", "write lines of standard input as records", runProduce},
 		{"consume", "klab consume --topic T [--from-beginning] [flags]", "print records", runConsume},

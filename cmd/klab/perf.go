@@ -19,6 +19,8 @@ klab perf produce   produce records to a cluster, as kafka-producer-perf-test do
 klab perf consume   consume records from a cluster, as kafka-consumer-perf-test does
 klab perf compare   produce and consume through klab and through franz-go's kfake, in one run
 klab perf clients   the course's producer and consumer against franz-go's, on one klab broker
+klab perf replicated  acks=all to three klab brokers (replication factor 3) against one kfake broker
+klab perf failover  SIGKILL a partition leader's process, time until a new leader takes writes
 Add -h after any of them for its flags.`
 
 func runPerf(args []string) error {
@@ -39,6 +41,10 @@ func runPerf(args []string) error {
 		return perfCompare(args[1:])
 	case "clients":
 		return perfClients(args[1:])
+	case "replicated":
+		return perfReplicated(args[1:])
+	case "failover":
+		return perfFailover(args[1:])
 	}
 	return errors.New("unknown perf command\n" + perfHelp)
 }

@@ -130,3 +130,22 @@ func perfClients(args []string) error {
 	perf.PrintClientRows(os.Stdout, rows)
 	return nil
 }
+
+func perfReplicated(args []string) error {
+	cfg, cleanup, err := compareRun("perf replicated", args)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	ctx, stop := signalContext()
+	defer stop()
+	fmt.Printf("klab perf replicated: %d records of %d bytes, %d partitions, acks=all, linger.ms=%d; klab (3 brokers, replication factor 3, min.insync.replicas=2, data in %s) against kfake (one broker, in memory)\n",
+		cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
+	row, err := perf.CompareReplicated(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	perf.PrintRows(os.Stdout, []perf.Row{row})
+	return nil
+}

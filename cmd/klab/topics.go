@@ -40,7 +40,7 @@ func runTopics(args []string) error {
 		return nil
 	}
 	fs := flag.NewFlagSet("topics "+args[0], flag.ContinueOnError)
-	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "a broker to start from")
+	bootstrap := fs.String("bootstrap-server", "127.0.0.1:9092", "brokers to start from, host:port, comma-separated")
 	topic := fs.String("topic", "", "the topic")
 	partitions := fs.Int("partitions", -1, "partitions (-1: the broker's num.partitions)")
 	rf := fs.Int("replication-factor", -1, "replication factor (-1: the broker's default.replication.factor)")
@@ -49,7 +49,7 @@ func runTopics(args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(*bootstrap), kgo.RequestRetries(2))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*bootstrap, ",")...), kgo.RequestRetries(2))
 	if err != nil {
 		return err
 	}

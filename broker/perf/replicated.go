@@ -1,0 +1,123 @@
+package perf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"klab.dev/klab/broker"
+)
+
+// StartKlabCluster starts n klab brokers in this process, on loopback
+// ports, data on disk under dir, and creates the topics with the given
+// partitions, replication factor n and min.insync.replicas minISR.
+func StartKlabCluster(ctx context.Context, dir string, n int, minISR int, partitions int32, topics ...string) (Target, error) {
+	var seeds []string
+	for range n {
+		addr, err := freeLoopbackPort()
+		if err != nil {
+			return Target{}, err
+		}
+		seeds = append(seeds, addr)
+	}
+	brokers := make([]*broker.Broker, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := broker.DefaultConfig()
+			cfg.NodeID = int32(i + 1)
+			cfg.Listen, cfg.Gossip, cfg.Seeds = "127.0.0.1:0", seeds[i], seeds
+			cfg.DataDir = filepath.Join(dir, "broker-"+strconv.Itoa(i+1))
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			brokers[i], errs[i] = broker.Start(cfg)
+		}()
+	}
+	wg.Wait()
+	t := Target{Name: fmt.Sprintf("klab×%d", n), Close: func() {
+		for _, b := range brokers {
+			if b != nil {
+				b.Close()
+			}
+		}
+	}}
+	if err := errors.Join(errs...); err != nil {
+		t.Close()
+		return Target{}, err
+	}
+	for _, b := range brokers {
+		t.Brokers = append(t.Brokers, b.Addr())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Brokers...))
+	if err != nil {
+		t.Close()
+		return Target{}, err
+	}
+	defer cl.Close()
+	minISRText := strconv.Itoa(minISR)
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, int16(n), map[string]*string{"min.insync.replicas": &minISRText}, topics...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Close()
+		return Target{}, err
+	}
+	return t, nil
+}
+
+// freeLoopbackPort finds a loopback port free for TCP and UDP, for gossip.
+func freeLoopbackPort() (string, error) {
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("no free loopback port")
+}
+
+// CompareReplicated produces with acks=all to a three-broker klab cluster,
+// every partition on all three (replication factor 3,
+// min.insync.replicas=2), and to one kfake broker, which replicates
+// nothing: what replication costs, measured against a peer in one run.
+func CompareReplicated(ctx context.Context, cfg CompareConfig) (Row, error) {
+	const topic = "perf-replicated"
+	k, err := StartKlabCluster(ctx, cfg.Dir, 3, 2, cfg.Partitions, topic)
+	if err != nil {
+		return Row{}, err
+	}
+	defer k.Close()
+	f, err := StartKfake(cfg.Partitions, topic)
+	if err != nil {
+		return Row{}, err
+	}
+	defer f.Close()
+	kr, err := produceTo(ctx, k, cfg, topic, "all")
+	if err != nil {
+		return Row{}, fmt.Errorf("%s: %w", k.Name, err)
+	}
+	fr, err := produceTo(ctx, f, cfg, topic, "all")
+	if err != nil {
+		return Row{}, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return Row{Test: "produce acks=all RF=3", Klab: kr, Kfake: fr, RatioRecsPerS: kr.RecordsPerSec() / fr.RecordsPerSec()}, nil
+}

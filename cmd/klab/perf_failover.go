@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// perfFailover measures how long a partition has no leader that takes
+// writes after its leader's process is killed: three `klab broker`
+// processes, a topic with replication factor 3 and min.insync.replicas=2;
+// each trial SIGKILLs the leader and times, from the kill, until an
+// acks=all write succeeds; then starts the killed broker again and waits
+// for it to be back in the ISR.
+func perfFailover(args []string) error {
+	fs := flag.NewFlagSet("perf failover", flag.ContinueOnError)
+	trials := fs.Int("trials", 10, "how many times to kill a leader")
+	dir := fs.String("dir", "", "the brokers' data directory (default: a temporary folder, removed after)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	work, cleanup, err := workDir(*dir)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	ctx, stop := signalContext()
+	defer stop()
+
+	c, err := startProcesses(work, 3)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs...), kgo.DefaultProduceTopic("failover"),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		kgo.ProduceRequestTimeout(time.Second), kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }),
+		kgo.MetadataMinAge(10*time.Millisecond), kgo.RecordDeliveryTimeout(time.Minute))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := waitBrokers(ctx, adm, 3); err != nil {
+		return err
+	}
+	two := "2"
+	if resp, err := adm.CreateTopics(ctx, 1, 3, map[string]*string{"min.insync.replicas": &two}, "failover"); err != nil || resp.Error() != nil {
+		return errors.Join(err, resp.Error())
+	}
+	fmt.Printf("klab perf failover: 3 broker processes, topic failover (1 partition, replication factor 3, min.insync.replicas=2), %d trials\n", *trials)
+	var took []time.Duration
+	for trial := 1; trial <= *trials; trial++ {
+		leader, err := waitFullISR(ctx, adm)
+		if err != nil {
+			return err
+		}
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("before")).FirstErr(); err != nil {
+			return fmt.Errorf("trial %d: writing before the kill: %w", trial, err)
+		}
+		start := time.Now()
+		if err := c.kill(leader); err != nil {
+			return err
+		}
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("after")).FirstErr(); err != nil {
+			return fmt.Errorf("trial %d: writing after the kill: %w", trial, err)
+		}
+		d := time.Since(start)
+		took = append(took, d)
+		fmt.Printf("  trial %2d: killed leader %d (pid %d); a new leader took an acks=all write after %v\n", trial, leader, c.killedPID, d.Round(time.Millisecond))
+		if err := c.start(leader); err != nil {
+			return err
+		}
+	}
+	sorted := slices.Clone(took)
+	slices.Sort(sorted)
+	pct := func(p float64) time.Duration { return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))] }
+	fmt.Printf("\nfailover, SIGKILL to the next acknowledged write: p50 %v, p90 %v, max %v (%d trials)\n",
+		pct(0.5).Round(time.Millisecond), pct(0.9).Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond), len(sorted))
+	return nil
+}
+
+// waitBrokers waits until the cluster has n live brokers and an active controller.
+func waitBrokers(ctx context.Context, adm *kadm.Client, n int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		md, err := adm.BrokerMetadata(ctx)
+		if err == nil && len(md.Brokers) == n && md.Controller >= 0 {
+			return nil
+		}
+		last = fmt.Sprintf("brokers %v, controller %d, err %v", md.Brokers.NodeIDs(), md.Controller, err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the %d brokers did not form a cluster within a minute: %s", n, last)
+}
+
+// waitFullISR waits until the partition has its three replicas in sync and
+// a leader, and returns the leader.
+func waitFullISR(ctx context.Context, adm *kadm.Client) (int32, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		md, err := adm.Metadata(ctx, "failover")
+		if err == nil {
+			if p, ok := md.Topics["failover"].Partitions[0]; ok && p.Leader >= 0 && len(p.ISR) == 3 && p.Err == nil {
+				return p.Leader, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return 0, errors.New("the partition did not get three in-sync replicas within a minute")
+}
+
+// processes are `klab broker` child processes forming one cluster.
+type processes struct {
+	self      string
+	dir       string
+	addrs     []string
+	gossip    []string
+	procs     map[int32]*exec.Cmd
+	killedPID int
+}
+
+func startProcesses(dir string, n int) (*processes, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	c := &processes{self: self, dir: dir, procs: map[int32]*exec.Cmd{}}
+	for range n {
+		a, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		g, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		c.addrs, c.gossip = append(c.addrs, a), append(c.gossip, g)
+	}
+	for i := range n {
+		if err := c.start(int32(i + 1)); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *processes) start(id int32) error {
+	i := id - 1
+	cmd := exec.Command(c.self, "broker", "--id", strconv.Itoa(int(id)), "--listen", c.addrs[i], "--gossip", c.gossip[i],
+		"--seeds", strings.Join(c.gossip, ","), "--dir", filepath.Join(c.dir, "broker-"+strconv.Itoa(int(id))))
+	log, err := os.OpenFile(filepath.Join(c.dir, "broker-"+strconv.Itoa(int(id))+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	c.procs[id] = cmd
+	return nil
+}
+
+// kill sends SIGKILL to a broker's process: no goodbye, no flush.
+func (c *processes) kill(id int32) error {
+	cmd := c.procs[id]
+	if cmd == nil {
+		return fmt.Errorf("broker %d is not running", id)
+	}
+	c.killedPID = cmd.Process.Pid
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	cmd.Wait()
+	delete(c.procs, id)
+	return nil
+}
+
+func (c *processes) stop() {
+	for _, cmd := range c.procs {
+		cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, cmd := range c.procs {
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+}
+
+// freePort finds a loopback port free for TCP and UDP.
+func freePort() (string, error) {
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("no free loopback port")
+}
