@@ -73,8 +73,28 @@ func seedFrames() [][]byte {
 	dr := kmsg.NewDescribeConfigsRequestResource()
 	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
 	describe.Resources = append(describe.Resources, dr)
+	epochs := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	et := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	et.Topic = "t"
+	ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	ep.CurrentLeaderEpoch, ep.LeaderEpoch = -1, 0
+	et.Partitions = append(et.Partitions, ep)
+	epochs.Topics = append(epochs.Topics, et)
+	alter := kmsg.NewPtrAlterPartitionRequest()
+	alter.BrokerID = 1
+	at := kmsg.NewAlterPartitionRequestTopic()
+	at.Topic = "t"
+	ap := kmsg.NewAlterPartitionRequestTopicPartition()
+	ap.NewISR = []int32{1}
+	at.Partitions = append(at.Partitions, ap)
+	alter.Topics = append(alter.Topics, at)
+	elect := kmsg.NewPtrElectLeadersRequest()
+	elt := kmsg.NewElectLeadersRequestTopic()
+	elt.Topic, elt.Partitions = "t", []int32{0, 1}
+	elect.Topics = append(elect.Topics, elt)
 	return [][]byte{
 		enc(kmsg.NewPtrApiVersionsRequest(), 3),
+		enc(epochs, 4), enc(alter, 1), enc(alter, 3), enc(elect, 2),
 		enc(meta, 12), enc(meta, 0),
 		enc(produce, 9), enc(produce, 3),
 		enc(fetch, 12), enc(fetch, 4),

@@ -121,6 +121,15 @@ func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 	return call.Wait(ctx)
 }
 
+// RequestAt is Request at a given version, which the broker must speak: a
+// broker forwarding a request sends it on at the version it came in.
+func (c *Conn) RequestAt(ctx context.Context, req kmsg.Request, version int16) (kmsg.Response, error) {
+	if v, ok := c.versions[req.Key()]; !ok || version > v {
+		return nil, fmt.Errorf("%w: broker %s does not speak %s v%d", kerr.UnsupportedVersion, c.addr, kmsg.NameForKey(req.Key()), version)
+	}
+	return c.send(ctx, req, version)
+}
+
 // Send writes req and returns without waiting for the answer, so that a
 // caller can have several requests in flight and still know they went out
 // in the order it sent them.

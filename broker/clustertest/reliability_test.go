@@ -37,8 +37,8 @@ func TestIsolatedFollowersThenHeal(t *testing.T) {
 	c.Isolate(2)
 	c.Isolate(3)
 	c.WaitFor(20*time.Second, "the ISR to shrink to the leader", func() bool {
-		p, _ := c.Partition(1, "events", 0) // as the leader itself knows it
-		return p.Leader == 1 && len(p.ISR) == 1
+		r, _ := c.Broker(1).Replica("events", 0) // as the leader itself knows it
+		return r.Leader && len(r.ISR) == 1
 	})
 	err := c.ProduceTo(1, "events", 0, -1, "raw")
 	require.ErrorIs(t, err, kerr.NotEnoughReplicas, "one in-sync replica is under min.insync.replicas=2")
@@ -67,8 +67,8 @@ func TestLoneLeaderDies(t *testing.T) {
 	c.Isolate(2)
 	c.Isolate(3)
 	c.WaitFor(20*time.Second, "the ISR to shrink to the leader", func() bool {
-		p, _ := c.Partition(1, "events", 0) // as the leader itself knows it
-		return p.Leader == 1 && len(p.ISR) == 1
+		r, _ := c.Broker(1).Replica("events", 0) // as the leader itself knows it
+		return r.Leader && len(r.ISR) == 1
 	})
 	c.Kill(1)
 	c.Heal()

@@ -17,6 +17,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/client"
 )
 
 // perfFailover measures how long a partition has no leader that takes
@@ -40,7 +43,11 @@ func perfFailover(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 
-	c, err := startProcesses(work, 3)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	c, err := startProcesses(self, work, 3)
 	if err != nil {
 		return err
 	}
@@ -54,7 +61,7 @@ func perfFailover(args []string) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if err := waitBrokers(ctx, adm, 3); err != nil {
+	if err := waitBrokers(ctx, c.addrs, 3); err != nil {
 		return err
 	}
 	two := "2"
@@ -64,7 +71,7 @@ func perfFailover(args []string) error {
 	fmt.Printf("klab perf failover: 3 broker processes, topic failover (1 partition, replication factor 3, min.insync.replicas=2), %d trials\n", *trials)
 	var took []time.Duration
 	for trial := 1; trial <= *trials; trial++ {
-		leader, err := waitFullISR(ctx, adm)
+		leader, err := waitFullISR(ctx, c.addrs, "failover")
 		if err != nil {
 			return err
 		}
@@ -93,16 +100,44 @@ func perfFailover(args []string) error {
 	return nil
 }
 
+// freshMetadata asks the first broker of addrs that answers for the
+// cluster's metadata, on a new connection: franz-go's client keeps
+// metadata answers for a while, and these waits need today's.
+func freshMetadata(ctx context.Context, addrs []string, topics ...string) (*kmsg.MetadataResponse, error) {
+	var err error
+	for _, addr := range addrs {
+		var conn *client.Conn
+		if conn, err = client.Dial(ctx, addr, "klab-perf"); err != nil {
+			continue
+		}
+		req := kmsg.NewPtrMetadataRequest()
+		for _, t := range topics {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = &t
+			req.Topics = append(req.Topics, rt)
+		}
+		var resp kmsg.Response
+		resp, err = conn.Request(ctx, req)
+		conn.Close()
+		if err == nil {
+			return resp.(*kmsg.MetadataResponse), nil
+		}
+	}
+	return nil, err
+}
+
 // waitBrokers waits until the cluster has n live brokers and an active controller.
-func waitBrokers(ctx context.Context, adm *kadm.Client, n int) error {
+func waitBrokers(ctx context.Context, addrs []string, n int) error {
 	deadline := time.Now().Add(60 * time.Second)
-	var last string
+	last := "no answer"
 	for time.Now().Before(deadline) {
-		md, err := adm.BrokerMetadata(ctx)
-		if err == nil && len(md.Brokers) == n && md.Controller >= 0 {
+		md, err := freshMetadata(ctx, addrs)
+		if err == nil && len(md.Brokers) == n && md.ControllerID >= 0 {
 			return nil
 		}
-		last = fmt.Sprintf("brokers %v, controller %d, err %v", md.Brokers.NodeIDs(), md.Controller, err)
+		if err == nil {
+			last = fmt.Sprintf("%d brokers, controller %d", len(md.Brokers), md.ControllerID)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -112,14 +147,14 @@ func waitBrokers(ctx context.Context, adm *kadm.Client, n int) error {
 	return fmt.Errorf("the %d brokers did not form a cluster within a minute: %s", n, last)
 }
 
-// waitFullISR waits until the partition has its three replicas in sync and
-// a leader, and returns the leader.
-func waitFullISR(ctx context.Context, adm *kadm.Client) (int32, error) {
+// waitFullISR waits until partition 0 of topic has its three replicas in
+// sync and a leader, and returns the leader.
+func waitFullISR(ctx context.Context, addrs []string, topic string) (int32, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		md, err := adm.Metadata(ctx, "failover")
-		if err == nil {
-			if p, ok := md.Topics["failover"].Partitions[0]; ok && p.Leader >= 0 && len(p.ISR) == 3 && p.Err == nil {
+		md, err := freshMetadata(ctx, addrs, topic)
+		if err == nil && len(md.Topics) == 1 && len(md.Topics[0].Partitions) > 0 {
+			if p := md.Topics[0].Partitions[0]; p.Leader >= 0 && len(p.ISR) == 3 && p.ErrorCode == 0 {
 				return p.Leader, nil
 			}
 		}
@@ -142,12 +177,10 @@ type processes struct {
 	killedPID int
 }
 
-func startProcesses(dir string, n int) (*processes, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	c := &processes{self: self, dir: dir, procs: map[int32]*exec.Cmd{}}
+// startProcesses starts n brokers, each a process of the klab binary at
+// bin, on free loopback ports, with their data under dir.
+func startProcesses(bin, dir string, n int) (*processes, error) {
+	c := &processes{self: bin, dir: dir, procs: map[int32]*exec.Cmd{}}
 	for range n {
 		a, err := freePort()
 		if err != nil {

@@ -5,6 +5,7 @@ package followerreads_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -109,8 +110,8 @@ func TestAConsumerWithClientRackReadsEverything(t *testing.T) {
 
 	c.Kill(2)
 	c.WaitFor(10*time.Second, "broker 2 out of the ISR", func() bool {
-		p, _ := c.Partition(1, "orders", 0)
-		return !p.InSync(2)
+		r, _ := c.Broker(1).Replica("orders", 0)
+		return !slices.Contains(r.ISR, 2)
 	})
 	sp = fetch(t, c, 1, "b")
 	require.Equal(t, int32(-1), sp.PreferredReadReplica, "no live in-sync replica in rack b: read from the leader")

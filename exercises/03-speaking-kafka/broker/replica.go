@@ -237,8 +237,11 @@ func (p *partition) isrChange(now time.Time, lag time.Duration) (isr []int32, le
 		if id == p.self || f == nil {
 			continue
 		}
-		in := p.state.InSync(id)
-		if (in && now.Sub(f.caughtUp) <= lag) || (!in && p.canJoin(f)) {
+		// In sync: caught up within lag. Out of sync followers join when
+		// they have what they need and are fetching (a silent one whose
+		// log end happens to equal the high watermark stays out).
+		in, recent := p.state.InSync(id), now.Sub(f.caughtUp) <= lag
+		if recent && (in || p.canJoin(f)) {
 			isr = append(isr, id)
 		}
 	}
@@ -250,6 +253,20 @@ func (p *partition) isrChange(now time.Time, lag time.Duration) (isr []int32, le
 	p.alterInFlight = true
 	p.pendingISR = isr
 	return isr, p.state.LeaderEpoch, p.state.PartitionEpoch, true
+}
+
+// altered takes the state the controller answered an ISR change with, if
+// the metadata log has not brought it, or a newer one, already.
+func (p *partition) altered(leader, leaderEpoch, partitionEpoch int32, isr []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if partitionEpoch <= p.state.PartitionEpoch || leader != p.self || leaderEpoch != p.state.LeaderEpoch {
+		return
+	}
+	p.state.ISR, p.state.PartitionEpoch = slices.Clone(isr), partitionEpoch
+	p.alterInFlight, p.pendingISR = false, nil
+	p.advanceHighWatermark()
+	p.signal()
 }
 
 // alterFailed forgets an ISR change the controller did not take.
@@ -313,6 +330,7 @@ func (p *partition) leaderHighWatermark(hw int64) {
 type Replica struct {
 	Leader        bool  // this broker leads the partition
 	LeaderEpoch   int32 // the epoch this replica knows
+	ISR           []int32
 	LogEndOffset  int64
 	HighWatermark int64
 	LogStart      int64
@@ -329,6 +347,7 @@ func (b *Broker) Replica(topic string, index int32) (Replica, bool) {
 	return Replica{
 		Leader:        p.state.Leader == p.self,
 		LeaderEpoch:   p.state.LeaderEpoch,
+		ISR:           slices.Clone(p.state.ISR),
 		LogEndOffset:  p.log.EndOffset(),
 		HighWatermark: p.hwm,
 		LogStart:      p.log.StartOffset(),

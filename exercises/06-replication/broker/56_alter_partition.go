@@ -5,10 +5,12 @@ package broker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"klab.dev/klab/broker/client"
 	"klab.dev/klab/broker/metadata"
 )
 
@@ -18,8 +20,12 @@ import (
 // leader never changes the ISR itself; the controller writes the change to
 // the metadata log, and every broker, the leader included, learns it there.
 //
-// Behavior: refused with NOT_CONTROLLER off the active controller,
-// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH from a broker that no
+// Behavior: a broker that is not the active controller forwards the
+// request to it and relays the answer, so that a leader cut off from the
+// controller, but not from every broker, can still shrink its ISR (Kafka's
+// brokers reach the controller quorum directly; here every broker is in
+// it). A forwarded request is not forwarded again: NOT_CONTROLLER. It is
+// refused with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH from a broker that no
 // longer leads, INVALID_UPDATE_VERSION when the partition changed since the
 // leader saw it, INELIGIBLE_REPLICA for a broker that is not alive. The
 // partition's state after the request is in the answer.
@@ -28,12 +34,15 @@ import (
 // v3 carries each new ISR member's broker epoch (KIP-903).
 func init() { register(kmsg.AlterPartition, 0, 3, handleAlterPartition) }
 
-func handleAlterPartition(b *Broker, _ context.Context, r *request) (kmsg.Response, error) {
+func handleAlterPartition(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.AlterPartitionRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
 	if !b.ctrl.Active() {
-		resp.ErrorCode = kerr.NotController.Code
-		return resp, nil
+		if r.clientID != nil && *r.clientID == forwardClientID {
+			resp.ErrorCode = kerr.NotController.Code
+			return resp, nil
+		}
+		return b.forwardToController(ctx, req, r.version)
 	}
 	im := b.ctrl.Image()
 	for _, rt := range req.Topics {
@@ -67,6 +76,36 @@ func handleAlterPartition(b *Broker, _ context.Context, r *request) (kmsg.Respon
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// forwardClientID marks a request one broker forwarded to another.
+const forwardClientID = "klab-forwarded"
+
+// forwardToController sends a request on to the active controller, at the
+// version it came in, and returns the controller's answer.
+func (b *Broker) forwardToController(ctx context.Context, req kmsg.Request, version int16) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	fail := func(err error) (kmsg.Response, error) {
+		resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
+		resp.ErrorCode = errorCode(err)
+		b.log.Warn("forwarding to the controller", "err", err)
+		return resp, nil
+	}
+	ctrl, ok := b.ctrl.Image().Brokers[b.ctrl.ActiveID()]
+	if !ok {
+		return fail(kerr.NotController)
+	}
+	conn, err := client.DialVia(ctx, b.dial, ctrl.Addr, forwardClientID)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", kerr.NotController, err))
+	}
+	defer conn.Close()
+	resp, err := conn.RequestAt(ctx, req, version)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", kerr.NotController, err))
 	}
 	return resp, nil
 }
