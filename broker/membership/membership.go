@@ -10,6 +10,7 @@ package membership
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -229,3 +230,31 @@ func (d *delegate) NotifyMsg([]byte)                           {}
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *delegate) LocalState(join bool) []byte                { return nil }
 func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// FreeLoopbackAddrs returns n distinct loopback addresses whose ports are
+// free for both TCP and UDP, as a gossip address needs, for tests and
+// tools that start several brokers on one machine. The ports are free when
+// checked; nothing reserves them after.
+func FreeLoopbackAddrs(n int) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 100*n {
+			return nil, errors.New("membership: no free loopback ports")
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err != nil || seen[addr] {
+			continue
+		}
+		pc.Close()
+		seen[addr] = true
+		out = append(out, addr)
+	}
+	return out, nil
+}

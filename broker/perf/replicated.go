@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,19 +14,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"klab.dev/klab/broker"
+	"klab.dev/klab/broker/membership"
 )
 
 // StartKlabCluster starts n klab brokers in this process, on loopback
 // ports, data on disk under dir, and creates the topics with the given
 // partitions, replication factor n and min.insync.replicas minISR.
 func StartKlabCluster(ctx context.Context, dir string, n int, minISR int, partitions int32, topics ...string) (Target, error) {
-	var seeds []string
-	for range n {
-		addr, err := freeLoopbackPort()
-		if err != nil {
-			return Target{}, err
-		}
-		seeds = append(seeds, addr)
+	seeds, err := membership.FreeLoopbackAddrs(n)
+	if err != nil {
+		return Target{}, err
 	}
 	brokers := make([]*broker.Broker, n)
 	errs := make([]error, n)
@@ -75,24 +71,6 @@ func StartKlabCluster(ctx context.Context, dir string, n int, minISR int, partit
 		return Target{}, err
 	}
 	return t, nil
-}
-
-// freeLoopbackPort finds a loopback port free for TCP and UDP, for gossip.
-func freeLoopbackPort() (string, error) {
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr, nil
-		}
-	}
-	return "", errors.New("no free loopback port")
 }
 
 // CompareReplicated produces with acks=all to a three-broker klab cluster,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/client"
+	"klab.dev/klab/broker/membership"
 )
 
 // perfFailover measures how long a partition has no leader that takes
@@ -181,17 +181,11 @@ type processes struct {
 // bin, on free loopback ports, with their data under dir.
 func startProcesses(bin, dir string, n int) (*processes, error) {
 	c := &processes{self: bin, dir: dir, procs: map[int32]*exec.Cmd{}}
-	for range n {
-		a, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		g, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		c.addrs, c.gossip = append(c.addrs, a), append(c.gossip, g)
+	addrs, err := membership.FreeLoopbackAddrs(2 * n)
+	if err != nil {
+		return nil, err
 	}
+	c.addrs, c.gossip = addrs[:n], addrs[n:]
 	for i := range n {
 		if err := c.start(int32(i + 1)); err != nil {
 			c.stop()
@@ -246,22 +240,4 @@ func (c *processes) stop() {
 			<-done
 		}
 	}
-}
-
-// freePort finds a loopback port free for TCP and UDP.
-func freePort() (string, error) {
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr, nil
-		}
-	}
-	return "", errors.New("no free loopback port")
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"klab.dev/klab/broker/log"
+
 	"klab.dev/klab/lessons"
 )
 
@@ -55,7 +57,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				err = fmt.Errorf("%w: acks=%d; acks is 0, 1 or -1 (all)", kerr.InvalidRequiredAcks, req.Acks)
 			case err == nil:
-				base, err = b.producePartition(ctx, p, rp.Records, req.Acks)
+				base, err = b.produceAndWait(ctx, p, rp.Records, req.Acks)
 			}
 			sp.ErrorCode, sp.ErrorMessage = b.code(err), errorMessage(err)
 			if err == nil {
@@ -72,12 +74,33 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 	return resp, nil
 }
 
+// produceAndWait appends to the partition as its leader and, for
+// acks=all, waits until every in-sync replica has the records.
+func (b *Broker) produceAndWait(ctx context.Context, p *partition, records []byte, acks int16) (int64, error) {
+	base, epoch, err := b.producePartition(p, records, acks)
+	if err != nil {
+		return 0, err
+	}
+	b.leaderAppended(p)
+	if acks != -1 {
+		return base, nil
+	}
+	if err := p.awaitHighWatermark(ctx, log.NextOffset(records), epoch); err != nil {
+		return 0, err
+	}
+	minInSync := int(b.cfg.intConfig(p.topic.configs, "min.insync.replicas"))
+	if n := p.inSync(); n < minInSync {
+		return 0, fmt.Errorf("%w: %s: the records are written, but the ISR shrank to %d, under min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, p, n, minInSync)
+	}
+	return base, nil
+}
+
 // producePartition appends a partition's record batches to its log, if
-// this broker leads it, and returns the offset the log gave the first
-// record; with acks=all, once every in-sync replica has them.
-func (b *Broker) producePartition(ctx context.Context, p *partition, records []byte, acks int16) (int64, error) {
+// this broker leads the partition, stamped with the leader epoch, and
+// returns the offset the log gave the first record and the epoch.
+func (b *Broker) producePartition(p *partition, records []byte, acks int16) (int64, int32, error) {
 	// TODO(lesson 03): write (*Broker).producePartition. See lessons/03-speaking-kafka/README.md.
-	return 0, lessons.Todo("03", "(*Broker).producePartition")
+	return 0, 0, lessons.Todo("03", "(*Broker).producePartition")
 }
 
 // leaderAppended tells those who wait that the leader's log grew:

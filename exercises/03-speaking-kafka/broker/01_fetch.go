@@ -145,8 +145,29 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 			return sp, nil
 		}
 	}
+	if who.replica >= 0 {
+		return b.followerFetch(p, rp, maxBytes, who.replica)
+	}
 	// TODO(lesson 03): write (*Broker).fetchPartition. See lessons/03-speaking-kafka/README.md.
 	return sp, lessons.Todo("03", "(*Broker).fetchPartition")
+}
+
+// followerFetch answers a follower: records up to the log end, from its
+// fetch offset, which is how the leader learns how far the follower has
+// come (and may let it join the ISR).
+func (b *Broker) followerFetch(p *partition, rp *kmsg.FetchRequestTopicPartition, maxBytes int64, follower int32) (kmsg.FetchResponseTopicPartition, error) {
+	sp := kmsg.NewFetchResponseTopicPartition()
+	sp.Partition = rp.Partition
+	var err error
+	if maxBytes > 0 {
+		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes)
+	}
+	if err == nil && p.followerFetched(follower, rp.FetchOffset, time.Now()) {
+		b.maybeAlterISR(p)
+	}
+	hwm := p.highWatermark()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, p.log.StartOffset()
+	return sp, err
 }
 
 // checkLeaderEpoch fences a request that carries a leader epoch (KIP-320):

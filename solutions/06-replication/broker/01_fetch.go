@@ -142,22 +142,35 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 			return sp, nil
 		}
 	}
-	// A follower reads up to the log end; its fetch offset is how the
-	// leader learns how far it has come. A consumer reads below the high
-	// watermark only: what is above it is not yet on every in-sync
-	// replica, and could vanish if the leader died. Without transactions
-	// the last stable offset is the high watermark.
 	if who.replica >= 0 {
-		if maxBytes > 0 {
-			sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes) // OFFSET_OUT_OF_RANGE comes from the log
-		}
-		if err == nil && p.followerFetched(who.replica, rp.FetchOffset, time.Now()) {
-			b.maybeAlterISR(p)
-		}
-	} else if maxBytes > 0 {
-		sp.RecordBatches, err = p.log.ReadBelow(rp.FetchOffset, maxBytes, p.highWatermark())
+		return b.followerFetch(p, rp, maxBytes, who.replica)
+	}
+	// A consumer reads below the high watermark only: what is above it is
+	// not yet on every in-sync replica, and could vanish if the leader
+	// died. Without transactions the last stable offset is the high
+	// watermark.
+	if maxBytes > 0 {
+		sp.RecordBatches, err = p.log.ReadBelow(rp.FetchOffset, maxBytes, p.highWatermark()) // OFFSET_OUT_OF_RANGE comes from the log
 	}
 	// Read the high watermark after the records, so that it is never below them.
+	hwm := p.highWatermark()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, p.log.StartOffset()
+	return sp, err
+}
+
+// followerFetch answers a follower: records up to the log end, from its
+// fetch offset, which is how the leader learns how far the follower has
+// come (and may let it join the ISR).
+func (b *Broker) followerFetch(p *partition, rp *kmsg.FetchRequestTopicPartition, maxBytes int64, follower int32) (kmsg.FetchResponseTopicPartition, error) {
+	sp := kmsg.NewFetchResponseTopicPartition()
+	sp.Partition = rp.Partition
+	var err error
+	if maxBytes > 0 {
+		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes)
+	}
+	if err == nil && p.followerFetched(follower, rp.FetchOffset, time.Now()) {
+		b.maybeAlterISR(p)
+	}
 	hwm := p.highWatermark()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, p.log.StartOffset()
 	return sp, err

@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +29,7 @@ import (
 	"klab.dev/klab/broker/client"
 	"klab.dev/klab/broker/faultnet"
 	"klab.dev/klab/broker/log"
+	"klab.dev/klab/broker/membership"
 	"klab.dev/klab/broker/metadata"
 	"klab.dev/klab/exercises/07-controller/broker"
 )
@@ -75,9 +75,13 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{t: t, Net: faultnet.New(), opts: opts, nodes: map[int32]*node{}, logs: &testLog{t: t}}
 	t.Cleanup(c.close)
+	addrs, err := membership.FreeLoopbackAddrs(2 * opts.Brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 1; i <= opts.Brokers; i++ {
 		id := int32(i)
-		n := &node{id: id, dir: filepath.Join(t.TempDir(), "broker-"+strconv.Itoa(i)), addr: freePort(t), gossip: freePort(t)}
+		n := &node{id: id, dir: filepath.Join(t.TempDir(), "broker-"+strconv.Itoa(i)), addr: addrs[2*i-2], gossip: addrs[2*i-1]}
 		if len(opts.Racks) > 0 {
 			n.rack = opts.Racks[(i-1)%len(opts.Racks)]
 		}
@@ -110,26 +114,6 @@ func Start(t testing.TB, opts Options) *Cluster {
 		return true
 	})
 	return c
-}
-
-// freePort finds a loopback port free for both TCP and UDP (the gossip
-// port needs both) by asking the kernel for one.
-func freePort(t testing.TB) string {
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free loopback port")
-	return ""
 }
 
 func (c *Cluster) config(n *node) broker.Config {
