@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,6 +65,8 @@ type node struct {
 	gossip string
 	rack   string
 	b      *broker.Broker // nil while down
+	// listener holds the Kafka port until the broker's first start.
+	listener net.Listener
 }
 
 // Start starts a cluster and waits until every broker has joined it. The
@@ -75,13 +78,19 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{t: t, Net: faultnet.New(), opts: opts, nodes: map[int32]*node{}, logs: &testLog{t: t}}
 	t.Cleanup(c.close)
-	addrs, err := membership.FreeLoopbackAddrs(2 * opts.Brokers)
+	gossip, err := membership.FreeLoopbackAddrs(opts.Brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= opts.Brokers; i++ {
 		id := int32(i)
-		n := &node{id: id, dir: filepath.Join(t.TempDir(), "broker-"+strconv.Itoa(i)), addr: addrs[2*i-2], gossip: addrs[2*i-1]}
+		// The Kafka port is held from now on, so that no other test takes
+		// it before the broker starts; the first start uses this listener.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &node{id: id, dir: filepath.Join(t.TempDir(), "broker-"+strconv.Itoa(i)), addr: ln.Addr().String(), gossip: gossip[i-1], listener: ln}
 		if len(opts.Racks) > 0 {
 			n.rack = opts.Racks[(i-1)%len(opts.Racks)]
 		}
@@ -127,6 +136,7 @@ func (c *Cluster) config(n *node) broker.Config {
 		cfg.Seeds = append(cfg.Seeds, other.gossip)
 	}
 	slices.Sort(cfg.Seeds)
+	cfg.Listener, n.listener = n.listener, nil
 	cfg.Network = c.Net.Node(n.id)
 	cfg.Logger = slog.New(c.logs.handler(n.id))
 	cfg.ReplicaLagTimeMax = 2 * time.Second
