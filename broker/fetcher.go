@@ -277,9 +277,6 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 			}
 		}
 	}
-	if appended {
-		f.b.notifyAppend() // consumers reading from this follower (KIP-392)
-	}
 	if failed == asked && !appended {
 		return errNoProgress
 	}
@@ -306,7 +303,9 @@ func (f *fetcher) appendFromLeader(p *partition, epoch int32, rp *kmsg.FetchResp
 			return 0, fmt.Errorf("appending from leader %d: %w", f.leader, err)
 		}
 	}
-	p.leaderHighWatermark(rp.HighWatermark)
+	if p.leaderHighWatermark(rp.HighWatermark) {
+		f.b.notifyAppend() // consumers reading from this follower (KIP-392)
+	}
 	return n, nil
 	//klab:lesson 06 stub
 	// return 0, lessons.Todo("06", "(*fetcher).appendFromLeader")

@@ -56,6 +56,32 @@ func BenchmarkProduce(b *testing.B) {
 	}
 }
 
+// BenchmarkProduceReplicated produces benchRecords records with acks=all
+// to three klab brokers, replication factor 3 and min.insync.replicas=2,
+// and to one kfake broker, which replicates nothing: the ratio of their
+// records/s is what replication costs klab.
+func BenchmarkProduceReplicated(b *testing.B) {
+	for _, name := range []string{"klab3", "kfake"} {
+		b.Run(name, func(b *testing.B) {
+			target := startTarget(b, name)
+			var last perf.Result
+			for b.Loop() {
+				r, err := perf.Produce(context.Background(), perf.ProduceConfig{
+					Brokers: target.Brokers, Topic: "bench", Records: benchRecords, RecordSize: 100,
+					Acks: "all", Linger: 5 * time.Millisecond,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				last = r
+			}
+			b.ReportMetric(last.RecordsPerSec(), "records/s")
+			b.ReportMetric(float64(last.Percentile(0.5).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(last.Percentile(0.99).Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
 // BenchmarkConsume reads benchRecords records from the start of a topic.
 func BenchmarkConsume(b *testing.B) {
 	for _, name := range []string{"klab", "kfake"} {
@@ -83,9 +109,12 @@ func startTarget(b *testing.B, name string) perf.Target {
 	b.Helper()
 	var t perf.Target
 	var err error
-	if name == "klab" {
+	switch name {
+	case "klab":
 		t, err = perf.StartKlab(context.Background(), b.TempDir(), 6, "bench")
-	} else {
+	case "klab3":
+		t, err = perf.StartKlabCluster(context.Background(), b.TempDir(), 3, 2, 6, "bench")
+	default:
 		t, err = perf.StartKfake(6, "bench")
 	}
 	if err != nil {

@@ -282,9 +282,6 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 			}
 		}
 	}
-	if appended {
-		f.b.notifyAppend() // consumers reading from this follower (KIP-392)
-	}
 	if failed == asked && !appended {
 		return errNoProgress
 	}

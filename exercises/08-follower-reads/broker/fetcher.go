@@ -279,9 +279,6 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 			}
 		}
 	}
-	if appended {
-		f.b.notifyAppend() // consumers reading from this follower (KIP-392)
-	}
 	if failed == asked && !appended {
 		return errNoProgress
 	}
@@ -307,7 +304,9 @@ func (f *fetcher) appendFromLeader(p *partition, epoch int32, rp *kmsg.FetchResp
 			return 0, fmt.Errorf("appending from leader %d: %w", f.leader, err)
 		}
 	}
-	p.leaderHighWatermark(rp.HighWatermark)
+	if p.leaderHighWatermark(rp.HighWatermark) {
+		f.b.notifyAppend() // consumers reading from this follower (KIP-392)
+	}
 	return n, nil
 }
 

@@ -168,8 +168,14 @@ func (b *Broker) followerFetch(p *partition, rp *kmsg.FetchRequestTopicPartition
 	if maxBytes > 0 {
 		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes)
 	}
-	if err == nil && p.followerFetched(follower, rp.FetchOffset, time.Now()) {
-		b.maybeAlterISR(p)
+	if err == nil {
+		join, moved := p.followerFetched(follower, rp.FetchOffset, time.Now())
+		if moved {
+			b.notifyAppend() // consumers waiting for records to be committed
+		}
+		if join {
+			b.maybeAlterISR(p)
+		}
 	}
 	hwm := p.highWatermark()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, p.log.StartOffset()

@@ -156,17 +156,20 @@ func (p *partition) maximalISR() []int32 {
 }
 
 // advanceHighWatermark recomputes the high watermark and wakes whoever
-// waits for it to pass their records. The caller holds p.mu.
-func (p *partition) advanceHighWatermark() {
+// waits for it to pass their records; it reports whether it moved. The
+// caller holds p.mu.
+func (p *partition) advanceHighWatermark() bool {
 	hw, err := highWatermark(p.self, p.log.EndOffset(), p.maximalISR(), p.followers)
 	if err != nil {
 		p.logger.Error("high watermark", "partition", p.String(), "err", err)
-		return
+		return false
 	}
-	if hw > p.hwm { // it never moves back
-		p.hwm = hw
-		p.signal()
+	if hw <= p.hwm { // it never moves back
+		return false
 	}
+	p.hwm = hw
+	p.signal()
+	return true
 }
 
 // highWatermark is the smallest log end offset among the in-sync replicas:
@@ -190,13 +193,14 @@ func highWatermark(self int32, leaderEnd int64, isr []int32, followers map[int32
 }
 
 // followerFetched records that follower id fetched from offset: it has
-// everything before it. Returns whether the follower should join the ISR.
-func (p *partition) followerFetched(id int32, offset int64, now time.Time) (join bool) {
+// everything before it. It reports whether the follower should join the
+// ISR, and whether the high watermark moved.
+func (p *partition) followerFetched(id int32, offset int64, now time.Time) (join, moved bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f := p.followers[id]
 	if f == nil || p.state.Leader != p.self {
-		return false
+		return false, false
 	}
 	leaderEnd := p.log.EndOffset()
 	f.leo = min(offset, leaderEnd)
@@ -210,8 +214,8 @@ func (p *partition) followerFetched(id int32, offset int64, now time.Time) (join
 		f.caughtUp = f.lastFetch
 	}
 	f.lastFetch, f.leaderEndAtLastFetch = now, leaderEnd
-	p.advanceHighWatermark()
-	return !p.state.InSync(id) && p.canJoin(f)
+	moved = p.advanceHighWatermark()
+	return !p.state.InSync(id) && p.canJoin(f), moved
 }
 
 // canJoin reports whether a follower outside the ISR may join it: it has
@@ -245,9 +249,8 @@ func (p *partition) isrChange(now time.Time, lag time.Duration) (isr []int32, le
 			isr = append(isr, id)
 		}
 	}
-	slices.Sort(isr)
-	cur := slices.Sorted(slices.Values(p.state.ISR))
-	if slices.Equal(isr, cur) {
+	// isr is in replica order (the leader first); compare it as a set.
+	if slices.Equal(slices.Sorted(slices.Values(isr)), slices.Sorted(slices.Values(p.state.ISR))) {
 		return nil, 0, 0, false
 	}
 	p.alterInFlight = true
@@ -316,14 +319,17 @@ func (p *partition) followerOf() (leader, epoch int32, following bool) {
 }
 
 // leaderHighWatermark takes the high watermark a follower learned from
-// its leader: never above what the follower itself has.
-func (p *partition) leaderHighWatermark(hw int64) {
+// its leader, never above what the follower itself has, and reports
+// whether it changed.
+func (p *partition) leaderHighWatermark(hw int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if hw = min(hw, p.log.EndOffset()); hw != p.hwm {
 		p.hwm = hw
 		p.signal()
+		return true
 	}
+	return false
 }
 
 // Replica is what a broker's replica of a partition holds, for tests and tools.

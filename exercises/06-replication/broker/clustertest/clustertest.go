@@ -78,18 +78,24 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{t: t, Net: faultnet.New(), opts: opts, nodes: map[int32]*node{}, logs: &testLog{t: t}}
 	t.Cleanup(c.close)
+	// Each Kafka port is held from now on, so that nothing else takes it
+	// before the broker starts (its first start uses this listener); the
+	// gossip ports are chosen while they are held, so none is among them.
+	listeners := make([]net.Listener, opts.Brokers)
+	for i := range listeners {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners[i] = ln
+	}
 	gossip, err := membership.FreeLoopbackAddrs(opts.Brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= opts.Brokers; i++ {
 		id := int32(i)
-		// The Kafka port is held from now on, so that no other test takes
-		// it before the broker starts; the first start uses this listener.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := listeners[i-1]
 		n := &node{id: id, dir: filepath.Join(t.TempDir(), "broker-"+strconv.Itoa(i)), addr: ln.Addr().String(), gossip: gossip[i-1], listener: ln}
 		if len(opts.Racks) > 0 {
 			n.rack = opts.Racks[(i-1)%len(opts.Racks)]
