@@ -22,6 +22,24 @@ func ptr(s string) *string { return &s }
 // minISR2 is a topic with min.insync.replicas=2, the usual production setting.
 var minISR2 = map[string]*string{"min.insync.replicas": ptr("2")}
 
+// isolateFollowers starts a five-broker cluster with a partition on
+// brokers 1, 2 and 3, led by 1, under load; then cuts 2 and 3 off from
+// everyone and waits until the leader knows its ISR is itself alone. The
+// controller, on the majority side with 1, 4 and 5, took them out.
+func isolateFollowers(t *testing.T) (*clustertest.Cluster, *clustertest.Load) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 5})
+	c.CreateTopic("events", 0, 0, [][]int32{{1, 2, 3}}, minISR2)
+	load := c.StartLoad("events", 0)
+	load.WaitAcked(c, 200, 20*time.Second)
+	c.Isolate(2)
+	c.Isolate(3)
+	c.WaitFor(20*time.Second, "the ISR to shrink to the leader", func() bool {
+		r, _ := c.Broker(1).Replica("events", 0) // as the leader itself knows it
+		return r.Leader && len(r.ISR) == 1
+	})
+	return c, load
+}
+
 // TestIsolatedFollowersThenHeal (a): a five-broker cluster, a partition on
 // brokers 1, 2 and 3 led by 1. Brokers 2 and 3 are cut off from everyone:
 // the controller, on the majority side with 1, takes them out of the ISR,
@@ -29,17 +47,7 @@ var minISR2 = map[string]*string{"min.insync.replicas": ptr("2")}
 // accepted by one copy. After healing they catch up, rejoin the ISR, and
 // writes go on; nothing acknowledged is lost.
 func TestIsolatedFollowersThenHeal(t *testing.T) {
-	c := clustertest.Start(t, clustertest.Options{Brokers: 5})
-	c.CreateTopic("events", 0, 0, [][]int32{{1, 2, 3}}, minISR2)
-	load := c.StartLoad("events", 0)
-	load.WaitAcked(c, 200, 20*time.Second)
-
-	c.Isolate(2)
-	c.Isolate(3)
-	c.WaitFor(20*time.Second, "the ISR to shrink to the leader", func() bool {
-		r, _ := c.Broker(1).Replica("events", 0) // as the leader itself knows it
-		return r.Leader && len(r.ISR) == 1
-	})
+	c, load := isolateFollowers(t)
 	err := c.ProduceTo(1, "events", 0, -1, "raw")
 	require.ErrorIs(t, err, kerr.NotEnoughReplicas, "one in-sync replica is under min.insync.replicas=2")
 
@@ -60,16 +68,7 @@ func TestIsolatedFollowersThenHeal(t *testing.T) {
 // rather than lose acknowledged writes. When the old leader comes back, it
 // leads again and nothing is lost.
 func TestLoneLeaderDies(t *testing.T) {
-	c := clustertest.Start(t, clustertest.Options{Brokers: 5})
-	c.CreateTopic("events", 0, 0, [][]int32{{1, 2, 3}}, minISR2)
-	load := c.StartLoad("events", 0)
-	load.WaitAcked(c, 200, 20*time.Second)
-	c.Isolate(2)
-	c.Isolate(3)
-	c.WaitFor(20*time.Second, "the ISR to shrink to the leader", func() bool {
-		r, _ := c.Broker(1).Replica("events", 0) // as the leader itself knows it
-		return r.Leader && len(r.ISR) == 1
-	})
+	c, load := isolateFollowers(t)
 	c.Kill(1)
 	c.Heal()
 	c.WaitFor(20*time.Second, "the partition to go offline", func() bool {

@@ -33,21 +33,25 @@ func StartKlab(ctx context.Context, dir string, partitions int32, topics ...stri
 		return Target{}, err
 	}
 	t := Target{Name: "klab", Brokers: []string{b.Addr()}, Close: func() { b.Close() }}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
-	if err != nil {
-		t.Close()
-		return Target{}, err
-	}
-	defer cl.Close()
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, topics...)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
+	if err := createTopics(ctx, t.Brokers, partitions, 1, nil, topics); err != nil {
 		t.Close()
 		return Target{}, err
 	}
 	return t, nil
+}
+
+// createTopics creates topics on a cluster with kadm.
+func createTopics(ctx context.Context, brokers []string, partitions int32, rf int16, configs map[string]*string, topics []string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, rf, configs, topics...)
+	if err == nil {
+		err = resp.Error()
+	}
+	return err
 }
 
 // StartKfake starts franz-go's in-process fake Kafka with one broker, which

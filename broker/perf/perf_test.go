@@ -35,23 +35,7 @@ const benchRecords = 200_000
 func BenchmarkProduce(b *testing.B) {
 	for _, acks := range []string{"1", "all"} {
 		for _, name := range []string{"klab", "kfake"} {
-			b.Run(name+"/acks="+acks, func(b *testing.B) {
-				target := startTarget(b, name)
-				var last perf.Result
-				for b.Loop() {
-					r, err := perf.Produce(context.Background(), perf.ProduceConfig{
-						Brokers: target.Brokers, Topic: "bench", Records: benchRecords, RecordSize: 100,
-						Acks: acks, Linger: 5 * time.Millisecond,
-					})
-					if err != nil {
-						b.Fatal(err)
-					}
-					last = r
-				}
-				b.ReportMetric(last.RecordsPerSec(), "records/s")
-				b.ReportMetric(float64(last.Percentile(0.5).Microseconds())/1000, "p50-ms")
-				b.ReportMetric(float64(last.Percentile(0.99).Microseconds())/1000, "p99-ms")
-			})
+			b.Run(name+"/acks="+acks, func(b *testing.B) { benchProduce(b, startTarget(b, name), acks) })
 		}
 	}
 }
@@ -62,24 +46,27 @@ func BenchmarkProduce(b *testing.B) {
 // records/s is what replication costs klab.
 func BenchmarkProduceReplicated(b *testing.B) {
 	for _, name := range []string{"klab3", "kfake"} {
-		b.Run(name, func(b *testing.B) {
-			target := startTarget(b, name)
-			var last perf.Result
-			for b.Loop() {
-				r, err := perf.Produce(context.Background(), perf.ProduceConfig{
-					Brokers: target.Brokers, Topic: "bench", Records: benchRecords, RecordSize: 100,
-					Acks: "all", Linger: 5 * time.Millisecond,
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				last = r
-			}
-			b.ReportMetric(last.RecordsPerSec(), "records/s")
-			b.ReportMetric(float64(last.Percentile(0.5).Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(last.Percentile(0.99).Microseconds())/1000, "p99-ms")
-		})
+		b.Run(name, func(b *testing.B) { benchProduce(b, startTarget(b, name), "all") })
 	}
+}
+
+// benchProduce produces benchRecords records to target with acks, once
+// per iteration, and reports the last run's rate and latencies.
+func benchProduce(b *testing.B, target perf.Target, acks string) {
+	var last perf.Result
+	for b.Loop() {
+		r, err := perf.Produce(context.Background(), perf.ProduceConfig{
+			Brokers: target.Brokers, Topic: "bench", Records: benchRecords, RecordSize: 100,
+			Acks: acks, Linger: 5 * time.Millisecond,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = r
+	}
+	b.ReportMetric(last.RecordsPerSec(), "records/s")
+	b.ReportMetric(float64(last.Percentile(0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(last.Percentile(0.99).Microseconds())/1000, "p99-ms")
 }
 
 // BenchmarkConsume reads benchRecords records from the start of a topic.

@@ -10,9 +10,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"klab.dev/klab/broker"
 	"klab.dev/klab/broker/membership"
 )
@@ -55,18 +52,8 @@ func StartKlabCluster(ctx context.Context, dir string, n int, minISR int, partit
 	for _, b := range brokers {
 		t.Brokers = append(t.Brokers, b.Addr())
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(t.Brokers...))
-	if err != nil {
-		t.Close()
-		return Target{}, err
-	}
-	defer cl.Close()
 	minISRText := strconv.Itoa(minISR)
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, int16(n), map[string]*string{"min.insync.replicas": &minISRText}, topics...)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
+	if err := createTopics(ctx, t.Brokers, partitions, int16(n), map[string]*string{"min.insync.replicas": &minISRText}, topics); err != nil {
 		t.Close()
 		return Target{}, err
 	}

@@ -88,7 +88,7 @@ func (b *Broker) produceAndWait(ctx context.Context, p *partition, records []byt
 	if err := p.awaitHighWatermark(ctx, log.NextOffset(records), epoch); err != nil {
 		return 0, err
 	}
-	minInSync := int(b.cfg.intConfig(p.topic.configs, "min.insync.replicas"))
+	minInSync := int(b.cfg.intConfig(p.topic.configs(), "min.insync.replicas"))
 	if n := p.inSync(); n < minInSync {
 		return 0, fmt.Errorf("%w: %s: the records are written, but the ISR shrank to %d, under min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, p, n, minInSync)
 	}

@@ -85,7 +85,7 @@ func (b *Broker) produceAndWait(ctx context.Context, p *partition, records []byt
 	if err := p.awaitHighWatermark(ctx, log.NextOffset(records), epoch); err != nil {
 		return 0, err
 	}
-	minInSync := int(b.cfg.intConfig(p.topic.configs, "min.insync.replicas"))
+	minInSync := int(b.cfg.intConfig(p.topic.configs(), "min.insync.replicas"))
 	if n := p.inSync(); n < minInSync {
 		return 0, fmt.Errorf("%w: %s: the records are written, but the ISR shrank to %d, under min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, p, n, minInSync)
 	}
@@ -101,7 +101,7 @@ func (b *Broker) producePartition(p *partition, records []byte, acks int16) (int
 		return 0, 0, fmt.Errorf("%w: broker %d does not lead %s", kerr.NotLeaderForPartition, b.cfg.NodeID, p)
 	}
 	if acks == -1 {
-		inSync, minInSync := p.inSync(), int(b.cfg.intConfig(p.topic.configs, "min.insync.replicas"))
+		inSync, minInSync := p.inSync(), int(b.cfg.intConfig(p.topic.configs(), "min.insync.replicas"))
 		if inSync < minInSync {
 			return 0, 0, fmt.Errorf("%w: %s has %d in-sync replicas, min.insync.replicas is %d", kerr.NotEnoughReplicas, p, inSync, minInSync)
 		}

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -68,13 +69,19 @@ type Broker struct {
 
 // topic is a topic of which this broker holds replicas.
 type topic struct {
-	name    string
-	id      [16]byte
-	configs map[string]string
+	name string
+	id   [16]byte
+	// overrides are the topic's configs, as the latest metadata image has
+	// them (a map no one modifies), swapped whole when they change.
+	overrides atomic.Pointer[map[string]string]
 	// partitions is indexed by partition number; nil where this broker
 	// holds no replica.
 	partitions []*partition
 }
+
+// configs returns the topic's own configs; the broker's defaults and
+// Kafka's fill in the rest (Config.topicConfigValue).
+func (t *topic) configs() map[string]string { return *t.overrides.Load() }
 
 // Start opens the broker's data directory, listens on cfg.Listen, joins
 // the cluster, and returns once the broker has caught up with the metadata

@@ -69,7 +69,8 @@ func (b *Broker) reconcile(im *metadata.Image) {
 		if lt == nil {
 			lt = &topic{name: t.Name, id: t.ID}
 		}
-		lt.configs = t.Configs
+		configs := t.Configs
+		lt.overrides.Store(&configs)
 		for len(lt.partitions) < len(t.Partitions) {
 			lt.partitions = append(lt.partitions, nil)
 		}

@@ -229,19 +229,20 @@ func (c *Cluster) Addrs() []string {
 // by failure detection.
 func (c *Cluster) Kill(id int32) {
 	c.t.Helper()
-	c.mu.Lock()
-	b := c.nodes[id].b
-	c.nodes[id].b = nil
-	c.mu.Unlock()
-	if b == nil {
-		c.t.Fatalf("broker %d is not running", id)
-	}
-	b.Crash()
+	c.take(id).Crash()
 	c.t.Logf("clustertest: killed broker %d", id)
 }
 
 // Stop stops a broker cleanly: it says goodbye, so leaders move at once.
 func (c *Cluster) Stop(id int32) {
+	c.t.Helper()
+	if err := c.take(id).Close(); err != nil {
+		c.t.Errorf("stopping broker %d: %v", id, err)
+	}
+}
+
+// take marks a running broker as down and returns it, to be stopped.
+func (c *Cluster) take(id int32) *broker.Broker {
 	c.t.Helper()
 	c.mu.Lock()
 	b := c.nodes[id].b
@@ -250,9 +251,7 @@ func (c *Cluster) Stop(id int32) {
 	if b == nil {
 		c.t.Fatalf("broker %d is not running", id)
 	}
-	if err := b.Close(); err != nil {
-		c.t.Errorf("stopping broker %d: %v", id, err)
-	}
+	return b
 }
 
 // Restart starts a stopped broker again on its data directory and
