@@ -247,6 +247,7 @@ func (c *Controller) run() {
 			return
 		case <-members:
 		case <-metadataChanged:
+		case <-c.raft.LeaderCh(): // won or lost the election: act, or stop, at once
 		case <-rebalance.C:
 			rebalanceDue = true
 		case <-time.After(time.Second):
