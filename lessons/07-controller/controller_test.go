@@ -139,3 +139,36 @@ func TestAStaleLeaderEpochIsFenced(t *testing.T) {
 	require.ErrorIs(t, fetch(now.LeaderEpoch+1), kerr.UnknownLeaderEpoch)
 	require.NoError(t, fetch(now.LeaderEpoch))
 }
+
+// TestTheMetadataOutlivesTheController: the active controller dies. The
+// others elect a new one from the metadata quorum; it knows every topic
+// the old one created (they are records in the replicated metadata log,
+// not in the dead broker's memory), and it places new topics.
+func TestTheMetadataOutlivesTheController(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("before", 3, 3, nil, nil)
+	var old int32
+	c.WaitFor(10*time.Second, "an active controller", func() bool {
+		old = c.Broker(1).ActiveController()
+		return old > 0
+	})
+	c.Kill(old)
+	c.WaitFor(15*time.Second, "a new active controller", func() bool {
+		for _, id := range c.IDs() {
+			if b := c.Broker(id); b != nil && b.ActiveController() > 0 && b.ActiveController() != old {
+				return true
+			}
+		}
+		return false
+	})
+	p, ok := c.Partition(0, "before", 2)
+	require.True(t, ok, "the new controller knows the topic created before")
+	require.Len(t, p.Replicas, 3)
+	c.WaitFor(10*time.Second, "the dead controller to leave the ISRs", func() bool {
+		p, _ := c.Partition(0, "before", 0)
+		return !p.InSync(old)
+	})
+	c.CreateTopic("after", 2, 2, nil, nil)
+	after, _ := c.Partition(0, "after", 0)
+	require.NotContains(t, after.Replicas, old, "a dead broker gets no new replicas")
+}
