@@ -29,7 +29,7 @@ func commands() []command {
 		{"produce", "klab produce --topic T [--key-separator S] [-X k=v]", "write lines of standard input as records", runProduce},
 		{"consume", "klab consume --topic T [--from-beginning] [flags]", "print records", runConsume},
 		{"course", "klab course [test|solve|reset NN | gen | check]", "the course: progress, tests, solutions", runCourse},
-		{"perf", "klab perf log|recovery [flags]", "measure the commit log", runPerf},
+		{"perf", "klab perf log|recovery|produce|consume|compare|clients|replicated|failover [flags]", "measure the log, the cluster and the clients", runPerf},
 	}
 }
 
