@@ -94,6 +94,10 @@ func (b *Broker) produceAndWait(ctx context.Context, p *partition, records []byt
 // this broker leads the partition, stamped with the leader epoch, and
 // returns the offset the log gave the first record and the epoch.
 func (b *Broker) producePartition(p *partition, records []byte, acks int16) (int64, int32, error) {
+	// Hold the role from the check to the end of the append, so that the
+	// records cannot land after this replica stopped leading.
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
 	//klab:lesson 03 begin (*Broker).producePartition
 	leader, epoch := p.isLeader()
 	if !leader {

@@ -129,7 +129,11 @@ func Start(cfg Config) (*Broker, error) {
 	b.bg.Add(2)
 	go b.reconcileLoop()
 	go b.replicaLoop()
-	return b, b.waitReconciled(ctx, b.ctrl.Image().Offset)
+	if err := b.waitReconciled(ctx, b.ctrl.Image().Offset); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
 }
 
 // join starts gossip and this broker's member of the metadata quorum.
@@ -271,10 +275,12 @@ func (b *Broker) stop(graceful bool) error {
 		nc.Close()
 	}
 	b.connMu.Unlock()
+	// Handlers first (a Fetch may start background work), then the
+	// fetchers and background loops, then the quorum and gossip.
+	b.conns.Wait()
 	b.fetchers.close()
 	b.bg.Wait()
 	err = errors.Join(err, b.leave(graceful))
-	b.conns.Wait()
 	b.cleaner.Stop()
 	return errors.Join(err, b.closeLogs())
 }

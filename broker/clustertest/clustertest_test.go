@@ -3,12 +3,14 @@ package clustertest_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"klab.dev/klab/broker"
 	"klab.dev/klab/broker/clustertest"
 )
 
@@ -49,4 +51,43 @@ func TestThreeBrokersReplicateAndFailOver(t *testing.T) {
 	for i, v := range got {
 		require.Equal(t, "v"+strconv.Itoa(i), v)
 	}
+}
+
+// TestAFollowerBehindTheLeadersLogStartStartsOver: while a follower is
+// down, retention on the leader deletes the records that follow the
+// follower's log. Back, the follower cannot fetch from where it stopped
+// (OFFSET_OUT_OF_RANGE): it empties its log, starts again at the leader's
+// log start offset, catches up and rejoins the ISR.
+func TestAFollowerBehindTheLeadersLogStartStartsOver(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3, Configure: func(cfg *broker.Config) {
+		cfg.RetentionCheckInterval = 100 * time.Millisecond
+		cfg.ReplicaLagTimeMax = 2 * time.Second
+	}})
+	small := "1024"
+	c.CreateTopic("logs", 0, 0, [][]int32{{1, 2, 3}}, map[string]*string{"segment.bytes": &small, "retention.bytes": &small})
+	cl := c.Client(kgo.DefaultProduceTopic("logs"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	produce := func(n int) {
+		for i := range n {
+			require.NoError(t, cl.ProduceSync(ctx, kgo.StringRecord(strings.Repeat("x", 100)+strconv.Itoa(i))).FirstErr())
+		}
+	}
+	produce(5)
+	c.Kill(3)
+	produce(100)
+	var end int64
+	c.WaitFor(10*time.Second, "retention to move the leader's log start past the follower's log", func() bool {
+		r, _ := c.Broker(1).Replica("logs", 0)
+		end = r.LogEndOffset
+		return r.LogStart > 5
+	})
+	c.Restart(3)
+	c.WaitFor(20*time.Second, "the follower to start over, catch up and rejoin the ISR", func() bool {
+		r, ok := c.Broker(3).Replica("logs", 0)
+		p, _ := c.Partition(0, "logs", 0)
+		return ok && r.LogEndOffset == end && p.InSync(3)
+	})
+	r, _ := c.Broker(3).Replica("logs", 0)
+	require.Greater(t, r.LogStart, int64(5), "the follower's log starts where the leader's did")
 }

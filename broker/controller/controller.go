@@ -184,7 +184,11 @@ func (c *Controller) WaitReady(ctx context.Context) error {
 	for {
 		if _, id := c.raft.LeaderWithID(); id != "" {
 			commit, _ := strconv.ParseUint(c.raft.Stats()["commit_index"], 10, 64)
-			if commit > 0 && c.raft.AppliedIndex() >= commit && c.Image().ClusterID != "" {
+			// AppliedIndex counts entries handed to the FSM, which applies
+			// them on its own goroutine: wait for the image itself to have
+			// the last record committed.
+			im := c.Image()
+			if commit > 0 && c.raft.AppliedIndex() >= commit && im.ClusterID != "" && im.Offset >= c.lastRecord(commit) {
 				return nil
 			}
 		}
@@ -194,6 +198,26 @@ func (c *Controller) WaitReady(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// lastRecord is the index of the last metadata record (a command entry; raft
+// also logs entries of its own, which the FSM never sees) at or below index,
+// or 0 if the log holds none there (a snapshot then brought the image).
+func (c *Controller) lastRecord(index uint64) uint64 {
+	first, err := c.store.FirstIndex()
+	if err != nil {
+		return 0
+	}
+	for i := index; i >= first && i > 0; i-- {
+		var l raft.Log
+		if c.store.GetLog(i, &l) != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand {
+			return i
+		}
+	}
+	return 0
 }
 
 // bootstrap starts a new cluster's quorum once gossip shows

@@ -99,6 +99,10 @@ func (b *Broker) produceAndWait(ctx context.Context, p *partition, records []byt
 // this broker leads the partition, stamped with the leader epoch, and
 // returns the offset the log gave the first record and the epoch.
 func (b *Broker) producePartition(p *partition, records []byte, acks int16) (int64, int32, error) {
+	// Hold the role from the check to the end of the append, so that the
+	// records cannot land after this replica stopped leading.
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
 	// TODO(lesson 03): write (*Broker).producePartition. See lessons/03-speaking-kafka/README.md.
 	return 0, 0, lessons.Todo("03", "(*Broker).producePartition")
 }

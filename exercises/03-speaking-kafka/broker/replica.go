@@ -30,6 +30,14 @@ type partition struct {
 	log   *log.Log
 	self  int32 // this broker's id
 
+	// roleMu orders changes of role against writes to the log: a produce
+	// holds it (shared) from its leadership check to the end of its
+	// append, a follower's fetcher from its epoch check to the end of its
+	// append or truncation, and a change of role (apply) holds it alone.
+	// Without it, an append checked under the old role could land after
+	// the new one began (Kafka's leaderIsrUpdateLock). Taken before mu.
+	roleMu sync.RWMutex
+
 	mu    sync.Mutex
 	state metadata.Partition // as the metadata log last said
 	fresh bool               // no state applied yet
@@ -42,6 +50,7 @@ type partition struct {
 	// controller: one at a time, each against the partition epoch it saw.
 	alterInFlight bool
 	pendingISR    []int32
+	pendingEpoch  int32 // the partition epoch pendingISR was asked against
 	// changed is closed and replaced when the high watermark or the role
 	// changes: acks=all produce requests wait on it.
 	changed chan struct{}
@@ -93,6 +102,8 @@ func (p *partition) highWatermark() int64 {
 // the role change it brings: becameLeader or becameFollower (of a new
 // leader or epoch), or neither.
 func (p *partition) apply(st metadata.Partition) (becameLeader, becameFollower bool) {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old, fresh := p.state, p.fresh
@@ -254,7 +265,7 @@ func (p *partition) isrChange(now time.Time, lag time.Duration) (isr []int32, le
 		return nil, 0, 0, false
 	}
 	p.alterInFlight = true
-	p.pendingISR = isr
+	p.pendingISR, p.pendingEpoch = isr, p.state.PartitionEpoch
 	return isr, p.state.LeaderEpoch, p.state.PartitionEpoch, true
 }
 
@@ -272,11 +283,22 @@ func (p *partition) altered(leader, leaderEpoch, partitionEpoch int32, isr []int
 	p.signal()
 }
 
-// alterFailed forgets an ISR change the controller did not take.
-func (p *partition) alterFailed() {
+// alterFailed is the end of an ISR change asked against partitionEpoch
+// that did not land, or may not have: refused says the controller refused
+// it. Either way another may be asked; but the replicas it would have added
+// keep counting for the high watermark (maximalISR) unless it was refused,
+// since a change whose answer was lost may still have been committed. An
+// answer about an older request changes nothing.
+func (p *partition) alterFailed(partitionEpoch int32, refused bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.alterInFlight, p.pendingISR = false, nil
+	if !p.alterInFlight || p.pendingEpoch != partitionEpoch {
+		return
+	}
+	p.alterInFlight = false
+	if refused {
+		p.pendingISR = nil
+	}
 }
 
 // awaitHighWatermark waits until the high watermark reaches offset, for an
@@ -330,6 +352,17 @@ func (p *partition) leaderHighWatermark(hw int64) bool {
 		return true
 	}
 	return false
+}
+
+// clampHighWatermark keeps a follower's high watermark at or below its log
+// end offset, after its log was cut.
+func (p *partition) clampHighWatermark() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if end := p.log.EndOffset(); p.hwm > end {
+		p.hwm = end
+		p.signal()
+	}
 }
 
 // Replica is what a broker's replica of a partition holds, for tests and tools.

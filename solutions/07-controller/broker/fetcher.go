@@ -243,7 +243,7 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		asked++
 	}
 	if len(req.Topics) == 0 {
-		return nil
+		return errNoProgress // every partition is still waiting to truncate
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.b.cfg.ReplicaFetchWaitMax+5*time.Second)
 	defer cancel()
@@ -269,6 +269,11 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 				failed++
 			}
 			switch {
+			case errors.Is(err, kerr.OffsetOutOfRange) && rp.LogStartOffset > p.log.EndOffset():
+				// The leader deleted what follows our log: start again at its log start.
+				if err := f.resetTo(p, st.epoch, rp.LogStartOffset); err != nil {
+					f.b.log.Warn("replica reset", "partition", p.String(), "err", err)
+				}
 			case errors.Is(err, kerr.OffsetOutOfRange):
 				f.set(p, st.epoch, false) // find where the logs diverge again
 			case errors.Is(err, kerr.FencedLeaderEpoch), errors.Is(err, kerr.NotLeaderForPartition), errors.Is(err, kerr.UnknownLeaderEpoch), errors.Is(err, kerr.UnknownTopicOrPartition):
@@ -292,6 +297,9 @@ var errNoProgress = errors.New("no partition could be fetched")
 // for one partition, and takes the leader's high watermark. It returns how
 // many bytes it appended. The partition's error code becomes an error.
 func (f *fetcher) appendFromLeader(p *partition, epoch int32, rp *kmsg.FetchResponseTopicPartition) (int, error) {
+	// Hold the role while checking it and appending (see partition.roleMu).
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
 	if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
 		return 0, err
 	}
@@ -349,26 +357,61 @@ func (f *fetcher) truncate(conn *client.Conn, p *partition, epoch int32) error {
 		if err != nil {
 			return err
 		}
-		if leaderEpoch < 0 {
-			// The leader has no epoch this old: none of our records are its.
-			return p.log.TruncateTo(p.log.StartOffset())
-		}
-		ourEpoch, ourEnd := p.log.EndOffsetForEpoch(leaderEpoch)
-		if ourEpoch < 0 {
-			ourEnd = p.log.StartOffset() // all our epochs are newer than any the leader has
-		}
-		cut := min(leaderEnd, ourEnd)
-		if cut < p.log.EndOffset() {
-			f.b.log.Info("truncating", "partition", p.String(), "to", cut, "from", p.log.EndOffset(), "epoch", leaderEpoch)
-		}
-		if err := p.log.TruncateTo(cut); err != nil {
+		if done, err := f.cut(p, epoch, leaderEpoch, leaderEnd); err != nil || done {
 			return err
-		}
-		if ourEpoch == leaderEpoch || ourEpoch < 0 {
-			return nil
 		}
 	}
 	return fmt.Errorf("%s: truncation did not converge", p)
+}
+
+// resetTo empties p's log and starts it at offset, while p still follows
+// in epoch.
+func (f *fetcher) resetTo(p *partition, epoch int32, offset int64) error {
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
+	if _, e, following := p.followerOf(); !following || e != epoch {
+		return nil
+	}
+	f.b.log.Info("starting the replica again at the leader's log start", "partition", p.String(), "offset", offset)
+	if err := p.log.ResetTo(offset); err != nil {
+		return err
+	}
+	p.clampHighWatermark()
+	return nil
+}
+
+// cut truncates p's log to where the leader said leaderEpoch ends, or
+// where it ends in p's own log if that is sooner, while p still follows in
+// epoch (the role is held from the check to the cut: a replica that became
+// leader meanwhile must not cut its own log). done is true once the two
+// logs agree on the epoch, or p has no epoch the leader has.
+func (f *fetcher) cut(p *partition, epoch, leaderEpoch int32, leaderEnd int64) (done bool, err error) {
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
+	if _, e, following := p.followerOf(); !following || e != epoch {
+		return false, fmt.Errorf("%w: %s no longer follows in epoch %d", kerr.NotLeaderForPartition, p, epoch)
+	}
+	var ourEpoch int32
+	var cut int64
+	if leaderEpoch < 0 {
+		// The leader has no epoch this old: none of our records are its.
+		ourEpoch, cut = -1, p.log.StartOffset()
+	} else {
+		var ourEnd int64
+		ourEpoch, ourEnd = p.log.EndOffsetForEpoch(leaderEpoch)
+		if ourEpoch < 0 {
+			ourEnd = p.log.StartOffset() // all our epochs are newer than any the leader has
+		}
+		cut = min(leaderEnd, ourEnd)
+	}
+	if cut < p.log.EndOffset() {
+		f.b.log.Info("truncating", "partition", p.String(), "to", cut, "from", p.log.EndOffset(), "epoch", leaderEpoch)
+	}
+	if err := p.log.TruncateTo(cut); err != nil {
+		return false, err
+	}
+	p.clampHighWatermark()
+	return ourEpoch == leaderEpoch || ourEpoch < 0, nil
 }
 
 // endOffsetFor asks the leader, with OffsetForLeaderEpoch, where epoch

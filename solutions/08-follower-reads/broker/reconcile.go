@@ -194,7 +194,9 @@ func (b *Broker) maybeAlterISR(p *partition) {
 		defer b.bg.Done()
 		if err := b.alterPartition(p, isr, leaderEpoch, partitionEpoch); err != nil {
 			b.log.Warn("ISR change not taken", "partition", p.String(), "isr", isr, "err", err)
-			p.alterFailed()
+			var ke *kerr.Error
+			refused := errors.As(err, &ke) && ke != kerr.NotController && ke != kerr.RequestTimedOut
+			p.alterFailed(partitionEpoch, refused)
 		}
 	}()
 }

@@ -96,6 +96,19 @@ func (l *Log) TruncateTo(offset int64) error {
 	return l.epochs.truncateFrom(s.nextOffset)
 }
 
+// ResetTo empties the log and starts it again at offset: a follower does
+// so when its leader no longer has the records that follow its log
+// (retention deleted them), and must start again from the leader's log
+// start offset.
+func (l *Log) ResetTo(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.restartAt(offset)
+}
+
 // restartAt removes every segment and starts the log empty at offset.
 // The caller holds l.mu.
 func (l *Log) restartAt(offset int64) error {
