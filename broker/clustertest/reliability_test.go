@@ -216,3 +216,25 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 	}
 	t.Logf("leader %d -> %d; %s", old.Leader, leader, rep)
 }
+
+// TestALeaderBackTooSoonIsNotTrusted: the leader's machine loses power
+// (its unflushed tail with it) and is back before failure detection has
+// noticed. Its log is now shorter than its followers', which hold
+// acknowledged records it lost. It must not lead, in its old epoch, a
+// partition its followers would then truncate to its log: the controller
+// treats a broker that comes back as new (it was not there for what
+// happened meanwhile) and moves its partitions to an in-sync replica, as
+// KRaft does with a broker that registers again.
+func TestALeaderBackTooSoonIsNotTrusted(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("events", 0, 0, [][]int32{{1, 2, 3}}, minISR2)
+	load := c.StartLoad("events", 0)
+	load.WaitAcked(c, 300, 20*time.Second)
+	c.Kill(1)
+	c.LoseTail(1, "events", 0, 4096)
+	c.Restart(1)
+	load.WaitAcked(c, 200, 30*time.Second)
+	load.Stop()
+	load.Check(c)
+	c.WaitConverged("events", 0, 30*time.Second)
+}

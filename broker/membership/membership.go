@@ -27,6 +27,9 @@ type Member struct {
 	ID   int32  `json:"id"`
 	Addr string `json:"addr"` // where clients (and peers) reach its Kafka listener
 	Rack string `json:"rack,omitempty"`
+	// Incarnation is different each time the broker starts: a broker back
+	// from a crash is not the one the cluster knew, even with its id.
+	Incarnation int64 `json:"incarnation,omitempty"`
 }
 
 // Config says who this broker is and how to find the others.

@@ -19,6 +19,10 @@ type Broker struct {
 	ID   int32  `json:"id"`
 	Addr string `json:"addr"` // host:port clients reach it at
 	Rack string `json:"rack,omitempty"`
+	// Incarnation is the broker's start, as it gossips it: a broker that
+	// comes back with another is registered again, after the controller has
+	// treated its previous life as dead (KRaft's broker epoch).
+	Incarnation int64 `json:"incarnation,omitempty"`
 }
 
 // Partition is one partition's replication state.

@@ -41,6 +41,14 @@ type Broker struct {
 	cleaner *log.Cleaner
 	members *membership.Membership
 	ctrl    *controller.Controller
+	// ready is set once Start has caught up with the metadata log: before,
+	// the broker takes no clients (it would answer from an old image, and
+	// a client would believe it), only the metadata quorum's connections.
+	ready atomic.Bool
+	// incarnation tells this run of the broker from its earlier ones: the
+	// broker acts on the metadata only once the controller has registered
+	// this incarnation (and so moved away what an earlier one led).
+	incarnation int64
 
 	mu     sync.RWMutex
 	topics map[string]*topic // the replicas this broker holds
@@ -93,6 +101,7 @@ func Start(cfg Config) (*Broker, error) {
 		b.log = slog.Default()
 	}
 	b.cfg.fillDefaults()
+	b.incarnation = time.Now().UnixNano()
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cleaner = log.NewCleaner(b.cfg.RetentionCheckInterval)
 	b.fetchers = newFetchers(b)
@@ -128,6 +137,14 @@ func Start(cfg Config) (*Broker, error) {
 		b.Close()
 		return nil, err
 	}
+	if err := b.waitRegistered(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if err := b.waitOwnPartitionsLed(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
 	b.bg.Add(2)
 	go b.reconcileLoop()
 	go b.replicaLoop()
@@ -135,13 +152,61 @@ func Start(cfg Config) (*Broker, error) {
 		b.Close()
 		return nil, err
 	}
+	b.ready.Store(true)
 	return b, nil
+}
+
+// registered reports whether the metadata has this run of the broker
+// registered.
+func (b *Broker) registered(im *metadata.Image) bool {
+	reg, ok := im.Brokers[b.cfg.NodeID]
+	return ok && reg.Incarnation == b.incarnation
+}
+
+// waitRegistered waits until the controller has registered this run of the
+// broker.
+func (b *Broker) waitRegistered(ctx context.Context) error {
+	for {
+		changed := b.ctrl.Changed()
+		if b.registered(b.ctrl.Image()) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the controller to register broker %d: %w", b.cfg.NodeID, ctx.Err())
+		}
+	}
+}
+
+// waitOwnPartitionsLed waits while a partition has no leader though this
+// broker is in its ISR: the controller took the leadership from this
+// broker's previous run, and elects it again now that it is registered
+// (a cluster of one broker goes through this at every restart).
+func (b *Broker) waitOwnPartitionsLed(ctx context.Context) error {
+	for {
+		changed := b.ctrl.Changed()
+		waiting := false
+		for _, t := range b.ctrl.Image().Topics {
+			for _, p := range t.Partitions {
+				waiting = waiting || (p.Leader < 0 && p.InSync(b.cfg.NodeID))
+			}
+		}
+		if !waiting {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the partitions broker %d is in sync for to have leaders: %w", b.cfg.NodeID, ctx.Err())
+		}
+	}
 }
 
 // join starts gossip and this broker's member of the metadata quorum.
 func (b *Broker) join() error {
 	mc := membership.Config{
-		Self:   membership.Member{ID: b.cfg.NodeID, Addr: b.addr, Rack: b.cfg.Rack},
+		Self:   membership.Member{ID: b.cfg.NodeID, Addr: b.addr, Rack: b.cfg.Rack, Incarnation: b.incarnation},
 		Gossip: b.cfg.Gossip,
 		Seeds:  b.cfg.Seeds,
 		Logger: b.log,
@@ -246,6 +311,10 @@ func (b *Broker) route(nc net.Conn) {
 	}
 	if first[0] == controller.RaftMagic {
 		b.ctrl.Accept(nc)
+		return
+	}
+	if !b.ready.Load() {
+		nc.Close() // not caught up yet: the client tries another broker, or again
 		return
 	}
 	b.serveConn(b.ctx, nc, io.MultiReader(bytes.NewReader(first[:]), nc))

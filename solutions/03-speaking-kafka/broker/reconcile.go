@@ -57,6 +57,11 @@ func (b *Broker) waitReconciled(ctx context.Context, offset uint64) error {
 }
 
 func (b *Broker) reconcile(im *metadata.Image) {
+	if !b.registered(im) {
+		// An image from before this run was registered may say this broker
+		// leads what its earlier run led: wait for the controller to move it.
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for name, lt := range b.topics {

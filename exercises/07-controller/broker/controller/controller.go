@@ -296,17 +296,22 @@ func (c *Controller) run() {
 func (c *Controller) reconcile(rebalance bool) {
 	im := c.fsm.Image()
 	alive := c.cfg.Members.Alive()
-	isAlive := func(id int32) bool { _, ok := alive[id]; return ok }
-	if im.ClusterID == "" {
-		c.propose(metadata.Record{InitCluster: newClusterID()})
-	}
-	c.addToQuorum(alive)
-	for _, id := range sortedIDs(alive) {
-		m := alive[id]
-		if b := (metadata.Broker{ID: m.ID, Addr: m.Addr, Rack: m.Rack}); im.Brokers[id] != b {
-			c.propose(metadata.Record{RegisterBroker: &b})
+	// A broker that started again since it registered is new: whatever it
+	// led or was in sync for belongs to its previous life, which may have
+	// lost records (a power cut takes the unflushed tail). Until it is
+	// registered again it counts as dead, so its partitions move to an
+	// in-sync replica first; then it follows and catches up like any other.
+	restarted := map[int32]bool{}
+	for id, m := range alive {
+		if reg, ok := im.Brokers[id]; ok && reg.Incarnation != m.Incarnation {
+			restarted[id] = true
 		}
 	}
+	isAlive := func(id int32) bool { _, ok := alive[id]; return ok && !restarted[id] }
+	if im.ClusterID == "" {
+		c.record(metadata.Record{InitCluster: newClusterID()})
+	}
+	c.addToQuorum(alive)
 	for _, t := range im.SortedTopics() {
 		unclean := c.cfg.TopicConfig != nil && c.cfg.TopicConfig(t, "unclean.leader.election.enable") == "true"
 		for i, p := range t.Partitions {
@@ -319,7 +324,7 @@ func (c *Controller) reconcile(rebalance bool) {
 				if rebalance {
 					if want, ok := preferred(p, isAlive); ok {
 						c.log.Info("controller: preferred leader back", "topic", t.Name, "partition", i, "leader", want)
-						c.propose(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: t.Name, Partition: int32(i), PartitionEpoch: p.PartitionEpoch, Leader: &want}})
+						c.record(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: t.Name, Partition: int32(i), PartitionEpoch: p.PartitionEpoch, Leader: &want}})
 					}
 				}
 				continue
@@ -329,8 +334,26 @@ func (c *Controller) reconcile(rebalance bool) {
 			} else if leader != p.Leader {
 				c.log.Info("controller: new leader", "topic", t.Name, "partition", i, "leader", leader, "isr", isr)
 			}
-			c.propose(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: t.Name, Partition: int32(i), PartitionEpoch: p.PartitionEpoch, Leader: &leader, ISR: isr}})
+			c.record(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: t.Name, Partition: int32(i), PartitionEpoch: p.PartitionEpoch, Leader: &leader, ISR: isr}})
 		}
+	}
+	// Registrations last, so that a restarted broker's partitions have
+	// moved before it counts as alive again.
+	for _, id := range sortedIDs(alive) {
+		m := alive[id]
+		if b := (metadata.Broker{ID: m.ID, Addr: m.Addr, Rack: m.Rack, Incarnation: m.Incarnation}); im.Brokers[id] != b {
+			if restarted[id] {
+				c.log.Info("controller: broker started again; registering its new life", "id", id)
+			}
+			c.record(metadata.Record{RegisterBroker: &b})
+		}
+	}
+}
+
+// record proposes a decision and logs it if it did not land.
+func (c *Controller) record(r metadata.Record) {
+	if err := c.propose(r); err != nil {
+		c.log.Warn("controller: a decision did not reach the metadata log", "err", err)
 	}
 }
 

@@ -77,7 +77,6 @@ func Start(t testing.TB, opts Options) *Cluster {
 		opts.Brokers = 3
 	}
 	c := &Cluster{t: t, Net: faultnet.New(), opts: opts, nodes: map[int32]*node{}, logs: &testLog{t: t}}
-	t.Cleanup(c.close)
 	// Each Kafka port is held from now on, so that nothing else takes it
 	// before the broker starts (its first start uses this listener); the
 	// gossip ports are chosen while they are held, so none is among them.
@@ -105,6 +104,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 		nd.Own(n.addr)
 		nd.Own(n.gossip)
 	}
+	// Cleanups run last registered first: registered after the data
+	// directories, this one stops the brokers before they are removed.
+	t.Cleanup(c.close)
 	var wg sync.WaitGroup
 	errs := make([]error, opts.Brokers+1)
 	for id := range c.nodes {
