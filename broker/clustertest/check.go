@@ -38,6 +38,9 @@ func (c *Cluster) StartLoad(topic string, partition int32) *Load {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DisableIdempotentWrite(),
 		kgo.ProduceRequestTimeout(3*time.Second),
+		// A request to a frozen broker gets no answer: give up on it after
+		// the produce timeout and two seconds (franz-go's default is ten).
+		kgo.RequestTimeoutOverhead(2*time.Second),
 		kgo.RecordDeliveryTimeout(30*time.Second),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
 		kgo.MetadataMinAge(50*time.Millisecond),

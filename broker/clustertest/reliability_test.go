@@ -195,7 +195,8 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 	old, _ := c.Partition(0, "events", 0)
 	c.Pause(1)
 	leader := c.WaitLeader("events", 0, 20*time.Second, func(id int32) bool { return id != 1 })
-	load.WaitAcked(c, 200, 30*time.Second)
+	// The producer first waits out its request to the frozen leader.
+	load.WaitAcked(c, 200, 60*time.Second)
 	c.Resume(1)
 	// Straight after the thaw, before broker 1 has caught up: a write to it
 	// is not acknowledged.
