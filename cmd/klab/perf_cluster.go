@@ -94,58 +94,51 @@ func compareRun(name string, args []string) (perf.CompareConfig, func(), error) 
 }
 
 func perfCompare(args []string) error {
-	cfg, cleanup, err := compareRun("perf compare", args)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	ctx, stop := signalContext()
-	defer stop()
-	fmt.Printf("klab perf compare: %d records of %d bytes, %d partitions, linger.ms=%d; klab (one broker, data on disk in %s) against kfake (in memory)\n",
-		cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
-	rows, err := perf.Compare(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	fmt.Println()
-	perf.PrintRows(os.Stdout, rows)
-	return nil
+	return comparison("perf compare", args, func(cfg perf.CompareConfig) string {
+		return fmt.Sprintf("%d records of %d bytes, %d partitions, linger.ms=%d; klab (one broker, data on disk in %s) against kfake (in memory)",
+			cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
+	}, func(ctx context.Context, cfg perf.CompareConfig) (func(), error) {
+		rows, err := perf.Compare(ctx, cfg)
+		return func() { perf.PrintRows(os.Stdout, rows) }, err
+	})
 }
 
 func perfClients(args []string) error {
-	cfg, cleanup, err := compareRun("perf clients", args)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	ctx, stop := signalContext()
-	defer stop()
-	fmt.Printf("klab perf clients: %d records of %d bytes, %d partitions, acks=all, linger.ms=%d, one klab broker with data in %s\n",
-		cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
-	rows, err := perf.CompareClients(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	fmt.Println()
-	perf.PrintClientRows(os.Stdout, rows)
-	return nil
+	return comparison("perf clients", args, func(cfg perf.CompareConfig) string {
+		return fmt.Sprintf("%d records of %d bytes, %d partitions, acks=all, linger.ms=%d, one klab broker with data in %s",
+			cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
+	}, func(ctx context.Context, cfg perf.CompareConfig) (func(), error) {
+		rows, err := perf.CompareClients(ctx, cfg)
+		return func() { perf.PrintClientRows(os.Stdout, rows) }, err
+	})
 }
 
 func perfReplicated(args []string) error {
-	cfg, cleanup, err := compareRun("perf replicated", args)
+	return comparison("perf replicated", args, func(cfg perf.CompareConfig) string {
+		return fmt.Sprintf("%d records of %d bytes, %d partitions, acks=all, linger.ms=%d; klab (3 brokers, replication factor 3, min.insync.replicas=2, data in %s) against kfake (one broker, in memory)",
+			cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
+	}, func(ctx context.Context, cfg perf.CompareConfig) (func(), error) {
+		row, err := perf.CompareReplicated(ctx, cfg)
+		return func() { perf.PrintRows(os.Stdout, []perf.Row{row}) }, err
+	})
+}
+
+// comparison runs one of the comparisons: its flags (compareRun), a line
+// saying what it measures, the run, and its table.
+func comparison(name string, args []string, says func(perf.CompareConfig) string, run func(context.Context, perf.CompareConfig) (show func(), err error)) error {
+	cfg, cleanup, err := compareRun(name, args)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	ctx, stop := signalContext()
 	defer stop()
-	fmt.Printf("klab perf replicated: %d records of %d bytes, %d partitions, acks=all, linger.ms=%d; klab (3 brokers, replication factor 3, min.insync.replicas=2, data in %s) against kfake (one broker, in memory)\n",
-		cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
-	row, err := perf.CompareReplicated(ctx, cfg)
+	fmt.Printf("klab %s: %s\n", name, says(cfg))
+	show, err := run(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Println()
-	perf.PrintRows(os.Stdout, []perf.Row{row})
+	show()
 	return nil
 }

@@ -157,6 +157,9 @@ func (p *partition) becomeLeader() {
 // from the new ISR has every record below the high watermark). The caller
 // holds p.mu.
 func (p *partition) maximalISR() []int32 {
+	if len(p.pendingISR) == 0 {
+		return p.state.ISR // the usual case, on every append: no copy
+	}
 	out := slices.Clone(p.state.ISR)
 	for _, id := range p.pendingISR {
 		if !slices.Contains(out, id) {
@@ -332,7 +335,7 @@ func (p *partition) inSync() int {
 	return len(p.state.ISR)
 }
 
-// fetchState is what a follower's fetcher needs: the leader, the epoch it
+// followerOf is what a follower's fetcher needs: the leader, the epoch it
 // leads in, and whether this replica follows it.
 func (p *partition) followerOf() (leader, epoch int32, following bool) {
 	p.mu.Lock()

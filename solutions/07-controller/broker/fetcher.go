@@ -290,7 +290,8 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 	return nil
 }
 
-// errNoProgress is a fetch in which every partition failed.
+// errNoProgress is a fetch round that moved nothing: every partition failed,
+// or none could be asked for yet.
 var errNoProgress = errors.New("no partition could be fetched")
 
 // appendFromLeader appends to a follower's log what its leader returned

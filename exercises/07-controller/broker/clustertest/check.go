@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"klab.dev/klab/broker/log"
 )
 
 // Load produces to one partition, acks=all, from a goroutine, until
@@ -248,7 +250,7 @@ func (c *Cluster) replicaRecords(id int32, topic string, partition int32, end in
 		if err != nil {
 			c.t.Fatalf("reading broker %d's replica: %v", id, err)
 		}
-		recs, err := decode(raw)
+		recs, err := log.DecodeRecords(raw)
 		if err != nil || len(recs) == 0 {
 			c.t.Fatalf("decoding broker %d's replica at %d: %v", id, off, err)
 		}

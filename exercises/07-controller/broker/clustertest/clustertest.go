@@ -419,9 +419,6 @@ func (c *Cluster) LoseTail(id int32, topic string, partition int32, bytes int64)
 	c.t.Logf("clustertest: broker %d lost the last %d bytes of %s-%d", id, bytes, topic, partition)
 }
 
-// decode decodes a replica's raw batches.
-func decode(raw []byte) ([]log.Record, error) { return log.DecodeRecords(raw) }
-
 // LagTime is an Options.Configure that sets replica.lag.time.max.ms.
 func LagTime(d time.Duration) func(*broker.Config) {
 	return func(cfg *broker.Config) { cfg.ReplicaLagTimeMax = d }

@@ -135,12 +135,12 @@ func Start(cfg Config) (*Controller, error) {
 	rc.Logger = hlog
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
-		c.closeStores()
+		c.store.Close()
 		return nil, err
 	}
 	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, c.trans)
 	if err != nil {
-		c.closeStores()
+		c.store.Close()
 		return nil, err
 	}
 	if !existing {
@@ -406,12 +406,10 @@ func (c *Controller) Close() error {
 		close(c.stop)
 		err = c.raft.Shutdown().Error()
 		c.wg.Wait()
-		err = errors.Join(err, c.streams.Close(), c.trans.Close(), c.closeStores())
+		err = errors.Join(err, c.streams.Close(), c.trans.Close(), c.store.Close())
 	})
 	return err
 }
-
-func (c *Controller) closeStores() error { return c.store.Close() }
 
 func sortedIDs(m map[int32]membership.Member) []int32 {
 	ids := make([]int32, 0, len(m))
