@@ -211,7 +211,7 @@ func TestCompactionKeepsTheLatestValueOfEveryKey(t *testing.T) {
 }
 
 func TestCompactionRemovesTombstonesAfterDeleteRetention(t *testing.T) {
-	l := openLog(t, t.TempDir(), log.Config{CleanupPolicy: "compact", SegmentBytes: 512, DeleteRetentionMs: 24 * time.Hour})
+	l := openLog(t, t.TempDir(), log.Config{CleanupPolicy: "compact", SegmentBytes: 512, DeleteRetention: 24 * time.Hour})
 	now := time.Now()
 	appendBatch(t, l, log.EncodeBatch(keyed("old", "v", now.Add(-72*time.Hour))))
 	appendBatch(t, l, log.EncodeBatch(keyed("old", "", now.Add(-48*time.Hour)))) // tombstone, two days old

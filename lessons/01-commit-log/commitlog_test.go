@@ -263,7 +263,7 @@ func TestRetentionBytesDeletesTheOldestSegments(t *testing.T) {
 }
 
 func TestRetentionMsDeletesSegmentsWhoseNewestRecordIsOld(t *testing.T) {
-	cfg := log.Config{SegmentBytes: 4096, RetentionMs: time.Hour}
+	cfg := log.Config{SegmentBytes: 4096, Retention: time.Hour}
 	l := openLog(t, cfg)
 	now := time.Now()
 	for range 12 { // three segments of old records
@@ -280,7 +280,7 @@ func TestRetentionMsDeletesSegmentsWhoseNewestRecordIsOld(t *testing.T) {
 }
 
 func TestRetentionKeepsTheActiveSegment(t *testing.T) {
-	l := openLog(t, log.Config{RetentionMs: time.Millisecond, RetentionBytes: 1})
+	l := openLog(t, log.Config{Retention: time.Millisecond, RetentionBytes: 1})
 	appendBatch(t, l, batch(1, 100, time.Now().Add(-time.Hour)))
 	_, err := l.EnforceRetention(time.Now())
 	require.NoError(t, err)

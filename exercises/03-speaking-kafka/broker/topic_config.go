@@ -131,10 +131,10 @@ func (c *Config) logConfig(overrides map[string]string) log.Config {
 	return log.Config{
 		SegmentBytes:       c.intConfig(overrides, "segment.bytes"),
 		IndexIntervalBytes: c.intConfig(overrides, "index.interval.bytes"),
-		RetentionMs:        ms("retention.ms"),
+		Retention:          ms("retention.ms"),
 		RetentionBytes:     retentionBytes,
 		CleanupPolicy:      policy,
-		DeleteRetentionMs:  ms("delete.retention.ms"),
+		DeleteRetention:    ms("delete.retention.ms"),
 		MaxMessageBytes:    c.intConfig(overrides, "max.message.bytes"),
 	}
 }

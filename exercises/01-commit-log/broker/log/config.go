@@ -13,8 +13,9 @@ const (
 	CleanupCompact = "compact"
 )
 
-// Config holds a log's settings. Each field is the topic config of the same
-// name in Kafka; the zero value of a field means Kafka's default, so a
+// Config holds a log's settings. Each field is the Kafka topic config its
+// comment names (a duration such as Retention holds a *.ms config as a
+// time.Duration); the zero value of a field means Kafka's default, so a
 // duration of zero is given as a millisecond (timestamps have no finer grain).
 type Config struct {
 	// SegmentBytes is segment.bytes: a segment is rolled before it would
@@ -23,17 +24,17 @@ type Config struct {
 	// IndexIntervalBytes is index.interval.bytes: how many bytes of batches
 	// are written between two entries of the sparse offset index. Default 4096.
 	IndexIntervalBytes int64
-	// RetentionMs is retention.ms: segments whose newest record is older
+	// Retention is retention.ms: segments whose newest record is older
 	// than this are deleted. Default 7 days; a negative value keeps data forever.
-	RetentionMs time.Duration
+	Retention time.Duration
 	// RetentionBytes is retention.bytes: the oldest segments are deleted while
 	// the log is larger than this. Default -1, no limit.
 	RetentionBytes int64
 	// CleanupPolicy is cleanup.policy: "delete", "compact" or "compact,delete".
 	CleanupPolicy string
-	// DeleteRetentionMs is delete.retention.ms: how long a tombstone (a record
+	// DeleteRetention is delete.retention.ms: how long a tombstone (a record
 	// with a null value) survives compaction. Default 1 day.
-	DeleteRetentionMs time.Duration
+	DeleteRetention time.Duration
 	// MaxMessageBytes is max.message.bytes: the largest batch Append takes.
 	// Default 1048588 (1 MiB and a batch header).
 	MaxMessageBytes int64
@@ -47,8 +48,8 @@ func (c Config) withDefaults() Config {
 	if c.IndexIntervalBytes == 0 {
 		c.IndexIntervalBytes = 4096
 	}
-	if c.RetentionMs == 0 {
-		c.RetentionMs = 7 * 24 * time.Hour
+	if c.Retention == 0 {
+		c.Retention = 7 * 24 * time.Hour
 	}
 	if c.RetentionBytes == 0 {
 		c.RetentionBytes = -1
@@ -56,8 +57,8 @@ func (c Config) withDefaults() Config {
 	if c.CleanupPolicy == "" {
 		c.CleanupPolicy = CleanupDelete
 	}
-	if c.DeleteRetentionMs == 0 {
-		c.DeleteRetentionMs = 24 * time.Hour
+	if c.DeleteRetention == 0 {
+		c.DeleteRetention = 24 * time.Hour
 	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = 1048588

@@ -65,7 +65,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 	if err != nil {
 		return st, err
 	}
-	horizon := now.Add(-l.cfg.DeleteRetentionMs)
+	horizon := now.Add(-l.cfg.DeleteRetention)
 	l.tombstones = false
 	for _, s := range sealed {
 		cleaned, err := l.cleanSegment(s, latest, horizon, &st)

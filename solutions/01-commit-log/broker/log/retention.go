@@ -47,11 +47,11 @@ func (l *Log) expired(now time.Time) (int, error) {
 	for _, s := range l.segments {
 		size += s.size
 	}
-	oldest := now.Add(-l.cfg.RetentionMs).UnixMilli()
+	oldest := now.Add(-l.cfg.Retention).UnixMilli()
 	n := 0
 	for ; n < len(l.segments)-1; n++ {
 		s := l.segments[n]
-		tooOld := l.cfg.RetentionMs >= 0 && s.largestTimestamp() < oldest
+		tooOld := l.cfg.Retention >= 0 && s.largestTimestamp() < oldest
 		tooBig := l.cfg.RetentionBytes >= 0 && size-s.size >= l.cfg.RetentionBytes
 		if !tooOld && !tooBig {
 			break
