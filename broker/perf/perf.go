@@ -44,10 +44,12 @@ func (r Result) Percentile(p float64) time.Duration {
 	return r.Latencies[max(0, min(i, len(r.Latencies)-1))]
 }
 
-// Progress is reported about once a second during a run.
+// Progress is reported when a run starts, about once a second during it,
+// and once more, with Final set, when it stops.
 type Progress struct {
 	Done, Total int64
 	Elapsed     time.Duration
+	Final       bool
 }
 
 // ProduceConfig says what to produce and how.
@@ -63,7 +65,8 @@ type ProduceConfig struct {
 	// BatchSize is batch.size, the most bytes of one batch; zero means
 	// franz-go's default, 1,000,012 (the Java client's is 16,384).
 	BatchSize int
-	// Progress, if set, is called about once a second.
+	// Progress, if set, is called when the run starts, about once a second,
+	// and when it stops.
 	Progress func(Progress)
 }
 
@@ -130,11 +133,12 @@ func measureProduce(ctx context.Context, cfg ProduceConfig, send func(value []by
 			answered.Add(1)
 		})
 	}
-	if err := flush(ctx); err != nil {
-		return Result{}, err
-	}
+	err := flush(ctx)
 	elapsed := time.Since(start)
 	stop()
+	if err != nil {
+		return Result{}, err
+	}
 	if firstErr != nil {
 		return Result{}, fmt.Errorf("produce: %w", firstErr)
 	}
@@ -178,12 +182,14 @@ func Consume(ctx context.Context, cfg ConsumeConfig) (Result, error) {
 	return Result{Records: done.Load(), Bytes: bytes, Elapsed: time.Since(start)}, nil
 }
 
-// reportEvery calls report about once a second until stop is called.
+// reportEvery calls report now, about once a second until stop is called,
+// and once more, Final, when it is.
 func reportEvery(report func(Progress), done *atomic.Int64, total int64) (stop func()) {
 	if report == nil {
 		return func() {}
 	}
 	start := time.Now()
+	report(Progress{Done: done.Load(), Total: total})
 	quit, finished := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -201,5 +207,6 @@ func reportEvery(report func(Progress), done *atomic.Int64, total int64) (stop f
 	return func() {
 		close(quit)
 		<-finished
+		report(Progress{Done: done.Load(), Total: total, Elapsed: time.Since(start), Final: true})
 	}
 }

@@ -98,28 +98,6 @@ func batchOfSize(size int) []byte {
 	}
 }
 
-// progress prints a live line for a long run, at most four times a second.
-type progress struct {
-	label string
-	total int64
-	start time.Time
-	last  time.Time
-}
-
-func newProgress(label string, total int64) *progress {
-	now := time.Now()
-	return &progress{label: label, total: total, start: now, last: now}
-}
-
-func (p *progress) update(done int64) {
-	if now := time.Now(); now.Sub(p.last) >= 250*time.Millisecond || done == p.total {
-		p.last = now
-		fmt.Fprintf(os.Stderr, "\r  %-22s %6d / %d MiB  %8.1f MB/s", p.label, done>>20, p.total>>20, mbps(done, now.Sub(p.start)))
-	}
-}
-
-func (p *progress) finish() { fmt.Fprintln(os.Stderr) }
-
 func mbps(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
 
 func perfLog(args []string) error {
@@ -227,12 +205,12 @@ func perfLog(args []string) error {
 	return nil
 }
 
-// timeRun runs fn with a progress line and returns how long it took.
+// timeRun runs fn, which writes or reads bytes, with its progress shown,
+// and returns how long it took.
 func timeRun(label string, bytes int64, fn func(*progress) error) (time.Duration, error) {
-	p := newProgress(label, bytes)
+	p := newProgress(label, "bytes", bytes, time.Now())
 	err := fn(p)
 	took := time.Since(p.start)
-	p.update(bytes)
 	p.finish()
 	return took, err
 }

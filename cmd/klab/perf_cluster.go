@@ -12,11 +12,6 @@ import (
 	"klab.dev/klab/broker/perf"
 )
 
-// printProgress is a live line for a long run.
-func printProgress(label string, p perf.Progress) {
-	fmt.Fprintf(os.Stderr, "  %-28s %9d / %d records  %10.0f records/s\n", label, p.Done, p.Total, float64(p.Done)/p.Elapsed.Seconds())
-}
-
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)
 }
@@ -40,7 +35,7 @@ func perfProduce(args []string) error {
 	r, err := perf.Produce(ctx, perf.ProduceConfig{
 		Brokers: strings.Split(*bootstrap, ","), Topic: *topic, Records: *records, RecordSize: *size,
 		Acks: *acks, Linger: time.Duration(*linger) * time.Millisecond,
-		Progress: func(p perf.Progress) { printProgress("produce", p) },
+		Progress: new(recordProgress).labelled("produce"),
 	})
 	if err != nil {
 		return err
@@ -65,7 +60,7 @@ func perfConsume(args []string) error {
 	defer stop()
 	r, err := perf.Consume(ctx, perf.ConsumeConfig{
 		Brokers: strings.Split(*bootstrap, ","), Topic: *topic, Records: *records,
-		Progress: func(p perf.Progress) { printProgress("consume", p) },
+		Progress: new(recordProgress).labelled("consume"),
 	})
 	if err != nil {
 		return err
@@ -89,7 +84,7 @@ func compareRun(name string, args []string) (perf.CompareConfig, func(), error) 
 	work, cleanup, err := workDir(*dir)
 	return perf.CompareConfig{
 		Records: *records, RecordSize: *size, Partitions: int32(*partitions),
-		Linger: time.Duration(*linger) * time.Millisecond, Dir: work, Progress: printProgress,
+		Linger: time.Duration(*linger) * time.Millisecond, Dir: work, Progress: new(recordProgress).report,
 	}, cleanup, err
 }
 
