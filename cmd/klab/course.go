@@ -2,19 +2,30 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"strings"
+	"unicode/utf8"
 
 	"klab.dev/klab/cmd/klab/internal/course"
 	"klab.dev/klab/lessons"
 )
 
-const courseHelp = `klab course             list the lessons and where you stand on each
-klab course test NN     run lesson NN's exercise tests; on failure, print its hints
-klab course solve NN    put the solution into exercises/NN-... (your changed files are kept as .go.mine)
-klab course reset NN    put the stubs back into exercises/NN-...
-klab course gen         (course authors) regenerate exercises/ and solutions/ from the reference code
-klab course check [NN]  (CI) check the course's invariants, for every lesson or the given ones`
+const courseHelp = `klab course                    list the lessons, where you stand on each, and the files to edit
+klab course test NN [flags]    run lesson NN's exercise tests: a line per test, then what failed
+    --faults                   also run the fault tests (crashes, pauses, partitions) on your code (06-08)
+    -v                         print everything the tests write
+    -run REGEXP, ...           any other flag goes to go test
+klab course hint NN [NAME]     the next hint for lesson NN (or for its piece NAME); --level N for level N
+klab course solve NN           put the solution into exercises/NN-... (your changed files are kept as .go.mine)
+klab course reset NN           put the stubs back into exercises/NN-...
+
+For the course's authors:
+klab course gen                regenerate exercises/ and solutions/ from the reference code
+klab course check [NN ...]     (CI) check the course's invariants, mutant catalogues included
+klab course mutants NN [NAME]  run lesson NN's catalogue of known-wrong variants against its tests
+klab course mutate NN [TEXT]   generic mutation testing of lesson NN's regions: a score and the survivors`
 
 func runCourse(args []string) error {
 	wd, err := os.Getwd()
@@ -48,9 +59,48 @@ func runCourse(args []string) error {
 		if err != nil {
 			return err
 		}
-		ok, err := c.Test(l, os.Stdout, args[2:]...)
+		opt := course.TestOptions{}
+		for _, a := range args[2:] {
+			switch a {
+			case "--faults", "-faults":
+				opt.Faults = true
+			case "-v", "--v", "-test.v":
+				opt.Verbose = true
+			default:
+				opt.GoTestArgs = append(opt.GoTestArgs, a)
+			}
+		}
+		ok, err := c.Test(l, os.Stdout, opt)
 		if err == nil && !ok {
 			os.Exit(1)
+		}
+		return err
+	case "hint":
+		l, err := lesson()
+		if err != nil {
+			return err
+		}
+		fs := flag.NewFlagSet("course hint", flag.ContinueOnError)
+		level := fs.Int("level", 0, "show this level of the hints (1 is the idea; the last is nearly code)")
+		rest, err := parseInterspersed(fs, args[2:])
+		if err != nil {
+			return err
+		}
+		return c.ShowHint(os.Stdout, l, strings.Join(rest, " "), *level)
+	case "mutants":
+		l, err := lesson()
+		if err != nil {
+			return err
+		}
+		return c.CheckMutants(os.Stdout, l, strings.Join(args[2:], " "))
+	case "mutate":
+		l, err := lesson()
+		if err != nil {
+			return err
+		}
+		rep, err := c.Mutate(os.Stdout, l, strings.Join(args[2:], " "))
+		if err == nil && rep.Killed+rep.Survived == 0 {
+			return errors.New("no mutant ran")
 		}
 		return err
 	case "solve", "reset":
@@ -94,18 +144,51 @@ func runCourse(args []string) error {
 }
 
 func courseList(c *course.Course) error {
-	fmt.Println("klab course: each lesson's exercise is in exercises/NN-.../, its text in lessons/NN-.../README.md")
+	progress, err := c.LoadProgress()
+	if err != nil {
+		return err
+	}
+	width := 0
+	for _, l := range lessons.All {
+		width = max(width, utf8.RuneCountInString(l.Title))
+	}
+	fmt.Println("klab course: lesson NN's text is lessons/NN-.../README.md; you write code in exercises/NN-.../")
 	fmt.Println()
 	for _, l := range lessons.All {
-		st, err := c.Status(l)
+		st, err := c.Status(l, progress)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("  %s  %-70s %s\n", l.Number, l.Title, st)
+		fmt.Printf("  %s  %-*s  %s\n", l.Number, width, l.Title, st)
+		files := map[string][]string{}
+		var order []string
 		for _, r := range c.RegionsOf(l.Number) {
-			fmt.Printf("        write %-32s (from %s)\n", r.Name, r.File)
+			f := "exercises/" + l.Dir() + "/" + r.File
+			if files[f] == nil {
+				order = append(order, f)
+			}
+			files[f] = append(files[f], r.Name)
+		}
+		for _, f := range order {
+			fmt.Printf("      edit %s: %s\n", f, strings.Join(files[f], ", "))
 		}
 	}
-	fmt.Println("\nRun a lesson's tests: go run ./cmd/klab course test 01")
+	fmt.Println("\nRun a lesson's tests: go run ./cmd/klab course test 01    Stuck: go run ./cmd/klab course hint 01")
 	return nil
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments, and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

@@ -8,15 +8,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"klab.dev/klab/lessons"
 )
 
 // Check verifies the course's invariants and writes what it finds to w:
 // the generated trees are current; every exercise compiles and each of its
-// tests fails, run alone, with the lesson's message; the solution has the
-// same tests and they pass. It returns an error if any invariant fails.
-// With only, lesson numbers, it runs the tests of those lessons alone.
+// tests fails, run alone, with the lesson's message; the exercise solved
+// passes the same tests; every region has hints; and every mutant in the
+// lesson's catalogue makes one of its tests fail. It returns an error if
+// any invariant fails. With only, lesson numbers, it checks those lessons.
 func (c *Course) Check(w io.Writer, only ...string) error {
 	want, err := c.Generate()
 	if err != nil {
@@ -42,45 +44,11 @@ func (c *Course) Check(w io.Writer, only ...string) error {
 		if len(only) > 0 && !slices.ContainsFunc(only, func(n string) bool { f, _ := lessons.Find(n); return f == l }) {
 			continue
 		}
-		ex, err := c.testBinary(filepath.Join(c.Root, "exercises"), l, filepath.Join(tmp, l.Number+"-exercise.test"))
-		if err != nil {
-			return fmt.Errorf("lesson %s: the exercise does not compile:\n%w", l.Number, err)
-		}
-		sol, err := c.testBinary(c.Root, l, filepath.Join(tmp, l.Number+"-solution.test"))
-		if err != nil {
-			return fmt.Errorf("lesson %s: the solution does not compile:\n%w", l.Number, err)
-		}
-		exTests, err := listTests(ex)
+		problems, err := c.checkLesson(w, l, tmp)
 		if err != nil {
 			return err
 		}
-		solTests, err := listTests(sol)
-		if err != nil {
-			return err
-		}
-		if !slices.Equal(exTests, solTests) || len(exTests) == 0 {
-			return fmt.Errorf("lesson %s: the exercise has tests %v, the solution %v", l.Number, exTests, solTests)
-		}
-		message := "lesson " + l.Number + ":"
-		stubFails, solutionPasses := 0, 0
-		for _, name := range exTests {
-			out, err := runTest(ex, name)
-			switch {
-			case err == nil:
-				failed = append(failed, fmt.Sprintf("lesson %s: %s passes on the stubs", l.Number, name))
-			case !strings.Contains(out, message):
-				failed = append(failed, fmt.Sprintf("lesson %s: %s fails on the stubs without naming the lesson:\n%s", l.Number, name, indent(out)))
-			default:
-				stubFails++
-			}
-			if out, err := runTest(sol, name); err != nil {
-				failed = append(failed, fmt.Sprintf("lesson %s: %s fails with the solution:\n%s", l.Number, name, indent(out)))
-			} else {
-				solutionPasses++
-			}
-		}
-		fmt.Fprintf(w, "lesson %s: %d tests; %d fail on the stubs with %q; %d pass with the solution\n",
-			l.Number, len(exTests), stubFails, message, solutionPasses)
+		failed = append(failed, problems...)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("course invariants broken:\n%s", strings.Join(failed, "\n"))
@@ -88,13 +56,101 @@ func (c *Course) Check(w io.Writer, only ...string) error {
 	return nil
 }
 
-// testBinary compiles the tests of lesson l's copy in module dir.
-func (c *Course) testBinary(module string, l lessons.Lesson, out string) (string, error) {
-	pkg := "./" + l.Dir()
-	if module == c.Root {
-		pkg = "./solutions/" + l.Dir()
+// checkLesson checks one lesson's invariants and returns what is broken.
+func (c *Course) checkLesson(w io.Writer, l lessons.Lesson, tmp string) ([]string, error) {
+	var failed []string
+	if err := c.checkHints(l); err != nil {
+		failed = append(failed, fmt.Sprintf("lesson %s: %v", l.Number, err))
 	}
-	cmd := exec.Command("go", "test", "-c", "-o", out, pkg)
+	ex, err := c.testBinary(filepath.Join(c.Root, "exercises"), l, filepath.Join(tmp, l.Number+"-exercise.test"))
+	if err != nil {
+		return nil, fmt.Errorf("lesson %s: the exercise does not compile:\n%w", l.Number, err)
+	}
+	sol, err := c.buildVariant(l, nil, tmp, l.Number+"-solution")
+	if err != nil {
+		return nil, fmt.Errorf("lesson %s: the solution: %w", l.Number, err)
+	}
+	exTests, err := listTests(ex)
+	if err != nil {
+		return nil, err
+	}
+	solTests, err := listTests(sol.binary)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(exTests, solTests) || len(exTests) == 0 {
+		return nil, fmt.Errorf("lesson %s: the exercise has tests %v, the solution %v", l.Number, exTests, solTests)
+	}
+	message := "lesson " + l.Number + ":"
+	stubFails, solutionPasses := 0, 0
+	var slowest time.Duration
+	for _, name := range exTests {
+		out, err := runTest(ex, name)
+		switch {
+		case err == nil:
+			failed = append(failed, fmt.Sprintf("lesson %s: %s passes on the stubs", l.Number, name))
+		case !strings.Contains(out, message):
+			failed = append(failed, fmt.Sprintf("lesson %s: %s fails on the stubs without naming the lesson:\n%s", l.Number, name, indent(out)))
+		default:
+			stubFails++
+		}
+		start := time.Now()
+		if out, err := runTest(sol.binary, name); err != nil {
+			failed = append(failed, fmt.Sprintf("lesson %s: %s fails with the solution:\n%s", l.Number, name, indent(out)))
+		} else {
+			solutionPasses++
+		}
+		slowest += time.Since(start)
+	}
+	fmt.Fprintf(w, "lesson %s: %d tests; %d fail on the stubs with %q; %d pass with the solution\n",
+		l.Number, len(exTests), stubFails, message, solutionPasses)
+
+	mutants, err := c.LoadMutants(l)
+	if err != nil {
+		return append(failed, fmt.Sprintf("lesson %s: %v", l.Number, err)), nil
+	}
+	caught := 0
+	timeout := 3*slowest + 20*time.Second
+	for i, m := range mutants {
+		o, err := c.tryMutant(l, m, tmp, fmt.Sprintf("%s-mutant-%d", l.Number, i), timeout)
+		switch {
+		case err != nil:
+			failed = append(failed, fmt.Sprintf("lesson %s: %v", l.Number, err))
+		case !o.Caught:
+			failed = append(failed, fmt.Sprintf("lesson %s: no test catches the mutant %q (%s:%d): %s", l.Number, m.Name, MutantsFile(l), m.Line, m.Why))
+			fmt.Fprintf(w, "  mutant %-48q SURVIVED\n", m.Name)
+		default:
+			caught++
+			fmt.Fprintf(w, "  mutant %-48q caught by %s (%s)\n", m.Name, o.By, o.Duration.Round(100*time.Millisecond))
+		}
+	}
+	fmt.Fprintf(w, "lesson %s: %d of %d catalogued mutants caught\n", l.Number, caught, len(mutants))
+	if len(mutants) < minMutants {
+		failed = append(failed, fmt.Sprintf("lesson %s: %d mutants in %s, want at least %d", l.Number, len(mutants), MutantsFile(l), minMutants))
+	}
+	return failed, nil
+}
+
+// minMutants is the fewest known-wrong variants a lesson's catalogue holds.
+const minMutants = 8
+
+// tryMutant builds lesson l's exercise with mutant m and runs its tests.
+func (c *Course) tryMutant(l lessons.Lesson, m Mutant, tmp, name string, timeout time.Duration) (outcome, error) {
+	file, src, err := c.Apply(m)
+	if err != nil {
+		return outcome{}, err
+	}
+	v, err := c.buildVariant(l, map[string][]byte{file: src}, tmp, name)
+	if err != nil {
+		return outcome{}, fmt.Errorf("mutant %q (%s:%d) %w", m.Name, MutantsFile(l), m.Line, err)
+	}
+	defer os.RemoveAll(v.dir)
+	return v.run(timeout), nil
+}
+
+// testBinary compiles the tests of lesson l's exercise as it is on disk.
+func (c *Course) testBinary(module string, l lessons.Lesson, out string) (string, error) {
+	cmd := exec.Command("go", "test", "-c", "-o", out, "./"+l.Dir()+"/")
 	cmd.Dir = module
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%s", b)
@@ -126,4 +182,51 @@ func runTest(bin, name string) (string, error) {
 
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
+}
+
+// CheckMutants runs lesson l's mutant catalogue (the mutants whose name
+// contains only, if it is not empty) and reports which test catches each.
+func (c *Course) CheckMutants(w io.Writer, l lessons.Lesson, only string) error {
+	mutants, err := c.LoadMutants(l)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "klab-mutants")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	sol, err := c.buildVariant(l, nil, tmp, "solution")
+	if err != nil {
+		return fmt.Errorf("lesson %s: the solution: %w", l.Number, err)
+	}
+	base := sol.run(10 * time.Minute)
+	if base.Caught {
+		return fmt.Errorf("lesson %s: the solution fails its tests (%s):\n%s", l.Number, base.By, indent(base.Output))
+	}
+	timeout := 3*base.Duration + 20*time.Second
+	var survived []string
+	ran := 0
+	for i, m := range mutants {
+		if only != "" && !strings.Contains(m.Name, only) {
+			continue
+		}
+		ran++
+		o, err := c.tryMutant(l, m, tmp, fmt.Sprintf("mutant-%d", i), timeout)
+		switch {
+		case err != nil:
+			survived = append(survived, err.Error())
+			fmt.Fprintf(w, "  mutant %-48q %v\n", m.Name, err)
+		case o.Caught:
+			fmt.Fprintf(w, "  mutant %-48q caught by %s (%s)\n", m.Name, o.By, o.Duration.Round(100*time.Millisecond))
+		default:
+			survived = append(survived, m.Name)
+			fmt.Fprintf(w, "  mutant %-48q SURVIVED: %s\n", m.Name, m.Why)
+		}
+	}
+	fmt.Fprintf(w, "lesson %s: %d of %d mutants caught\n", l.Number, ran-len(survived), ran)
+	if len(survived) > 0 {
+		return fmt.Errorf("lesson %s: not caught: %s", l.Number, strings.Join(survived, "; "))
+	}
+	return nil
 }

@@ -124,14 +124,17 @@ func TestSolveAndResetRoundTrip(t *testing.T) {
 	root, err := FindRoot(".")
 	require.NoError(t, err)
 	tmp := t.TempDir()
-	out, err := exec.Command("cp", "-r", filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum"),
+	cp, err := exec.Command("cp", "-r", filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum"),
 		filepath.Join(root, "lessons"), filepath.Join(root, "broker"), filepath.Join(root, "exercises"), tmp).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	require.NoError(t, err, "%s", cp)
+	require.NoError(t, os.RemoveAll(filepath.Join(tmp, progressFile)))
 	c, err := Scan(tmp)
 	require.NoError(t, err)
 	l := mustLesson(t, "01")
 
-	st, err := c.Status(l)
+	progress, err := c.LoadProgress()
+	require.NoError(t, err)
+	st, err := c.Status(l, progress)
 	require.NoError(t, err)
 	assert.Equal(t, "not started", st.String())
 
@@ -143,9 +146,19 @@ func TestSolveAndResetRoundTrip(t *testing.T) {
 	assert.Contains(t, wrote, "exercises/01-commit-log/broker/log/segment.go.mine", "the student's changed file is kept")
 	assert.Equal(t, mine, mustRead(t, seg+".mine"))
 	assert.NotContains(t, string(mustRead(t, seg)), "lessons.Todo", "solved: no stubs left")
-	st, err = c.Status(l)
+	st, err = c.Status(l, progress)
 	require.NoError(t, err)
-	assert.Equal(t, "passing (14 tests)", st.String(), "solved, the exercise passes its tests:\n%s", st.Output)
+	assert.Equal(t, "changed since its last run", st.String())
+	var out strings.Builder
+	ok, err := c.Test(l, &out, TestOptions{})
+	require.NoError(t, err)
+	assert.True(t, ok, "solved, the exercise passes its tests:\n%s", out.String())
+	assert.Contains(t, out.String(), "Lesson 01 passes")
+	progress, err = c.LoadProgress()
+	require.NoError(t, err)
+	st, err = c.Status(l, progress)
+	require.NoError(t, err)
+	assert.Regexp(t, `^passing \(\d+ tests\)$`, st.String(), "the last run is remembered")
 
 	wrote, err = c.Put(l, false)
 	require.NoError(t, err)
@@ -153,9 +166,17 @@ func TestSolveAndResetRoundTrip(t *testing.T) {
 		assert.NotContains(t, w, ".mine", "reset after solve backs up nothing: the solution is not the student's work")
 	}
 	assert.Equal(t, mine, mustRead(t, seg+".mine"), "the student's backup survives solve then reset")
-	st, err = c.Status(l)
+	st, err = c.Status(l, progress)
 	require.NoError(t, err)
 	assert.Equal(t, "not started", st.String(), "reset puts the stubs back")
+
+	out.Reset()
+	ok, err = c.Test(l, &out, TestOptions{GoTestArgs: []string{"-run", "Append"}})
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Regexp(t, `0 of \d+ tests pass`, out.String())
+	assert.Regexp(t, `lesson 01: implement \S+ — see \S+  \(hit \d+ times\)`, out.String(), "each stub is named once, with a count")
+	assert.Contains(t, out.String(), "course hint 01")
 }
 
 func mustRead(t *testing.T, p string) []byte {

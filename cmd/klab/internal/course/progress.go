@@ -1,54 +1,126 @@
 package course
 
 import (
-	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"klab.dev/klab/lessons"
 )
+
+// progressFile is where a student's runs and hints are remembered, under
+// exercises/ (and ignored by git): `klab course` shows each lesson's state
+// from its last run without running anything, and `klab course hint`
+// knows which hints it has shown.
+const progressFile = "exercises/.klab-progress.json"
+
+// Progress is what the course remembers of a student's work.
+type Progress struct {
+	// Runs holds each lesson's last run of `klab course test`, by number.
+	Runs map[string]Run `json:"runs,omitempty"`
+	// Hints holds, for "NN region", the deepest hint level shown.
+	Hints map[string]int `json:"hints,omitempty"`
+}
+
+// Run is the outcome of one `klab course test NN`.
+type Run struct {
+	// Exercise is a hash of the exercise's files when it ran: a run of
+	// other code says nothing of the code there now.
+	Exercise string    `json:"exercise"`
+	At       time.Time `json:"at"`
+	Builds   bool      `json:"builds"`
+	Selected bool      `json:"selected,omitempty"` // run with -run: some tests only
+	Tests    int       `json:"tests"`
+	Passed   int       `json:"passed"`
+	Failing  []string  `json:"failing,omitempty"`
+}
+
+func (r Run) String() string {
+	switch {
+	case !r.Builds:
+		return "does not compile"
+	case r.Selected:
+		return fmt.Sprintf("%d of %d selected tests pass", r.Passed, r.Tests)
+	case r.Passed == r.Tests:
+		return fmt.Sprintf("passing (%d tests)", r.Tests)
+	default:
+		return fmt.Sprintf("%d of %d tests pass", r.Passed, r.Tests)
+	}
+}
+
+// LoadProgress reads the student's progress; none yet is an empty one.
+func (c *Course) LoadProgress() (*Progress, error) {
+	p := &Progress{Runs: map[string]Run{}, Hints: map[string]int{}}
+	b, err := os.ReadFile(filepath.Join(c.Root, progressFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("%s: %w (delete it to start the record afresh)", progressFile, err)
+	}
+	if p.Runs == nil {
+		p.Runs = map[string]Run{}
+	}
+	if p.Hints == nil {
+		p.Hints = map[string]int{}
+	}
+	return p, nil
+}
+
+// SaveProgress writes p back.
+func (c *Course) SaveProgress(p *Progress) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	full := filepath.Join(c.Root, progressFile)
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(full, append(b, '\n'), 0o644)
+}
 
 // State is where a student stands on one lesson.
 type State struct {
 	Lesson  lessons.Lesson
 	Started bool // the exercise differs from its generated stubs
-	Builds  bool
-	Tests   int // top-level tests run
-	Failed  int
-	Output  string // go test's output when it does not build
+	// Last is the last run of the lesson's tests, if it ran on the code
+	// that is there now.
+	Last *Run
 }
 
 func (s State) String() string {
 	switch {
 	case !s.Started:
 		return "not started"
-	case !s.Builds:
-		return "does not compile"
-	case s.Failed > 0:
-		return fmt.Sprintf("failing %d of %d tests", s.Failed, s.Tests)
+	case s.Last == nil:
+		return "changed since its last run"
 	default:
-		return fmt.Sprintf("passing (%d tests)", s.Tests)
+		return s.Last.String()
 	}
 }
 
-// Status reports the state of lesson l's exercise. An exercise that is
-// still exactly as generated is not started and its tests are not run.
-func (c *Course) Status(l lessons.Lesson) (State, error) {
+// Status reports where the student stands on lesson l, from the exercise
+// on disk and the last recorded run. It runs nothing.
+func (c *Course) Status(l lessons.Lesson, p *Progress) (State, error) {
 	st := State{Lesson: l}
-	stubs, err := c.GenerateLesson(l, "exercises", l.Number)
+	stubs, err := c.GenerateLesson(l, false)
 	if err != nil {
 		return st, err
 	}
-	for p, want := range stubs {
-		have, err := os.ReadFile(filepath.Join(c.Root, p))
+	for path, want := range stubs {
+		have, err := os.ReadFile(filepath.Join(c.Root, path))
 		if err != nil || !bytes.Equal(have, want) {
 			st.Started = true
 			break
@@ -57,86 +129,41 @@ func (c *Course) Status(l lessons.Lesson) (State, error) {
 	if !st.Started {
 		return st, nil
 	}
-	cmd := exec.Command("go", "test", "-count=1", "-json", "./"+l.Dir()+"/...")
-	cmd.Dir = filepath.Join(c.Root, "exercises")
-	out, _ := cmd.CombinedOutput()
-	st.Builds = true
-	var text strings.Builder
-	for _, line := range bytes.Split(out, []byte("\n")) {
-		var ev struct{ Action, Test, Output string }
-		if json.Unmarshal(line, &ev) != nil {
-			text.Write(line)
-			text.WriteByte('\n')
-			continue
-		}
-		text.WriteString(ev.Output)
-		if ev.Test == "" || strings.Contains(ev.Test, "/") {
-			if ev.Action == "fail" && ev.Test == "" && st.Tests == 0 {
-				st.Builds = false
-			}
-			continue
-		}
-		switch ev.Action {
-		case "pass":
-			st.Tests++
-		case "fail":
-			st.Tests++
-			st.Failed++
-		}
+	hash, err := c.exerciseHash(l)
+	if err != nil {
+		return st, err
 	}
-	if !st.Builds {
-		st.Output = text.String()
+	if r, ok := p.Runs[l.Number]; ok && r.Exercise == hash {
+		st.Last = &r
 	}
 	return st, nil
 }
 
-// Test runs lesson l's exercise tests with go test's output on w, and after
-// a failure prints the lesson's hints. It reports whether they passed.
-func (c *Course) Test(l lessons.Lesson, w io.Writer, args ...string) (bool, error) {
-	cmd := exec.Command("go", append([]string{"test", "-count=1"}, append(args, "./"+l.Dir()+"/...")...)...)
-	cmd.Dir = filepath.Join(c.Root, "exercises")
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Run(); err != nil {
-		if _, ok := err.(*exec.ExitError); !ok {
-			return false, err
+// exerciseHash is a hash of the Go files of lesson l's exercise on disk.
+func (c *Course) exerciseHash(l lessons.Lesson) (string, error) {
+	h := sha256.New()
+	dir := filepath.Join(c.Root, "exercises", l.Dir())
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Ext(p) == ".go" {
+			files = append(files, p)
 		}
-		fmt.Fprintf(w, "\nLesson %s is not done yet.\n", l.Number)
-		if hints := Hints(filepath.Join(c.Root, l.README())); hints != "" {
-			fmt.Fprintf(w, "\nHints from the lesson:\n\n%s\n", hints)
-		}
-		fmt.Fprintf(w, "\nRead the lesson: %s\n", l.README())
-		return false, nil
-	}
-	fmt.Fprintf(w, "\nLesson %s passes. On to the next one: go run ./cmd/klab course\n", l.Number)
-	return true, nil
-}
-
-var heading = regexp.MustCompile(`^#{1,2} `)
-
-// Hints returns the "## Hints" section of a lesson README.
-func Hints(readme string) string {
-	f, err := os.Open(readme)
+		return err
+	})
 	if err != nil {
-		return ""
+		return "", err
 	}
-	defer f.Close()
-	var b strings.Builder
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if heading.MatchString(line) {
-			if in {
-				break
-			}
-			in = strings.EqualFold(strings.TrimSpace(strings.TrimLeft(line, "#")), "hints")
-			continue
+	slices.Sort(files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
 		}
-		if in {
-			b.WriteString(line + "\n")
-		}
+		rel, _ := filepath.Rel(dir, f)
+		fmt.Fprintf(h, "%s %d\n", rel, len(b))
+		h.Write(b)
 	}
-	return strings.TrimSpace(b.String())
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Put writes lesson l's exercise with its regions resolved: to the
@@ -144,19 +171,17 @@ func Hints(readme string) string {
 // student changed is saved beside it as NAME.go.mine first. It returns the
 // files it wrote.
 func (c *Course) Put(l lessons.Lesson, solved bool) ([]string, error) {
-	stubs, err := c.GenerateLesson(l, "exercises", l.Number)
+	stubs, err := c.GenerateLesson(l, false)
+	if err != nil {
+		return nil, err
+	}
+	solution, err := c.GenerateLesson(l, true)
 	if err != nil {
 		return nil, err
 	}
 	want := stubs
 	if solved {
-		if want, err = c.GenerateLesson(l, "exercises", ""); err != nil {
-			return nil, err
-		}
-	}
-	solution, err := c.GenerateLesson(l, "exercises", "")
-	if err != nil {
-		return nil, err
+		want = solution
 	}
 	var wrote []string
 	for p, b := range want {
@@ -167,7 +192,7 @@ func (c *Course) Put(l lessons.Lesson, solved bool) ([]string, error) {
 		}
 		// The student's own work, neither stubs nor solution, is kept.
 		mine := err == nil && !bytes.Equal(have, stubs[p]) && !bytes.Equal(have, solution[p])
-		if mine && !strings.HasSuffix(p, "_test.go") {
+		if mine && !isTest(p) {
 			backup := freeName(full + ".mine")
 			if err := os.WriteFile(backup, have, 0o644); err != nil {
 				return wrote, err
@@ -185,6 +210,8 @@ func (c *Course) Put(l lessons.Lesson, solved bool) ([]string, error) {
 	}
 	return wrote, nil
 }
+
+func isTest(p string) bool { return strings.HasSuffix(p, "_test.go") }
 
 // freeName returns path, or path.1, path.2, ... whichever does not exist
 // yet: a backup never overwrites an earlier one.
