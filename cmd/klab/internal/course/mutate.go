@@ -104,7 +104,9 @@ func mutationsOf(file string, src []byte, regions []Region) ([]Mutation, error) 
 		}
 		return ""
 	}
-	text := func(n ast.Node) string { return string(src[fset.Position(n.Pos()).Offset:fset.Position(n.End()).Offset]) }
+	text := func(n ast.Node) string {
+		return string(src[fset.Position(n.Pos()).Offset:fset.Position(n.End()).Offset])
+	}
 	var out []Mutation
 	add := func(n ast.Node, start, end token.Pos, op, to string) {
 		region := regionOf(n)
