@@ -101,17 +101,23 @@ func (c *Course) Test(l lessons.Lesson, w io.Writer, opt TestOptions) (bool, err
 			run.Failing = append(run.Failing, r.name)
 		}
 	}
-	if waitErr != nil && run.Tests == 0 {
+	passed := waitErr == nil && run.Tests > 0 && run.Passed == run.Tests
+	switch {
+	case waitErr != nil && run.Tests == 0:
 		run.Builds = false
 		fmt.Fprintf(w, "\nLesson %s does not compile:\n%s%s", l.Number, buildOutput, stderr.String())
-	} else {
+	case waitErr != nil && run.Passed == run.Tests:
+		// Every test that ended passed, yet go test failed: a panic or a
+		// time-out outside a test's own report.
+		fmt.Fprintf(w, "\nThe tests did not finish:\n%s%s", buildOutput, stderr.String())
+	default:
 		c.summarize(w, l, results, run)
 	}
 	progress.Runs[l.Number] = run
 	if err := c.SaveProgress(progress); err != nil {
 		return false, err
 	}
-	return run.Builds && waitErr == nil && run.Passed == run.Tests, nil
+	return passed, nil
 }
 
 // readTestEvents reads go test's JSON stream: it prints a line as each
@@ -209,10 +215,10 @@ func (c *Course) summarize(w io.Writer, l lessons.Lesson, results []*testResult,
 		fmt.Fprintf(w, "%d of %d tests pass.\n", run.Passed, run.Tests)
 		fmt.Fprintf(w, "One test with all its output: go run ./cmd/klab course test %s -run '^%s$' -v\n", l.Number, run.Failing[0])
 		fmt.Fprintf(w, "Stuck? go run ./cmd/klab course hint %s\n", l.Number)
+	case run.Tests == 0:
+		fmt.Fprintf(w, "No test ran: does -run match a test of lesson %s? Their names are in exercises/%s/*_test.go\n", l.Number, l.Dir())
 	case run.Selected:
 		fmt.Fprintf(w, "The selected tests pass (%d of %d). The whole lesson: go run ./cmd/klab course test %s\n", run.Passed, run.Tests, l.Number)
-	case run.Tests == 0:
-		fmt.Fprintf(w, "No test ran.\n")
 	default:
 		fmt.Fprintf(w, "Lesson %s passes: %d of %d tests. On to the next one: go run ./cmd/klab course\n", l.Number, run.Passed, run.Tests)
 	}
