@@ -137,6 +137,13 @@ func (c *Cluster) Refresh(ctx context.Context, topics ...string) error {
 	return errs
 }
 
+// BrokerCount is how many brokers the metadata has listed.
+func (c *Cluster) BrokerCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.brokers)
+}
+
 // Partitions returns what the last Refresh learned of a topic, or nil.
 func (c *Cluster) Partitions(topic string) []Partition {
 	c.mu.Lock()

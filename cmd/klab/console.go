@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"klab.dev/klab/broker/client"
 	"klab.dev/klab/consumer"
 	"klab.dev/klab/producer"
@@ -53,24 +55,40 @@ func produceLines(args []string, in io.Reader, errOut io.Writer) error {
 	}
 	cfg := producer.DefaultConfig()
 	cfg.BootstrapServers = strings.Split(*bootstrap, ",")
+	cfg.MaxBlock = consoleMaxBlock
 	for _, p := range props {
 		if err := cfg.Set(p[0], p[1]); err != nil {
 			return err
 		}
+	}
+	// Ask for the topic before reading a line, so that a missing one is
+	// reported at once, even to someone who has not typed anything yet.
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.MaxBlock)
+	_, err := partitionCount(ctx, cfg.BootstrapServers, *topic)
+	cancel()
+	if err != nil {
+		return err
 	}
 	p, err := producer.New(cfg)
 	if err != nil {
 		return err
 	}
 	var failed atomic.Int64
+	var missing atomic.Pointer[error] // the topic went away: stop reading
 	report := func(_ producer.RecordMetadata, err error) {
-		if err != nil && failed.Add(1) <= 10 {
+		if err == nil {
+			return
+		}
+		failed.Add(1)
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			missing.CompareAndSwap(nil, &err)
+		} else if failed.Load() <= 10 {
 			fmt.Fprintln(errOut, "klab produce:", err)
 		}
 	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
+	for missing.Load() == nil && sc.Scan() {
 		r := &producer.Record{Topic: *topic, Value: []byte(sc.Text())}
 		if *sep != "" {
 			if k, v, ok := strings.Cut(sc.Text(), *sep); ok {
@@ -83,11 +101,25 @@ func produceLines(args []string, in io.Reader, errOut io.Writer) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
+	if err := missing.Load(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.MaxBlock)
+		defer cancel()
+		if _, merr := partitionCount(ctx, cfg.BootstrapServers, *topic); merr != nil {
+			return merr // still missing: the error says how to create it
+		}
+		return *err
+	}
 	if n := failed.Load(); n > 0 {
 		return fmt.Errorf("%d records were not written", n)
 	}
 	return closeErr
 }
+
+// consoleMaxBlock is max.block.ms for klab produce, unless -X sets it: how
+// long a send waits for its topic's metadata. Someone at a console should
+// hear within seconds that the topic does not exist, not after the Java
+// client's default of a minute.
+const consoleMaxBlock = 5 * time.Second
 
 // runConsume is the console consumer, built on the course's consumer.
 func runConsume(args []string) error {
@@ -223,11 +255,17 @@ func formatRecord(format string, r consumer.Record) string {
 	return b.String()
 }
 
-// partitionCount asks the cluster how many partitions a topic has.
+// partitionCount asks the cluster how many partitions a topic has. For a
+// topic that does not exist, the error says how to create it.
 func partitionCount(ctx context.Context, bootstrap []string, topic string) (int, error) {
-	cluster := client.NewCluster(bootstrap, "klab-consume")
+	cluster := client.NewCluster(bootstrap, "klab-console")
 	defer cluster.Close()
 	if err := cluster.Refresh(ctx, topic); err != nil {
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return 0, fmt.Errorf("%w\nklab creates no topic on first use (auto.create.topics.enable=false); create it with\n"+
+				"  klab topics create --topic %s --partitions 3 --replication-factor %d --bootstrap-server %s",
+				err, topic, min(3, max(1, cluster.BrokerCount())), strings.Join(bootstrap, ","))
+		}
 		return 0, err
 	}
 	n := len(cluster.Partitions(topic))

@@ -61,6 +61,16 @@ func TestConsoleToolsRefuseWhatTheyCannotDo(t *testing.T) {
 	assert.ErrorContains(t, produceLines([]string{"--topic", "x", "-X", "no.such=1"}, strings.NewReader(""), io.Discard), "no.such")
 }
 
+func TestProduceToAMissingTopicSaysHowToCreateIt(t *testing.T) {
+	addr := startBroker(t, 1, "orders")
+	began := time.Now()
+	err := produceLines([]string{"--bootstrap-server=" + addr, "--topic", "ordres"}, strings.NewReader("a\nb\n"), io.Discard)
+	assert.Less(t, time.Since(began), 10*time.Second)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "UNKNOWN_TOPIC_OR_PARTITION")
+	assert.ErrorContains(t, err, "klab topics create --topic ordres --partitions 3 --replication-factor 1 --bootstrap-server "+addr)
+}
+
 func TestFormatRecordLikeKcat(t *testing.T) {
 	r := consumer.Record{Topic: "t", Partition: 2, Offset: 41, Key: []byte("k"), Value: []byte("v"), Timestamp: time.UnixMilli(1700000000123)}
 	assert.Equal(t, "t/2@41 k=v 1700000000123\t100%\n", formatRecord(`%t/%p@%o %k=%s %T\t100%%\n`, r))

@@ -225,11 +225,15 @@ func (p *Producer) enqueue(r *Record, f *Future) error {
 }
 
 // partitionCount returns how many partitions a topic has, asking for
-// metadata until the topic is known or max.block.ms has passed.
+// metadata until the topic is known or max.block.ms has passed, as the Java
+// client's send does. The error then wraps what the metadata last said of
+// the topic, UNKNOWN_TOPIC_OR_PARTITION for one that does not exist, rather
+// than the deadline that cut the last request short.
 func (p *Producer) partitionCount(topic string, deadline time.Time) (int, error) {
 	if n, ok := p.counts.Load(topic); ok {
 		return n.(int), nil
 	}
+	var last error
 	for {
 		if parts := p.cluster.Partitions(topic); len(parts) > 0 {
 			p.counts.Store(topic, len(parts))
@@ -237,12 +241,19 @@ func (p *Producer) partitionCount(topic string, deadline time.Time) (int, error)
 		}
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		err := p.cluster.Refresh(ctx, topic)
+		cutShort := ctx.Err() != nil
 		cancel()
 		if parts := p.cluster.Partitions(topic); len(parts) > 0 {
 			return len(parts), nil
 		}
+		if err != nil && (last == nil || !cutShort) {
+			last = err
+		}
 		if time.Now().Add(p.cfg.RetryBackoff).After(deadline) {
-			return 0, fmt.Errorf("topic %s not present in metadata after max.block.ms (%s): %w", topic, p.cfg.MaxBlock, err)
+			if last == nil {
+				last = kerr.UnknownTopicOrPartition // answered, but with no partitions
+			}
+			return 0, fmt.Errorf("topic %s not present in metadata after max.block.ms (%s): %w", topic, p.cfg.MaxBlock, last)
 		}
 		time.Sleep(p.cfg.RetryBackoff) // retry.backoff.ms between metadata requests
 	}

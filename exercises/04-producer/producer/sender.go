@@ -39,7 +39,8 @@ func (p *Producer) drain() time.Time {
 	next := now.Add(p.cfg.MetadataMaxAge)
 	byLeader := map[int32][]*batch{}
 	var failed []completion
-	refresh := now.Sub(p.lastLearned()) > p.cfg.MetadataMaxAge
+	learned := p.lastLearned()
+	refresh := now.Sub(learned) > p.cfg.MetadataMaxAge
 
 	p.mu.Lock()
 	for tp, q := range p.acc.queues {
@@ -72,7 +73,10 @@ func (p *Producer) drain() time.Time {
 		}
 		leader, known := p.leader(tp)
 		if !known {
-			refresh = true
+			// Ask again, but at most once per retry.backoff.ms: a topic
+			// deleted under queued records would otherwise be asked
+			// about in a busy loop until delivery.timeout.ms.
+			refresh = refresh || now.Sub(learned) >= p.cfg.RetryBackoff
 			next = earliest(next, now.Add(p.cfg.RetryBackoff))
 			continue
 		}
