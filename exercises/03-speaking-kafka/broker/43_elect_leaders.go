@@ -15,8 +15,11 @@ import (
 // leader.imbalance.check.interval.seconds when auto.leader.rebalance.enable
 // is on; this asks for it now.
 //
-// Behavior: only the active controller answers (NOT_CONTROLLER
-// otherwise). Each partition gets its own code: ELECTION_NOT_NEEDED when
+// Behavior: only the active controller answers; any other broker answers
+// NOT_CONTROLLER, at the top and for each partition asked for, as Kafka
+// does: a client (franz-go's, for one) looks for it on the first
+// partition to know it should find the controller again and retry.
+// Each partition gets its own code: ELECTION_NOT_NEEDED when
 // its preferred leader already leads, PREFERRED_LEADER_NOT_AVAILABLE when
 // that replica is dead or out of sync. A null topic list means every
 // partition. Unclean elections (election type 1) are not offered.
@@ -29,6 +32,16 @@ func handleElectLeaders(b *Broker, _ context.Context, r *request) (kmsg.Response
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	if !b.ctrl.Active() {
 		resp.ErrorCode = kerr.NotController.Code
+		for _, rt := range req.Topics {
+			st := kmsg.NewElectLeadersResponseTopic()
+			st.Topic = rt.Topic
+			for _, partition := range rt.Partitions {
+				sp := kmsg.NewElectLeadersResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = partition, kerr.NotController.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
 		return resp, nil
 	}
 	if req.ElectionType != 0 {

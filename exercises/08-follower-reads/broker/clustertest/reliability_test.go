@@ -168,9 +168,11 @@ func TestLeadershipMovesBackAndForth(t *testing.T) {
 			return p.InSync(1)
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"events": {0: {}}})
+		res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"events": {0: {}}})
 		cancel()
 		require.NoError(t, err)
+		require.Contains(t, res["events"], int32(0), "the answer to ElectLeaders has no result for events-0")
+		require.NoError(t, res["events"][0].Err, "electing broker 1: %s", res["events"][0].ErrMessage)
 		c.WaitLeader("events", 0, 20*time.Second, func(id int32) bool { return id == 1 })
 		t.Logf("round %d: 1 -> %d -> 1", round+1, other)
 	}
