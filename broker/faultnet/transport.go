@@ -9,7 +9,8 @@ import (
 )
 
 // Transport wraps a memberlist transport (in practice a
-// *memberlist.NetTransport) for this node, so that the cluster's gossip
+// *memberlist.NetTransport, or membership's on sockets a test holds) for
+// this node, so that the cluster's gossip
 // suffers the same faults as its TCP connections:
 //
 //   - WriteTo an address whose owner is cut from this node, or when either

@@ -41,6 +41,12 @@ type Config struct {
 	// while it knows fewer members than seeds, so that the order in which
 	// brokers start, and healed partitions, do not matter.
 	Seeds []string
+	// Listener and PacketConn, when set, are the TCP listener and the UDP
+	// socket to gossip on, bound already to Gossip's address (see
+	// HoldLoopback), instead of binding it here. Join takes them over:
+	// they are closed when gossip stops, or if Join fails.
+	Listener   net.Listener
+	PacketConn net.PacketConn
 	// WrapTransport, when set, wraps the gossip transport (tests fault it).
 	WrapTransport func(memberlist.Transport) memberlist.Transport
 	// ProbeInterval is how often a random member is probed; failure is
@@ -98,23 +104,45 @@ func Join(cfg Config) (*Membership, error) {
 	mc.Events = &events{m}
 	mc.Delegate = &delegate{m}
 	mc.LogOutput = io.Discard
-	if cfg.WrapTransport != nil || port == 0 {
-		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port})
-		if err != nil {
-			return nil, err
+	if (cfg.Listener == nil) != (cfg.PacketConn == nil) {
+		return nil, errors.New("membership: a held gossip address needs both its listener and its packet socket")
+	}
+	if cfg.Listener != nil || cfg.WrapTransport != nil || port == 0 {
+		var t memberlist.Transport
+		if cfg.Listener != nil {
+			if cfg.Listener.Addr().String() != cfg.Gossip || cfg.PacketConn.LocalAddr().String() != cfg.Gossip {
+				cfg.Listener.Close()
+				cfg.PacketConn.Close()
+				return nil, fmt.Errorf("membership: the held gossip sockets are on %s and %s, not %s", cfg.Listener.Addr(), cfg.PacketConn.LocalAddr(), cfg.Gossip)
+			}
+			ht, err := newHeldTransport(cfg.Listener, cfg.PacketConn, m.log)
+			if err != nil {
+				cfg.Listener.Close()
+				cfg.PacketConn.Close()
+				return nil, err
+			}
+			t = ht
+		} else {
+			nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port})
+			if err != nil {
+				return nil, err
+			}
+			if port == 0 {
+				mc.BindPort = nt.GetAutoBindPort()
+				mc.AdvertisePort = mc.BindPort
+			}
+			t = nt
 		}
-		if port == 0 {
-			mc.BindPort = nt.GetAutoBindPort()
-			mc.AdvertisePort = mc.BindPort
-		}
-		var t memberlist.Transport = nt
 		if cfg.WrapTransport != nil {
-			t = cfg.WrapTransport(nt)
+			t = cfg.WrapTransport(t)
 		}
 		mc.Transport = t
 	}
 	list, err := memberlist.Create(mc)
 	if err != nil {
+		if mc.Transport != nil {
+			mc.Transport.Shutdown()
+		}
 		return nil, err
 	}
 	m.list = list

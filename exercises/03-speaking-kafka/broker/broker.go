@@ -210,6 +210,9 @@ func (b *Broker) join() error {
 		Gossip: b.cfg.Gossip,
 		Seeds:  b.cfg.Seeds,
 		Logger: b.log,
+
+		Listener:   b.cfg.GossipListener,
+		PacketConn: b.cfg.GossipPacketConn,
 	}
 	if b.cfg.Network != nil {
 		mc.WrapTransport = b.cfg.Network.Transport

@@ -68,6 +68,11 @@ type Config struct {
 
 	// Listener, when set, is used instead of listening on Listen.
 	Listener net.Listener
+	// GossipListener and GossipPacketConn, when set, are the TCP listener
+	// and the UDP socket bound to Gossip (membership.HoldLoopback), used
+	// instead of binding it: whoever chose the port has held it since.
+	GossipListener   net.Listener
+	GossipPacketConn net.PacketConn
 	// Network, when set, carries the broker's traffic to its peers: tests
 	// use a faulty one (package faultnet) to cut and pause brokers.
 	Network Network

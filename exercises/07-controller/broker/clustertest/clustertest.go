@@ -65,8 +65,11 @@ type node struct {
 	gossip string
 	rack   string
 	b      *broker.Broker // nil while down
-	// listener holds the Kafka port until the broker's first start.
+	// listener holds the Kafka port, and gossipLn and gossipPC the gossip
+	// port, until the broker's first start.
 	listener net.Listener
+	gossipLn net.Listener
+	gossipPC net.PacketConn
 }
 
 // Start starts a cluster and waits until every broker has joined it. The
@@ -77,25 +80,23 @@ func Start(t testing.TB, opts Options) *Cluster {
 		opts.Brokers = 3
 	}
 	c := &Cluster{t: t, Net: faultnet.New(), opts: opts, nodes: map[int32]*node{}, logs: &testLog{t: t}}
-	// Each Kafka port is held from now on, so that nothing else takes it
-	// before the broker starts (its first start uses this listener); the
-	// gossip ports are chosen while they are held, so none is among them.
-	listeners := make([]net.Listener, opts.Brokers)
-	for i := range listeners {
+	// Each Kafka port and each gossip port (TCP and UDP) is held from now
+	// on, so that nothing else on the machine (other tests' clusters, say)
+	// takes it before the broker starts: its first start uses these
+	// sockets. Held at once, they are all distinct.
+	for i := 1; i <= opts.Brokers; i++ {
+		id := int32(i)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		listeners[i] = ln
-	}
-	gossip, err := membership.FreeLoopbackAddrs(opts.Brokers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= opts.Brokers; i++ {
-		id := int32(i)
-		ln := listeners[i-1]
-		n := &node{id: id, dir: filepath.Join(t.TempDir(), "broker-"+strconv.Itoa(i)), addr: ln.Addr().String(), gossip: gossip[i-1], listener: ln}
+		gln, gpc, err := membership.HoldLoopback()
+		if err != nil {
+			ln.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close(); gln.Close(); gpc.Close() }) // in case a broker never started
+		n := &node{id: id, dir: filepath.Join(t.TempDir(), "broker-"+strconv.Itoa(i)), addr: ln.Addr().String(), gossip: gln.Addr().String(), listener: ln, gossipLn: gln, gossipPC: gpc}
 		if len(opts.Racks) > 0 {
 			n.rack = opts.Racks[(i-1)%len(opts.Racks)]
 		}
@@ -145,6 +146,7 @@ func (c *Cluster) config(n *node) broker.Config {
 	}
 	slices.Sort(cfg.Seeds)
 	cfg.Listener, n.listener = n.listener, nil
+	cfg.GossipListener, cfg.GossipPacketConn, n.gossipLn, n.gossipPC = n.gossipLn, n.gossipPC, nil, nil
 	cfg.Network = c.Net.Node(n.id)
 	cfg.Logger = slog.New(c.logs.handler(n.id))
 	cfg.ReplicaLagTimeMax = 2 * time.Second
