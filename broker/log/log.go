@@ -266,7 +266,7 @@ func (l *Log) write(b []byte, h header) error {
 func (l *Log) maybeRoll(h header) error {
 	//klab:lesson 01 begin (*Log).maybeRoll
 	s := l.active()
-	full := s.size > 0 && s.size+h.size > l.cfg.SegmentBytes
+	full := s.nextOffset > s.base && s.size+h.size > l.cfg.SegmentBytes
 	if !full && h.lastOffset()-s.base <= 1<<32-1 {
 		return nil
 	}
