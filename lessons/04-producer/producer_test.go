@@ -237,9 +237,9 @@ func TestBatchSizeCutsBatches(t *testing.T) {
 	assert.Equal(t, []int{8, 8, 8, 6}, counts, "batch.size=1000 and records of ~110 bytes: batches of 8, the header counted")
 }
 
-// TestABatchAtBatchSizeLeavesAtOnceWhileOthersLinger: an empty batch takes
-// any record, and a batch that reached batch.size is ready whatever
-// linger.ms says, even with nothing behind it. A batch with room lingers.
+// TestABatchAtBatchSizeLeavesAtOnceWhileOthersLinger: a batch that reached
+// batch.size is ready whatever linger.ms says, even with nothing behind it.
+// A batch with room lingers.
 func TestABatchAtBatchSizeLeavesAtOnceWhileOthersLinger(t *testing.T) {
 	addr := cluster(t, 2)
 	zero, one := int32(0), int32(1)
@@ -248,7 +248,14 @@ func TestABatchAtBatchSizeLeavesAtOnceWhileOthersLinger(t *testing.T) {
 	for i := range 5 {
 		small = append(small, p.SendAsync(&producer.Record{Topic: "lesson", Partition: &zero, Value: []byte(fmt.Sprint(i))}, nil))
 	}
-	big := p.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: make([]byte, 3000)}, nil)
+	// A record that makes a batch of exactly batch.size bytes: the 61-byte
+	// header and the record, whose offset and timestamp deltas are 0.
+	value := make([]byte, 900)
+	for log.BatchHeaderSize+log.RecordSize(kmsg.Record{Value: value}) < 1000 {
+		value = append(value, 0)
+	}
+	require.Equal(t, 1000, log.BatchHeaderSize+log.RecordSize(kmsg.Record{Value: value}))
+	big := p.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: value}, nil)
 	wait, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	md, err := big.Wait(wait)
@@ -261,7 +268,7 @@ func TestABatchAtBatchSizeLeavesAtOnceWhileOthersLinger(t *testing.T) {
 	require.NoError(t, p.Flush(ctx(t)))
 	waitAll(t, append(small, more))
 	assert.Equal(t, []int{5}, batches(t, addr, 0), "the lingering records left together on Flush")
-	assert.Equal(t, []int{1, 1}, batches(t, addr, 1), "the big record had a batch of its own")
+	assert.Equal(t, []int{1, 1}, batches(t, addr, 1), "the full batch left alone; the next record went to a new one")
 }
 
 func TestKeylessRecordsStickToOnePartitionPerBatch(t *testing.T) {
@@ -448,14 +455,19 @@ func TestAFullBatchLeavesWithoutWaitingForLinger(t *testing.T) {
 	one := int32(0)
 	p := newProducer(t, addr, "linger.ms", "600000", "batch.size", "1000")
 	var futures []*producer.Future
-	for range 20 {
+	for range 10 {
 		futures = append(futures, p.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: make([]byte, 100)}, nil))
 	}
-	// No Flush: linger.ms is ten minutes, but the first batches are full.
+	// No Flush: linger.ms is ten minutes, but the first batch is full: the
+	// ninth record did not fit and opened a second batch.
 	wait, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := futures[0].Wait(wait)
-	require.NoError(t, err, "a batch that reached batch.size is sent at once, whatever linger.ms says")
+	for i, f := range futures[:8] {
+		md, err := f.Wait(wait)
+		require.NoError(t, err, "record %d: a batch that another batch follows is full and leaves at once, whatever linger.ms says", i)
+		assert.Equal(t, int64(i), md.Offset)
+	}
+	assert.Equal(t, []int{8}, batches(t, addr, 0), "the second batch has room: it lingers")
 }
 
 // recordsPerBatch returns, for each partition of a Produce request, how
@@ -502,6 +514,10 @@ func TestRecordsBatchWhileARequestIsOutEvenWithLingerZero(t *testing.T) {
 	futures := []*producer.Future{p.SendAsync(&producer.Record{Topic: "lesson", Value: []byte("first")}, nil)}
 	select {
 	case <-held:
+	case <-futures[0].Done():
+		_, err := futures[0].Wait(ctx(t))
+		require.NoError(t, err)
+		t.Fatal("the first record was answered, but kfake holds its request")
 	case <-ctx(t).Done():
 		t.Fatal("the first record was not sent, with linger.ms=0")
 	}
@@ -569,6 +585,10 @@ func TestARetriedBatchWaitsOutItsBackoffAndTakesNoNewRecords(t *testing.T) {
 	first := p.SendAsync(&producer.Record{Topic: "lesson", Value: []byte("first")}, nil)
 	select {
 	case <-requeued:
+	case <-first.Done():
+		_, err := first.Wait(ctx(t))
+		require.NoError(t, err)
+		t.Fatal("the record was answered with no retry, although its first attempt failed")
 	case <-ctx(t).Done():
 		t.Fatal("the failed batch was not retried")
 	}
