@@ -171,7 +171,8 @@ func (b *Broker) followerFetch(p *partition, rp *kmsg.FetchRequestTopicPartition
 		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes)
 	}
 	if err == nil {
-		join, moved := p.followerFetched(follower, rp.FetchOffset, time.Now())
+		var join, moved bool
+		join, moved, err = p.followerFetched(follower, rp.FetchOffset, time.Now())
 		if moved {
 			b.notifyAppend() // consumers waiting for records to be committed
 		}
