@@ -131,6 +131,11 @@ func TestAppendRejectsMalformedBatches(t *testing.T) {
 			binary.BigEndian.PutUint32(b[57:], 5)
 			return recrc(b)
 		}(), kerr.CorruptMessage},
+		{"one record more than offsets", func() []byte {
+			b := bytes.Clone(good)
+			binary.BigEndian.PutUint32(b[57:], 2) // 2 records, last offset delta 0
+			return recrc(b)
+		}(), kerr.CorruptMessage},
 		{"a negative record count", func() []byte {
 			b := bytes.Clone(good)
 			binary.BigEndian.PutUint32(b[57:], 0xffffffff)
