@@ -9,7 +9,7 @@ import (
 	"klab.dev/klab/broker/metadata"
 )
 
-// decide is the controller's rule for one partition, given which brokers
+// Decide is the controller's rule for one partition, given which brokers
 // are alive: the leader and ISR it should have. The error, LEADER_NOT_AVAILABLE,
 // says the partition is offline: no replica may lead it.
 //
@@ -24,8 +24,8 @@ import (
 //   - With no live ISR member the partition stays offline (leader -1),
 //     unless unclean is set (unclean.leader.election.enable): then the
 //     first live replica leads, and records it lacks are lost.
-func decide(p metadata.Partition, alive func(int32) bool, unclean bool) (leader int32, isr []int32, err error) {
-	//klab:lesson 07 begin decide
+func Decide(p metadata.Partition, alive func(int32) bool, unclean bool) (leader int32, isr []int32, err error) {
+	//klab:lesson 07 begin Decide
 	isr = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return !alive(id) })
 	leader = p.Leader
 	if leader < 0 || !alive(leader) {
@@ -53,7 +53,7 @@ func decide(p metadata.Partition, alive func(int32) bool, unclean bool) (leader 
 	}
 	return leader, isr, nil
 	//klab:lesson 07 stub
-	// return 0, nil, lessons.Todo("07", "decide")
+	// return 0, nil, lessons.Todo("07", "Decide")
 	//klab:lesson 07 end
 }
 

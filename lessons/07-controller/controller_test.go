@@ -1,10 +1,13 @@
-// The tests of lesson 07, the controller. Placement is tested as a
-// function; elections on a cluster of brokers in this process (package
-// clustertest), whose brokers are killed and restarted.
+// The tests of lesson 07, the controller. Placement (Assign) and the
+// election rule (Decide) are tested as functions, case by case; then on a
+// cluster of brokers in this process (package clustertest), whose brokers
+// are killed and restarted, as the active controller runs them.
 package controller_test
 
 import (
 	"context"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,6 +23,210 @@ import (
 )
 
 func ptr(s string) *string { return &s }
+
+// alive is the set of live brokers, as Decide's alive function.
+func alive(ids ...int32) func(int32) bool {
+	return func(id int32) bool { return slices.Contains(ids, id) }
+}
+
+// decide runs Decide on a copy of p and checks that Decide left p's ISR
+// as it was: the image is shared by every reader, and never changed.
+func decide(t *testing.T, p metadata.Partition, live func(int32) bool, unclean bool) (int32, []int32, error) {
+	t.Helper()
+	isr := slices.Clone(p.ISR)
+	leader, newISR, err := controller.Decide(p, live, unclean)
+	require.Equal(t, isr, p.ISR, "Decide changed the image's ISR in place: filter a copy")
+	return leader, newISR, err
+}
+
+// TestDecideKeepsALiveLeader: a live leader keeps its partition, even
+// when it is not the preferred (first) replica; dead followers leave the
+// ISR; and with nothing to change, Decide returns the partition as it is.
+func TestDecideKeepsALiveLeader(t *testing.T) {
+	p := metadata.Partition{Replicas: []int32{1, 2, 3}, Leader: 1, ISR: []int32{1, 2, 3}}
+	leader, isr, err := decide(t, p, alive(1, 2, 3), false)
+	require.NoError(t, err)
+	require.Equal(t, int32(1), leader, "nothing happened: the leader stays")
+	require.Equal(t, []int32{1, 2, 3}, isr, "nothing happened: the ISR stays")
+
+	leader, isr, err = decide(t, p, alive(1, 2), false)
+	require.NoError(t, err)
+	require.Equal(t, int32(1), leader, "a follower died: the leader stays")
+	require.Equal(t, []int32{1, 2}, isr, "the dead follower 3 leaves the ISR, so acks=all stops waiting for it")
+
+	p = metadata.Partition{Replicas: []int32{1, 2, 3}, Leader: 2, ISR: []int32{1, 2, 3}}
+	leader, isr, err = decide(t, p, alive(1, 2, 3), false)
+	require.NoError(t, err)
+	require.Equal(t, int32(2), leader, "broker 2 leads and is alive: the preferred leader 1 gets it back only by a preferred election, never by Decide")
+	require.Equal(t, []int32{1, 2, 3}, isr)
+
+	leader, isr, err = decide(t, p, alive(2, 3), true)
+	require.NoError(t, err)
+	require.Equal(t, int32(2), leader, "unclean election changes nothing while the leader lives")
+	require.Equal(t, []int32{2, 3}, isr)
+
+	p = metadata.Partition{Replicas: []int32{1, 0}, Leader: 0, ISR: []int32{0, 1}}
+	leader, _, err = decide(t, p, alive(0, 1), false)
+	require.NoError(t, err)
+	require.Equal(t, int32(0), leader, "0 is a broker id like any other (Kafka's node ids often start at 0); only -1 means no leader")
+}
+
+// TestDecideElectsTheFirstLiveInSyncReplicaInReplicaOrder: when the leader
+// dies, the new one is the first replica, in the replica list's order
+// (not the ISR's, not by broker id), that is alive and in sync.
+func TestDecideElectsTheFirstLiveInSyncReplicaInReplicaOrder(t *testing.T) {
+	p := metadata.Partition{Replicas: []int32{1, 3, 2}, Leader: 1, ISR: []int32{1, 2, 3}}
+	leader, isr, err := decide(t, p, alive(2, 3), false)
+	require.NoError(t, err)
+	require.Equal(t, int32(3), leader, "replicas 1,3,2: after 1 comes 3, whatever the ISR's order or the ids")
+	require.Equal(t, []int32{2, 3}, isr)
+
+	p = metadata.Partition{Replicas: []int32{1, 2, 3}, Leader: 1, ISR: []int32{1, 3}}
+	leader, isr, err = decide(t, p, alive(2, 3), false)
+	require.NoError(t, err)
+	require.Equal(t, int32(3), leader, "2 is alive but out of sync: it may lack acknowledged records, so 3 leads")
+	require.Equal(t, []int32{3}, isr)
+
+	leader, _, err = decide(t, p, alive(2, 3), true)
+	require.NoError(t, err)
+	require.Equal(t, int32(3), leader, "with unclean election allowed, an in-sync replica still comes first")
+
+	p = metadata.Partition{Replicas: []int32{1, 2}, Leader: -1, ISR: []int32{2}}
+	leader, isr, err = decide(t, p, alive(1, 2), false)
+	require.NoError(t, err)
+	require.Equal(t, int32(2), leader, "an offline partition gets a leader as soon as an in-sync replica is alive")
+	require.Equal(t, []int32{2}, isr)
+}
+
+// TestDecideLeavesAPartitionOfflineWithoutALiveInSyncReplica: no live ISR
+// member and unclean election off: leader -1, LEADER_NOT_AVAILABLE, and the
+// ISR keeps its last members, the only replicas known to hold every
+// committed record.
+func TestDecideLeavesAPartitionOfflineWithoutALiveInSyncReplica(t *testing.T) {
+	p := metadata.Partition{Replicas: []int32{1, 2}, Leader: 1, ISR: []int32{1}}
+	leader, isr, err := decide(t, p, alive(2), false)
+	require.ErrorIs(t, err, kerr.LeaderNotAvailable, "an offline partition is LEADER_NOT_AVAILABLE")
+	require.Equal(t, int32(-1), leader, "2 is alive but was not in sync: no leader")
+	require.Equal(t, []int32{1}, isr, "the last in-sync replica stays in the ISR: the partition waits for it")
+
+	p = metadata.Partition{Replicas: []int32{1, 2, 3}, Leader: 2, ISR: []int32{1, 2}}
+	leader, isr, err = decide(t, p, alive(3), false)
+	require.ErrorIs(t, err, kerr.LeaderNotAvailable)
+	require.Equal(t, int32(-1), leader)
+	require.Equal(t, []int32{1, 2}, isr, "the whole ISR died at once: it stays as it was")
+
+	p = metadata.Partition{Replicas: []int32{1, 2}, Leader: -1, ISR: []int32{1}}
+	leader, isr, err = decide(t, p, alive(2), false)
+	require.ErrorIs(t, err, kerr.LeaderNotAvailable, "still offline")
+	require.Equal(t, int32(-1), leader)
+	require.Equal(t, []int32{1}, isr)
+}
+
+// TestDecideUncleanElectionTakesTheFirstLiveReplica: with
+// unclean.leader.election.enable, a partition with no live in-sync replica
+// is led by the first live replica in replica order, which is then the
+// whole ISR.
+func TestDecideUncleanElectionTakesTheFirstLiveReplica(t *testing.T) {
+	p := metadata.Partition{Replicas: []int32{1, 3, 2}, Leader: 1, ISR: []int32{1}}
+	leader, isr, err := decide(t, p, alive(2, 3), true)
+	require.NoError(t, err)
+	require.Equal(t, int32(3), leader, "replicas 1,3,2, 1 dead: 3 is the first live replica")
+	require.Equal(t, []int32{3}, isr, "the unclean leader is the whole ISR: the others' records no longer count")
+
+	p = metadata.Partition{Replicas: []int32{1, 2}, Leader: -1, ISR: []int32{1}}
+	leader, isr, err = decide(t, p, alive(2), true)
+	require.NoError(t, err)
+	require.Equal(t, int32(2), leader, "an offline partition gets its unclean leader too")
+	require.Equal(t, []int32{2}, isr)
+
+	leader, _, err = decide(t, p, alive(), true)
+	require.ErrorIs(t, err, kerr.LeaderNotAvailable, "no replica alive at all: offline, even unclean")
+	require.Equal(t, int32(-1), leader)
+
+	p = metadata.Partition{Replicas: []int32{1, 0, 2}, Leader: 1, ISR: []int32{0, 1, 2}}
+	leader, isr, err = decide(t, p, alive(0, 2), true)
+	require.NoError(t, err)
+	require.Equal(t, int32(0), leader, "broker 0 is in sync: a clean election, unclean allowed or not")
+	require.Equal(t, []int32{0, 2}, isr, "a clean election keeps the in-sync followers")
+}
+
+// brokers builds brokers from id, rack pairs, in a shuffled order: Assign
+// must not depend on the order it is given them in.
+func brokers(racks map[int32]string) []metadata.Broker {
+	var bs []metadata.Broker
+	for id, rack := range racks {
+		bs = append(bs, metadata.Broker{ID: id, Rack: rack})
+	}
+	rand.Shuffle(len(bs), func(i, j int) { bs[i], bs[j] = bs[j], bs[i] })
+	return bs
+}
+
+// TestAssignFollowsTheRackAlternatingRing: racks a = {1, 2}, b = {3, 4},
+// c = {5, 6} make the ring 1 3 5 2 4 6. Partition p starts at the ring's
+// (start+p)th broker and its followers are the next brokers round the
+// ring, whatever order the brokers are given in.
+func TestAssignFollowsTheRackAlternatingRing(t *testing.T) {
+	racks := map[int32]string{1: "a", 2: "a", 3: "b", 4: "b", 5: "c", 6: "c"}
+	for range 5 {
+		got, err := controller.Assign(brokers(racks), 6, 3, 0)
+		require.NoError(t, err)
+		require.Equal(t, [][]int32{{1, 3, 5}, {3, 5, 2}, {5, 2, 4}, {2, 4, 6}, {4, 6, 1}, {6, 1, 3}}, got)
+	}
+	got, err := controller.Assign(brokers(racks), 2, 2, 4)
+	require.NoError(t, err)
+	require.Equal(t, [][]int32{{4, 6}, {6, 1}}, got, "start 4: partition 0 begins at the ring's fifth broker")
+	got, err = controller.Assign(brokers(racks), 1, 1, 13)
+	require.NoError(t, err)
+	require.Equal(t, [][]int32{{3}}, got, "start wraps round the ring: 13 mod 6 = 1")
+}
+
+// TestAssignWithoutRacksUsesConsecutiveBrokers: without racks the ring is
+// the brokers by id, and replicas are consecutive brokers.
+func TestAssignWithoutRacksUsesConsecutiveBrokers(t *testing.T) {
+	racks := map[int32]string{1: "", 2: "", 3: "", 4: ""}
+	got, err := controller.Assign(brokers(racks), 5, 3, 1)
+	require.NoError(t, err)
+	require.Equal(t, [][]int32{{2, 3, 4}, {3, 4, 1}, {4, 1, 2}, {1, 2, 3}, {2, 3, 4}}, got)
+	got, err = controller.Assign(brokers(racks), 1, 4, 0)
+	require.NoError(t, err)
+	require.Equal(t, [][]int32{{1, 2, 3, 4}}, got, "as many replicas as brokers: every broker once")
+}
+
+// TestAssignWithFewerRacksThanReplicas: two racks, replication factor 3.
+// Each partition uses both racks first, then fills up with brokers it
+// does not have yet: never one broker twice.
+func TestAssignWithFewerRacksThanReplicas(t *testing.T) {
+	racks := map[int32]string{1: "a", 2: "a", 3: "b", 4: "b"}
+	got, err := controller.Assign(brokers(racks), 4, 3, 0)
+	require.NoError(t, err)
+	require.Equal(t, [][]int32{{1, 3, 2}, {3, 2, 4}, {2, 4, 1}, {4, 1, 3}}, got, "ring 1 3 2 4: a new rack first, then anyone not taken")
+	for p, replicas := range got {
+		require.Len(t, racksOf(replicas, racks), 2, "partition %d: both racks", p)
+	}
+}
+
+// TestAssignWithUnevenRacks: racks a = {1, 2, 3}, b = {4}, c = {5} make
+// the ring 1 4 5 2 3, where neighbours can share a rack: the walk must
+// skip brokers of a rack the partition already uses while another rack is
+// unused. Every partition then has a replica on b's and on c's only
+// broker: a small rack carries a copy of everything.
+func TestAssignWithUnevenRacks(t *testing.T) {
+	racks := map[int32]string{1: "a", 2: "a", 3: "a", 4: "b", 5: "c"}
+	got, err := controller.Assign(brokers(racks), 5, 3, 0)
+	require.NoError(t, err)
+	require.Equal(t, [][]int32{{1, 4, 5}, {4, 5, 2}, {5, 2, 4}, {2, 4, 5}, {3, 4, 5}}, got, "a new rack first, even further round the ring")
+	for p, replicas := range got {
+		require.Len(t, racksOf(replicas, racks), 3, "partition %d: three racks", p)
+	}
+}
+
+func racksOf(ids []int32, racks map[int32]string) map[string]bool {
+	set := map[string]bool{}
+	for _, id := range ids {
+		set[racks[id]] = true
+	}
+	return set
+}
 
 // TestAssignPutsReplicasOnDistinctRacks: six brokers in three racks,
 // replication factor 3: every partition has one replica in each rack, and
@@ -48,6 +255,15 @@ func TestAssignPutsReplicasOnDistinctRacks(t *testing.T) {
 	}
 	for id := int32(1); id <= 6; id++ {
 		require.Equal(t, 2, leaders[id], "broker %d leads %d of 12 partitions; each should lead 2", id, leaders[id])
+	}
+	load := map[int32]int{}
+	for _, replicas := range got {
+		for _, id := range replicas {
+			load[id]++
+		}
+	}
+	for id := int32(1); id <= 6; id++ {
+		require.Equal(t, 6, load[id], "broker %d holds %d of the 36 replicas; each should hold 6", id, load[id])
 	}
 
 	_, err = controller.Assign(brokers, 1, 7, 0)
