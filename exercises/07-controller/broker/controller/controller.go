@@ -315,7 +315,7 @@ func (c *Controller) reconcile(rebalance bool) {
 	for _, t := range im.SortedTopics() {
 		unclean := c.cfg.TopicConfig != nil && c.cfg.TopicConfig(t, "unclean.leader.election.enable") == "true"
 		for i, p := range t.Partitions {
-			leader, isr, err := decide(p, isAlive, unclean)
+			leader, isr, err := Decide(p, isAlive, unclean)
 			if err != nil && !errors.Is(err, kerr.LeaderNotAvailable) {
 				c.log.Error("controller: deciding a leader", "topic", t.Name, "partition", i, "err", err)
 				continue
@@ -406,7 +406,11 @@ func (c *Controller) Close() error {
 		close(c.stop)
 		err = c.raft.Shutdown().Error()
 		c.wg.Wait()
-		err = errors.Join(err, c.streams.Close(), c.trans.Close(), c.store.Close())
+		err = errors.Join(err, c.streams.Close(), c.trans.Close())
+		// Raft's connection handlers outlive its Shutdown and may still
+		// write to the store: it closes once they are gone.
+		c.streams.wait()
+		err = errors.Join(err, c.store.Close())
 	})
 	return err
 }

@@ -9,7 +9,7 @@ import (
 	"klab.dev/klab/lessons"
 )
 
-// decide is the controller's rule for one partition, given which brokers
+// Decide is the controller's rule for one partition, given which brokers
 // are alive: the leader and ISR it should have. The error, LEADER_NOT_AVAILABLE,
 // says the partition is offline: no replica may lead it.
 //
@@ -24,9 +24,9 @@ import (
 //   - With no live ISR member the partition stays offline (leader -1),
 //     unless unclean is set (unclean.leader.election.enable): then the
 //     first live replica leads, and records it lacks are lost.
-func decide(p metadata.Partition, alive func(int32) bool, unclean bool) (leader int32, isr []int32, err error) {
-	// TODO(lesson 07): write decide. See lessons/07-controller/README.md.
-	return 0, nil, lessons.Todo("07", "decide")
+func Decide(p metadata.Partition, alive func(int32) bool, unclean bool) (leader int32, isr []int32, err error) {
+	// TODO(lesson 07): write Decide. See lessons/07-controller/README.md.
+	return 0, nil, lessons.Todo("07", "Decide")
 }
 
 // preferred returns the partition's preferred leader if it should take the

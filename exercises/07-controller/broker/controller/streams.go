@@ -21,6 +21,9 @@ const RaftMagic = 0xFF
 // streams is the raft transport's stream layer: it dials peers' Kafka
 // ports (through the broker's dialer, which tests fault) and accepts the
 // connections the broker's listener passes on.
+//
+// It also keeps track of the connections raft accepted, until raft's
+// handler of each lets go of it (see wait).
 type streams struct {
 	addr  addr
 	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -28,6 +31,29 @@ type streams struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	mu       sync.Mutex
+	accepted map[*acceptedConn]struct{}
+	handlers sync.WaitGroup // one per accepted connection not yet closed
+}
+
+// acceptedConn is a connection raft accepted. Raft's handler closes it
+// when it returns, and only then.
+type acceptedConn struct {
+	net.Conn
+	s    *streams
+	once sync.Once
+}
+
+func (c *acceptedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		delete(c.s.accepted, c)
+		c.s.mu.Unlock()
+		c.s.handlers.Done()
+	})
+	return err
 }
 
 type addr string
@@ -36,7 +62,7 @@ func (a addr) Network() string { return "tcp" }
 func (a addr) String() string  { return string(a) }
 
 func newStreams(self string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *streams {
-	return &streams{addr: addr(self), dial: dial, conns: make(chan net.Conn), closed: make(chan struct{})}
+	return &streams{addr: addr(self), dial: dial, conns: make(chan net.Conn), closed: make(chan struct{}), accepted: map[*acceptedConn]struct{}{}}
 }
 
 // deliver hands an accepted connection, its magic byte already read, to raft.
@@ -51,15 +77,45 @@ func (s *streams) deliver(c net.Conn) {
 func (s *streams) Accept() (net.Conn, error) {
 	select {
 	case c := <-s.conns:
-		return c, nil
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		select {
+		case <-s.closed: // closed meanwhile: wait may be counting already
+			c.Close()
+			return nil, net.ErrClosed
+		default:
+		}
+		ac := &acceptedConn{Conn: c, s: s}
+		s.accepted[ac] = struct{}{}
+		s.handlers.Add(1)
+		return ac, nil
 	case <-s.closed:
 		return nil, net.ErrClosed
 	}
 }
 
 func (s *streams) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closeOnce.Do(func() { close(s.closed) })
 	return nil
+}
+
+// wait closes the stream layer and every connection raft accepted, and
+// waits until raft's handler of each has returned. A handler outlives
+// raft's Shutdown, and answers heartbeats on its own goroutine (raft's
+// fast path), writing the term to the metadata log's store: the store must
+// not close before the handlers are gone, or raft panics ("failed to save
+// current term"). The raft transport must be closed first: a handler may
+// be waiting for raft, and only the transport's shutdown releases it.
+func (s *streams) wait() {
+	s.Close()
+	s.mu.Lock()
+	for c := range s.accepted {
+		c.Conn.Close() // a handler blocked reading returns
+	}
+	s.mu.Unlock()
+	s.handlers.Wait()
 }
 
 func (s *streams) Addr() net.Addr { return s.addr }

@@ -16,7 +16,7 @@ import (
 	"klab.dev/klab/broker/metadata"
 )
 
-// decide is the controller's rule for one partition, given which brokers
+// Decide is the controller's rule for one partition, given which brokers
 // are alive: the leader and ISR it should have. The error, LEADER_NOT_AVAILABLE,
 // says the partition is offline: no replica may lead it.
 //
@@ -31,7 +31,7 @@ import (
 //   - With no live ISR member the partition stays offline (leader -1),
 //     unless unclean is set (unclean.leader.election.enable): then the
 //     first live replica leads, and records it lacks are lost.
-func decide(p metadata.Partition, alive func(int32) bool, unclean bool) (leader int32, isr []int32, err error) {
+func Decide(p metadata.Partition, alive func(int32) bool, unclean bool) (leader int32, isr []int32, err error) {
 	isr = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return !alive(id) })
 	leader = p.Leader
 	if leader < 0 || !alive(leader) {

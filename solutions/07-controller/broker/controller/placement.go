@@ -9,6 +9,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,19 +41,18 @@ func Assign(brokers []metadata.Broker, partitions int, rf int, start int) ([][]i
 		first := (start + p) % n
 		replicas := []int32{ring[first].ID}
 		usedRacks := map[string]bool{ring[first].Rack: true}
-		taken := map[int32]bool{ring[first].ID: true}
-		// Two passes round the ring: new racks first, then anyone.
-		for pass := 0; pass < 2 && len(replicas) < rf; pass++ {
-			for k := 1; k < n && len(replicas) < rf; k++ {
-				b := ring[(first+k)%n]
-				if taken[b.ID] || (pass == 0 && usedRacks[b.Rack]) {
-					continue
-				}
-				replicas = append(replicas, b.ID)
-				taken[b.ID], usedRacks[b.Rack] = true, true
+		// Round the ring from the first replica: brokers on a rack the
+		// partition does not use yet come first, the others after them.
+		var later []int32
+		for _, b := range slices.Concat(ring[first+1:], ring[:first]) {
+			if usedRacks[b.Rack] {
+				later = append(later, b.ID)
+				continue
 			}
+			replicas = append(replicas, b.ID)
+			usedRacks[b.Rack] = true
 		}
-		out[p] = replicas
+		out[p] = append(replicas, later...)[:rf]
 	}
 	return out, nil
 }
