@@ -341,6 +341,30 @@ func (c *Cluster) WaitLeader(topic string, partition int32, timeout time.Duratio
 	return leader
 }
 
+// WaitFullISR waits until every replica of the partition is in its ISR,
+// as the active controller and the leader itself both know it, and
+// returns the leader. A test that crashes brokers must know which replicas
+// hold every acknowledged record: under load, failure detection can take
+// a slow broker for a dead one, and the controller then takes it out of
+// the ISR until it catches up again.
+func (c *Cluster) WaitFullISR(topic string, partition int32, timeout time.Duration) int32 {
+	c.t.Helper()
+	var leader int32 = -1
+	c.WaitFor(timeout, fmt.Sprintf("every replica of %s-%d in its ISR", topic, partition), func() bool {
+		p, found := c.Partition(0, topic, partition)
+		if !found || p.Leader < 0 || len(p.ISR) != len(p.Replicas) || c.Broker(p.Leader) == nil {
+			return false
+		}
+		r, ok := c.Broker(p.Leader).Replica(topic, partition)
+		if !ok || !r.Leader || r.LeaderEpoch != p.LeaderEpoch || len(r.ISR) != len(p.Replicas) {
+			return false
+		}
+		leader = p.Leader
+		return true
+	})
+	return leader
+}
+
 // Client returns a franz-go client for the cluster, closed with the test.
 func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
