@@ -474,6 +474,20 @@ func TestThePositionFollowsOffsetsNotCounts(t *testing.T) {
 		require.Equal(t, got[len(got)-1]+1, pos, "after offsets %v", got)
 	}
 	assert.Equal(t, []int64{0, 3, 7, 10, 14}, got)
+	// Offsets 8 and 9 are gone, but their batch is still the one that
+	// holds them: an answer with no record at or after the offset asked.
+	require.NoError(t, c.Seek(p0, 8))
+	assert.Equal(t, []int64{10, 14}, offsets(pollN(t, c, 2)), "a Seek into the compacted end of a batch reads on from the next batch")
+}
+
+func TestPollWithNothingAssignedWaitsForItsContext(t *testing.T) {
+	addr := cluster(t, 1)
+	c := newConsumer(t, addr)
+	wait, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	recs, err := c.Poll(wait)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "no partitions: nothing to return, and nothing wrong either")
+	assert.Empty(t, recs)
 }
 
 // TestACorruptBatchIsAnErrorUntilTheApplicationSeeksPastIt: check.crcs. A
