@@ -404,7 +404,11 @@ func (c *Controller) Close() error {
 		close(c.stop)
 		err = c.raft.Shutdown().Error()
 		c.wg.Wait()
-		err = errors.Join(err, c.streams.Close(), c.trans.Close(), c.store.Close())
+		err = errors.Join(err, c.streams.Close(), c.trans.Close())
+		// Raft's connection handlers outlive its Shutdown and may still
+		// write to the store: it closes once they are gone.
+		c.streams.wait()
+		err = errors.Join(err, c.store.Close())
 	})
 	return err
 }
