@@ -353,7 +353,8 @@ func TestALeaderAnswersOnlyItsFollowers(t *testing.T) {
 // "stays", whose record, written after, shows F has read the answer.
 func TestAnAnswerFromADeposedLeaderIsNotAppended(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Brokers: 3, Configure: func(cfg *broker.Config) {
-		cfg.ReplicaFetchWaitMax = 20 * time.Second // an idle follower's fetch stays parked on its leader
+		cfg.ReplicaFetchWaitMax = 10 * time.Second // an idle follower's fetch stays parked on its leader
+		cfg.ReplicaLagTimeMax = 30 * time.Second   // and it stays in the ISR meanwhile
 	}})
 	ctrl := c.Broker(1).ActiveController()
 	var others []int32
@@ -373,7 +374,10 @@ func TestAnAnswerFromADeposedLeaderIsNotAppended(t *testing.T) {
 	c.Kill(F)
 	c.WaitLeader("moved", 0, 15*time.Second, func(l int32) bool { return l == L })
 	c.Restart(F)
-	c.WaitFor(15*time.Second, "F back in both ISRs, following L", func() bool {
+	// Until F is back in both ISRs, it has fetched both from L, and every
+	// fetch it sends L from then on asks for both (one sent before it
+	// followed both, parked for up to replica.fetch.wait.max.ms, did not).
+	c.WaitFor(30*time.Second, "F back in both ISRs, following L", func() bool {
 		m, _ := c.Partition(0, "moved", 0)
 		s, _ := c.Partition(0, "stays", 0)
 		fm, _ := c.Partition(F, "moved", 0)
