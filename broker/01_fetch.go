@@ -134,7 +134,7 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 		if err != nil {
 			return sp, err
 		}
-		if id >= 0 {
+		if id != -1 { // -1 is "none": read here
 			sp.PreferredReadReplica = id
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.highWatermark(), p.highWatermark(), p.log.StartOffset()
 			return sp, nil
