@@ -38,9 +38,18 @@ func (w testLog) Write(p []byte) (int, error) {
 // and configs, and a kgo client for it.
 func setup(t *testing.T, partitions int32, configs map[string]*string) (*broker.Broker, *kgo.Client) {
 	t.Helper()
+	return setupWith(t, partitions, configs, nil)
+}
+
+// setupWith is setup with the broker's Config changed by configure first.
+func setupWith(t *testing.T, partitions int32, configs map[string]*string, configure func(*broker.Config)) (*broker.Broker, *kgo.Client) {
+	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
 	cfg.Logger = slog.New(slog.NewTextHandler(testLog{t}, nil))
+	if configure != nil {
+		configure(&cfg)
+	}
 	b, err := broker.Start(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { b.Close() })
@@ -100,19 +109,54 @@ func partitionResult(t *testing.T, resp *kmsg.ProduceResponse, p int32) kmsg.Pro
 
 func fetch(t *testing.T, cl *kgo.Client, partition int32, offset int64, maxWait time.Duration, minBytes int32) kmsg.FetchResponseTopicPartition {
 	t.Helper()
+	return fetchMany(t, cl, maxWait, minBytes, want{partition, offset, 1 << 20})[0]
+}
+
+// want is one partition of a Fetch: where to read from, and at most how
+// many bytes (partition_max_bytes).
+type want struct {
+	partition int32
+	offset    int64
+	maxBytes  int32
+}
+
+// fetchMany sends one Fetch for several partitions of "lesson" and returns
+// their answers, in the request's order.
+func fetchMany(t *testing.T, cl *kgo.Client, maxWait time.Duration, minBytes int32, parts ...want) []kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	return fetchUpTo(t, cl, 1<<20, maxWait, minBytes, parts...)
+}
+
+// fetchUpTo is fetchMany with the request's max_bytes, for all partitions.
+func fetchUpTo(t *testing.T, cl *kgo.Client, maxBytes int32, maxWait time.Duration, minBytes int32, parts ...want) []kmsg.FetchResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, int32(maxWait.Milliseconds()), minBytes, 1<<20
+	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, int32(maxWait.Milliseconds()), minBytes, maxBytes
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic = "lesson"
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = partition, offset, 1<<20
-	rt.Partitions = append(rt.Partitions, rp)
+	for _, w := range parts {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = w.partition, w.offset, w.maxBytes
+		rt.Partitions = append(rt.Partitions, rp)
+	}
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx(t), cl)
 	require.NoError(t, err, "Fetch request")
 	require.Len(t, resp.Topics, 1)
-	require.Len(t, resp.Topics[0].Partitions, 1)
-	return resp.Topics[0].Partitions[0]
+	require.Len(t, resp.Topics[0].Partitions, len(parts))
+	return resp.Topics[0].Partitions
+}
+
+// offsets lists the offsets of the records in a Fetch answer's batches.
+func offsets(t *testing.T, batches []byte) []int64 {
+	t.Helper()
+	recs, err := log.DecodeRecords(batches)
+	require.NoError(t, err)
+	out := []int64{}
+	for _, r := range recs {
+		out = append(out, r.Offset)
+	}
+	return out
 }
 
 func batch(values ...string) []byte {
@@ -164,6 +208,7 @@ func TestFetchReturnsWhatWasProduced(t *testing.T) {
 	got := fetch(t, cl, 0, 1, 0, 0)
 	require.Zero(t, got.ErrorCode, "fetch: %v", kerr.ErrorForCode(got.ErrorCode))
 	assert.Equal(t, int64(3), got.HighWatermark, "high watermark: with one broker, the log end offset")
+	assert.Equal(t, int64(3), got.LastStableOffset, "last stable offset: without transactions, the high watermark")
 	assert.Equal(t, int64(0), got.LogStartOffset)
 	recs, err := log.DecodeRecords(got.RecordBatches)
 	require.NoError(t, err)
@@ -205,6 +250,11 @@ func TestFetchOutsideTheLogIsOffsetOutOfRange(t *testing.T) {
 	produce(t, b, 1, map[int32][]byte{0: batch("only")})
 	got := fetch(t, cl, 0, 5, 0, 0)
 	assert.Equal(t, kerr.OffsetOutOfRange.Code, got.ErrorCode, "got %v", kerr.ErrorForCode(got.ErrorCode))
+	assert.Empty(t, got.RecordBatches)
+	got = fetch(t, cl, 0, 1, 0, 0)
+	assert.Zero(t, got.ErrorCode, "offset 1 is the log end: nothing yet, but in range: got %v", kerr.ErrorForCode(got.ErrorCode))
+	assert.Empty(t, got.RecordBatches)
+	assert.Equal(t, int64(1), got.HighWatermark)
 }
 
 func TestUnknownTopicOrPartition(t *testing.T) {
@@ -215,11 +265,121 @@ func TestUnknownTopicOrPartition(t *testing.T) {
 }
 
 func TestAcksAllNeedsMinInsyncReplicas(t *testing.T) {
-	b, _ := setup(t, 1, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
+	b, cl := setup(t, 1, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
 	got := partitionResult(t, produce(t, b, -1, map[int32][]byte{0: batch("x")}), 0)
 	assert.Equal(t, kerr.NotEnoughReplicas.Code, got.ErrorCode, "one in-sync replica, min.insync.replicas=2: got %v", kerr.ErrorForCode(got.ErrorCode))
-	got = partitionResult(t, produce(t, b, 1, map[int32][]byte{0: batch("x")}), 0)
+	assert.Equal(t, int64(0), fetch(t, cl, 0, 0, 0, 0).HighWatermark, "NOT_ENOUGH_REPLICAS is decided before the append: nothing was written")
+	got = partitionResult(t, produce(t, b, 1, map[int32][]byte{0: batch("y")}), 0)
 	assert.Zero(t, got.ErrorCode, "acks=1 does not look at min.insync.replicas: got %v", kerr.ErrorForCode(got.ErrorCode))
+	assert.Equal(t, int64(0), got.BaseOffset, "the refused batch took no offset")
+	produce(t, b, 0, map[int32][]byte{0: batch("z")})
+	require.Eventually(t, func() bool {
+		return fetch(t, cl, 0, 0, 0, 0).HighWatermark == 2
+	}, 5*time.Second, 10*time.Millisecond, "acks=0 does not look at min.insync.replicas either: the record is written")
+}
+
+// TestMinInsyncReplicasComesFromTheTopicThenTheBroker: a topic's
+// min.insync.replicas overrides the broker's (server.properties); a topic
+// without one takes the broker's.
+func TestMinInsyncReplicasComesFromTheTopicThenTheBroker(t *testing.T) {
+	b, _ := setupWith(t, 1, nil, func(cfg *broker.Config) {
+		require.NoError(t, cfg.Set("min.insync.replicas", "2"))
+	})
+	got := partitionResult(t, produce(t, b, -1, map[int32][]byte{0: batch("x")}), 0)
+	assert.Equal(t, kerr.NotEnoughReplicas.Code, got.ErrorCode, "the broker says min.insync.replicas=2 and the topic says nothing: got %v", kerr.ErrorForCode(got.ErrorCode))
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RequestRetries(0))
+	require.NoError(t, err)
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx(t), 1, 1, map[string]*string{"min.insync.replicas": kadm.StringPtr("1")}, "relaxed")
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "relaxed"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch("x")
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	pr, err := req.RequestWith(ctx(t), cl)
+	require.NoError(t, err)
+	code := pr.Topics[0].Partitions[0].ErrorCode
+	assert.Zero(t, code, "the topic's min.insync.replicas=1 overrides the broker's 2: got %v", kerr.ErrorForCode(code))
+}
+
+// TestFetchReturnsWholeBatchesUpToPartitionMaxBytes: a Fetch returns whole
+// batches, as many as fit in partition_max_bytes, but always the first
+// one, even when it alone is larger (KIP-74), so that no consumer is stuck
+// behind a large batch.
+func TestFetchReturnsWholeBatchesUpToPartitionMaxBytes(t *testing.T) {
+	b, cl := setup(t, 1, nil)
+	for _, v := range []string{"a", "b", "c"} {
+		produce(t, b, 1, map[int32][]byte{0: batch(v)})
+	}
+	all := fetch(t, cl, 0, 0, 0, 0)
+	require.Equal(t, []int64{0, 1, 2}, offsets(t, all.RecordBatches))
+	one := len(all.RecordBatches) / 3 // three batches of the same size
+
+	got := fetchMany(t, cl, 0, 0, want{0, 0, 1})[0]
+	require.Zero(t, got.ErrorCode, "fetch: %v", kerr.ErrorForCode(got.ErrorCode))
+	assert.Equal(t, []int64{0}, offsets(t, got.RecordBatches), "partition_max_bytes 1: still the first whole batch (KIP-74), and only it")
+	assert.Equal(t, int64(3), got.HighWatermark)
+
+	got = fetchMany(t, cl, 0, 0, want{0, 1, int32(2*one + one/2)})[0]
+	assert.Equal(t, []int64{1, 2}, offsets(t, got.RecordBatches), "room for two and a half batches from offset 1: two whole batches")
+
+	got = fetchMany(t, cl, 0, 0, want{0, 0, int32(2 * one)})[0]
+	assert.Equal(t, []int64{0, 1}, offsets(t, got.RecordBatches), "room for exactly two batches")
+
+	got = fetchUpTo(t, cl, int32(one+1), 0, 0, want{0, 0, 1 << 20})[0]
+	assert.Equal(t, []int64{0}, offsets(t, got.RecordBatches), "the request's max_bytes caps the answer too: room for one batch")
+	got = fetchUpTo(t, cl, 1, 0, 0, want{0, 1, 1 << 20})[0]
+	assert.Equal(t, []int64{1}, offsets(t, got.RecordBatches), "max_bytes 1: still one whole batch (KIP-74)")
+}
+
+// TestAPartitionWithNoRoomGetsNoRecords: past the first partition with
+// data, a partition whose partition_max_bytes is 0 gets no records, but
+// still its high watermark and log start offset.
+func TestAPartitionWithNoRoomGetsNoRecords(t *testing.T) {
+	b, cl := setup(t, 2, nil)
+	produce(t, b, 1, map[int32][]byte{0: batch("a"), 1: batch("b", "c")})
+	got := fetchMany(t, cl, 0, 0, want{0, 0, 1 << 20}, want{1, 0, 0})
+	assert.Equal(t, []int64{0}, offsets(t, got[0].RecordBatches), "partition 0 has room")
+	require.Zero(t, got[1].ErrorCode, "fetch: %v", kerr.ErrorForCode(got[1].ErrorCode))
+	assert.Empty(t, got[1].RecordBatches, "partition 1 asked for 0 bytes")
+	assert.Equal(t, int64(2), got[1].HighWatermark, "partition 1's high watermark, even without records")
+	assert.Equal(t, int64(2), got[1].LastStableOffset)
+	assert.Equal(t, int64(0), got[1].LogStartOffset)
+}
+
+// TestFetchBelowTheLogStartIsOffsetOutOfRange: once retention has deleted
+// the oldest segments, the log starts later. A Fetch says where it starts,
+// and one from before it is OFFSET_OUT_OF_RANGE.
+func TestFetchBelowTheLogStartIsOffsetOutOfRange(t *testing.T) {
+	b, cl := setupWith(t, 1, map[string]*string{
+		"segment.bytes":   kadm.StringPtr("14"), // every batch rolls a new segment
+		"retention.bytes": kadm.StringPtr("1"),  // keep only the active segment
+	}, func(cfg *broker.Config) { cfg.RetentionCheckInterval = 20 * time.Millisecond })
+	for _, v := range []string{"a", "b", "c"} {
+		produce(t, b, 1, map[int32][]byte{0: batch(v)})
+	}
+	adm := kadm.NewClient(cl)
+	require.Eventually(t, func() bool {
+		starts, err := adm.ListStartOffsets(ctx(t), "lesson")
+		if err != nil {
+			return false
+		}
+		o, ok := starts.Lookup("lesson", 0)
+		return ok && o.Offset == 2
+	}, 10*time.Second, 20*time.Millisecond, "retention deletes the two sealed segments")
+	got := fetch(t, cl, 0, 2, 0, 0)
+	require.Zero(t, got.ErrorCode, "fetch: %v", kerr.ErrorForCode(got.ErrorCode))
+	assert.Equal(t, int64(2), got.LogStartOffset, "the log now starts at 2")
+	assert.Equal(t, []int64{2}, offsets(t, got.RecordBatches))
+	assert.Equal(t, int64(3), got.HighWatermark)
+	got = fetch(t, cl, 0, 0, 0, 0)
+	assert.Equal(t, kerr.OffsetOutOfRange.Code, got.ErrorCode, "offset 0 is gone: got %v", kerr.ErrorForCode(got.ErrorCode))
 }
 
 func TestABadBatchFailsOnlyItsPartition(t *testing.T) {

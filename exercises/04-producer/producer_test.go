@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,9 +74,22 @@ func newProducer(t *testing.T, addr string, settings ...string) *producer.Produc
 	return p
 }
 
-// batches reads partition p of "lesson" from the broker as raw batches and
-// returns how many records each holds.
+// batches reads partition p of "lesson" from the broker and returns how
+// many records each batch holds.
 func batches(t *testing.T, addr string, partition int32) []int {
+	t.Helper()
+	var counts []int
+	for _, b := range rawBatches(t, addr, partition) {
+		recs, err := log.DecodeRecords(b)
+		require.NoError(t, err)
+		counts = append(counts, len(recs))
+	}
+	return counts
+}
+
+// rawBatches reads partition p of "lesson" from the broker as the batches
+// the producer made: the broker stores them as they came.
+func rawBatches(t *testing.T, addr string, partition int32) [][]byte {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	require.NoError(t, err)
@@ -91,18 +105,12 @@ func batches(t *testing.T, addr string, partition int32) []int {
 	resp, err := req.RequestWith(ctx(t), cl)
 	require.NoError(t, err)
 	raw := resp.Topics[0].Partitions[0].RecordBatches
-	all, err := log.Batches(raw)
 	if len(raw) == 0 {
 		return nil
 	}
+	all, err := log.Batches(raw)
 	require.NoError(t, err)
-	var counts []int
-	for _, b := range all {
-		recs, err := log.DecodeRecords(b)
-		require.NoError(t, err)
-		counts = append(counts, len(recs))
-	}
-	return counts
+	return all
 }
 
 // consumeAll reads n records of "lesson" with franz-go's consumer.
@@ -212,15 +220,57 @@ func TestBatchSizeCutsBatches(t *testing.T) {
 		futures = append(futures, p.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: make([]byte, 100)}, nil))
 	}
 	require.NoError(t, p.Flush(ctx(t)))
-	waitAll(t, futures)
-	counts := batches(t, addr, 0)
-	total := 0
-	for _, c := range counts {
-		total += c
-		assert.LessOrEqual(t, c, 8, "about 120 bytes a record: no more than 8 fit in batch.size=1000")
+	for i, f := range futures {
+		md, err := f.Wait(ctx(t))
+		require.NoError(t, err, "record %d", i)
+		assert.Equal(t, int64(i), md.Offset, "the records of one partition keep the order they were sent in")
 	}
-	assert.Equal(t, 30, total)
-	assert.Greater(t, len(counts), 3, "batch.size closes a batch before linger.ms does")
+	raw := rawBatches(t, addr, 0)
+	var counts []int
+	for i, b := range raw {
+		assert.LessOrEqual(t, len(b), 1000, "batch %d: batch.size bounds the whole batch, its 61-byte header included", i)
+		recs, err := log.DecodeRecords(b)
+		require.NoError(t, err)
+		counts = append(counts, len(recs))
+	}
+	// A record here takes about 110 bytes: 61 + 8*110 fits in 1000 bytes,
+	// a ninth record does not. Each batch is as full as batch.size allows,
+	// and the last holds what is left.
+	assert.Equal(t, []int{8, 8, 8, 6}, counts, "batch.size=1000 and records of ~110 bytes: batches of 8, the header counted")
+}
+
+// TestABatchAtBatchSizeLeavesAtOnceWhileOthersLinger: a batch that reached
+// batch.size is ready whatever linger.ms says, even with nothing behind it.
+// A batch with room lingers.
+func TestABatchAtBatchSizeLeavesAtOnceWhileOthersLinger(t *testing.T) {
+	addr := cluster(t, 2)
+	zero, one := int32(0), int32(1)
+	p := newProducer(t, addr, "linger.ms", "600000", "batch.size", "1000")
+	var small []*producer.Future
+	for i := range 5 {
+		small = append(small, p.SendAsync(&producer.Record{Topic: "lesson", Partition: &zero, Value: []byte(fmt.Sprint(i))}, nil))
+	}
+	// A record that makes a batch of exactly batch.size bytes: the 61-byte
+	// header and the record, whose offset and timestamp deltas are 0.
+	value := make([]byte, 900)
+	for log.BatchHeaderSize+log.RecordSize(kmsg.Record{Value: value}) < 1000 {
+		value = append(value, 0)
+	}
+	require.Equal(t, 1000, log.BatchHeaderSize+log.RecordSize(kmsg.Record{Value: value}))
+	big := p.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: value}, nil)
+	wait, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	md, err := big.Wait(wait)
+	require.NoError(t, err, "a batch at batch.size is sent at once, with no Flush and linger.ms at ten minutes")
+	assert.Equal(t, int64(0), md.Offset)
+	// The sender looked at partition 0 when it sent the big record, queued
+	// after the small ones: their batch has room, so it stayed.
+	assert.Empty(t, batches(t, addr, 0), "partition 0's batch has room and linger.ms has not passed: nothing of it may leave before Flush")
+	more := p.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: []byte("small")}, nil)
+	require.NoError(t, p.Flush(ctx(t)))
+	waitAll(t, append(small, more))
+	assert.Equal(t, []int{5}, batches(t, addr, 0), "the lingering records left together on Flush")
+	assert.Equal(t, []int{1, 1}, batches(t, addr, 1), "the full batch left alone; the next record went to a new one")
 }
 
 func TestKeylessRecordsStickToOnePartitionPerBatch(t *testing.T) {
@@ -407,12 +457,154 @@ func TestAFullBatchLeavesWithoutWaitingForLinger(t *testing.T) {
 	one := int32(0)
 	p := newProducer(t, addr, "linger.ms", "600000", "batch.size", "1000")
 	var futures []*producer.Future
-	for range 20 {
+	for range 10 {
 		futures = append(futures, p.SendAsync(&producer.Record{Topic: "lesson", Partition: &one, Value: make([]byte, 100)}, nil))
 	}
-	// No Flush: linger.ms is ten minutes, but the first batches are full.
+	// No Flush: linger.ms is ten minutes, but the first batch is full: the
+	// ninth record did not fit and opened a second batch.
 	wait, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := futures[0].Wait(wait)
-	require.NoError(t, err, "a batch that reached batch.size is sent at once, whatever linger.ms says")
+	for i, f := range futures[:8] {
+		md, err := f.Wait(wait)
+		require.NoError(t, err, "record %d: a batch that another batch follows is full and leaves at once, whatever linger.ms says", i)
+		assert.Equal(t, int64(i), md.Offset)
+	}
+	assert.Equal(t, []int{8}, batches(t, addr, 0), "the second batch has room: it lingers")
+}
+
+// recordsPerBatch returns, for each partition of a Produce request, how
+// many records its batch holds.
+func recordsPerBatch(req kmsg.Request) map[int32]int32 {
+	out := map[int32]int32{}
+	for _, rt := range req.(*kmsg.ProduceRequest).Topics {
+		for _, rp := range rt.Partitions {
+			var rb kmsg.RecordBatch
+			if rb.ReadFrom(rp.Records) == nil {
+				out[rp.Partition] = rb.NumRecords
+			}
+		}
+	}
+	return out
+}
+
+// TestRecordsBatchWhileARequestIsOutEvenWithLingerZero holds kfake's answer
+// to the first Produce while 50 more records are queued: with
+// max.in.flight.requests.per.connection=1 nothing else may leave, so the 50
+// wait in one batch. linger.ms=0 does not mean "a batch per record".
+func TestRecordsBatchWhileARequestIsOutEvenWithLingerZero(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "lesson"))
+	require.NoError(t, err)
+	defer c.Close()
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	var mu sync.Mutex
+	var sent []int32 // records per batch of partition 0, in the order the requests came
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		mu.Lock()
+		sent = append(sent, recordsPerBatch(req)[0])
+		first := len(sent) == 1
+		mu.Unlock()
+		if first {
+			close(held)
+			<-release // the whole of kfake waits here
+		}
+		return nil, nil, false
+	})
+	p := newProducer(t, c.ListenAddrs()[0], "linger.ms", "0", "max.in.flight.requests.per.connection", "1")
+	futures := []*producer.Future{p.SendAsync(&producer.Record{Topic: "lesson", Value: []byte("first")}, nil)}
+	select {
+	case <-held:
+	case <-futures[0].Done():
+		_, err := futures[0].Wait(ctx(t))
+		require.NoError(t, err)
+		t.Fatal("the first record was answered, but kfake holds its request")
+	case <-ctx(t).Done():
+		t.Fatal("the first record was not sent, with linger.ms=0")
+	}
+	for i := range 50 {
+		futures = append(futures, p.SendAsync(&producer.Record{Topic: "lesson", Value: []byte(fmt.Sprint(i))}, nil))
+	}
+	once.Do(func() { close(release) })
+	require.NoError(t, p.Flush(ctx(t)))
+	waitAll(t, futures)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []int32{1, 50}, sent, "the records that queued behind the request in flight leave as one batch")
+}
+
+// TestARetriedBatchWaitsOutItsBackoffAndTakesNoNewRecords fails the first
+// Produce with NOT_LEADER_OR_FOLLOWER. The producer puts the batch back,
+// asks for metadata, and waits retry.backoff.ms, Flush or not; a record sent
+// meanwhile goes to a new batch behind it, because the broker may already
+// have the first one.
+func TestARetriedBatchWaitsOutItsBackoffAndTakesNoNewRecords(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "lesson"))
+	require.NoError(t, err)
+	defer c.Close()
+	type attempt struct {
+		at      time.Time
+		records int32
+	}
+	var mu sync.Mutex
+	var attempts []attempt
+	requeued := make(chan struct{})
+	var once sync.Once
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		attempts = append(attempts, attempt{time.Now(), recordsPerBatch(req)[0]})
+		if len(attempts) > 1 {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.ProduceRequest)
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, 6 // NOT_LEADER_OR_FOLLOWER
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	c.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(attempts) > 0 { // the producer asks after it put the batch back
+			once.Do(func() { close(requeued) })
+		}
+		return nil, nil, false
+	})
+	const backoff = time.Second
+	p := newProducer(t, c.ListenAddrs()[0], "linger.ms", "0", "retry.backoff.ms", fmt.Sprint(backoff.Milliseconds()))
+	first := p.SendAsync(&producer.Record{Topic: "lesson", Value: []byte("first")}, nil)
+	select {
+	case <-requeued:
+	case <-first.Done():
+		_, err := first.Wait(ctx(t))
+		require.NoError(t, err)
+		t.Fatal("the record was answered with no retry, although its first attempt failed")
+	case <-ctx(t).Done():
+		t.Fatal("the failed batch was not retried")
+	}
+	second := p.SendAsync(&producer.Record{Topic: "lesson", Value: []byte("second")}, nil)
+	require.NoError(t, p.Flush(ctx(t)), "Flush waits out the backoff: it does not cut it short")
+	md1, err := first.Wait(ctx(t))
+	require.NoError(t, err)
+	md2, err := second.Wait(ctx(t))
+	require.NoError(t, err)
+	assert.Less(t, md1.Offset, md2.Offset, "the retried batch stays ahead of the records sent after it")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, attempts, 3, "the first batch twice, then the second")
+	assert.Equal(t, []int32{1, 1, 1}, []int32{attempts[0].records, attempts[1].records, attempts[2].records},
+		"a batch sent once is sealed: its retry holds the same records, and the record sent meanwhile has a batch of its own")
+	assert.GreaterOrEqual(t, attempts[1].at.Sub(attempts[0].at), backoff, "the retry waits retry.backoff.ms, even while Flush waits")
 }

@@ -9,16 +9,20 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker"
+	"klab.dev/klab/broker/log"
 	"klab.dev/klab/exercises/05-consumer/consumer"
 )
 
@@ -99,7 +103,9 @@ func TestPollReadsInOrderFromThePosition(t *testing.T) {
 	c := newConsumer(t, addr)
 	c.Assign(p0)
 	require.NoError(t, c.Seek(p0, 10))
-	recs := pollN(t, c, 90)
+	recs := pollN(t, c, 1)
+	require.Equal(t, int64(10), recs[0].Offset, "the first record is the one at the position")
+	recs = append(recs, pollN(t, c, 90-len(recs))...)
 	for i, r := range recs {
 		assert.Equal(t, int64(10+i), r.Offset, "records come in offset order from the position")
 		assert.Equal(t, fmt.Sprint(10+i), string(r.Value))
@@ -116,7 +122,7 @@ func TestAutoOffsetResetEarliest(t *testing.T) {
 	c.Assign(p0)
 	pos, err := c.Position(ctx(t), p0)
 	require.NoError(t, err)
-	assert.Equal(t, int64(0), pos, "earliest: the log start offset")
+	require.Equal(t, int64(0), pos, "earliest: the log start offset")
 	assert.Equal(t, int64(0), pollN(t, c, 20)[0].Offset)
 }
 
@@ -127,7 +133,7 @@ func TestAutoOffsetResetLatestReadsOnlyNewRecords(t *testing.T) {
 	c.Assign(p0)
 	pos, err := c.Position(ctx(t), p0)
 	require.NoError(t, err)
-	assert.Equal(t, int64(20), pos, "latest: the end of the log, where the next record will go")
+	require.Equal(t, int64(20), pos, "latest: the end of the log, where the next record will go")
 	produce(t, addr, 0, 20, 5, kgo.NoCompression())
 	recs := pollN(t, c, 5)
 	assert.Equal(t, int64(20), recs[0].Offset, "only records written after the reset")
@@ -137,7 +143,9 @@ func TestAutoOffsetResetNoneIsAnError(t *testing.T) {
 	addr := cluster(t, 1)
 	c := newConsumer(t, addr, "auto.offset.reset", "none")
 	c.Assign(p0)
-	_, err := c.Poll(ctx(t))
+	_, err := c.Position(ctx(t), p0)
+	require.ErrorIs(t, err, consumer.ErrNoOffset, "with none, a partition without a position has none to give")
+	_, err = c.Poll(ctx(t))
 	assert.ErrorIs(t, err, consumer.ErrNoOffset, "with none, a partition without a position is the application's to Seek")
 }
 
@@ -160,10 +168,35 @@ func TestMaxPollRecordsBoundsEachPoll(t *testing.T) {
 	for total < 50 {
 		recs, err := c.Poll(ctx(t))
 		require.NoError(t, err)
-		assert.LessOrEqual(t, len(recs), 7)
+		require.LessOrEqual(t, len(recs), 7)
+		for i, r := range recs {
+			require.Equal(t, int64(total+i), r.Offset, "every record once, in order, across polls")
+		}
 		total += len(recs)
+		pos, err := c.Position(ctx(t), p0)
+		require.NoError(t, err)
+		require.Equal(t, int64(total), pos, "the position is just past the last record returned, not past what was fetched")
 	}
 	assert.Equal(t, 50, total)
+}
+
+func TestMaxPollRecordsCountsAllPartitionsTogether(t *testing.T) {
+	addr := cluster(t, 2)
+	produce(t, addr, 0, 0, 3, kgo.NoCompression())
+	produce(t, addr, 1, 0, 100, kgo.NoCompression())
+	c := newConsumer(t, addr, "auto.offset.reset", "earliest", "max.poll.records", "10")
+	c.Assign(consumer.TopicPartition{Topic: "lesson", Partition: 0}, consumer.TopicPartition{Topic: "lesson", Partition: 1})
+	seen := map[int32]int{}
+	for total := 0; total < 103; {
+		recs, err := c.Poll(ctx(t))
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(recs), 10, "max.poll.records bounds a whole Poll, not each partition's share of it")
+		for _, r := range recs {
+			seen[r.Partition]++
+		}
+		total += len(recs)
+	}
+	assert.Equal(t, map[int32]int{0: 3, 1: 100}, seen)
 }
 
 func TestPollWaitsForNewRecords(t *testing.T) {
@@ -255,9 +288,247 @@ func TestPollTakesFromEveryPartitionInTurn(t *testing.T) {
 	c.Assign(consumer.TopicPartition{Topic: "lesson", Partition: 0}, consumer.TopicPartition{Topic: "lesson", Partition: 1})
 	seen := map[int32]bool{}
 	for range 4 {
-		for _, r := range pollN(t, c, 1) {
+		recs := pollN(t, c, 1)
+		require.LessOrEqual(t, len(recs), 10, "max.poll.records counts the records of all partitions together")
+		for _, r := range recs {
 			seen[r.Partition] = true
 		}
 	}
 	assert.Len(t, seen, 2, "a few polls in, both partitions have had a turn: one busy partition must not starve the other")
+}
+
+func TestAutoOffsetResetEarliestOnAnEmptyLog(t *testing.T) {
+	addr := cluster(t, 1)
+	c := newConsumer(t, addr, "auto.offset.reset", "earliest")
+	c.Assign(p0)
+	pos, err := c.Position(ctx(t), p0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), pos, "earliest is the log start offset (ListOffsets -2), even on a log with no record yet")
+	produce(t, addr, 0, 0, 3, kgo.NoCompression())
+	assert.Equal(t, int64(0), pollN(t, c, 3)[0].Offset)
+}
+
+func TestAnOffsetOutOfRangeWithNoneIsTheApplicationsToHandle(t *testing.T) {
+	addr := cluster(t, 1)
+	produce(t, addr, 0, 0, 10, kgo.NoCompression())
+	c := newConsumer(t, addr, "auto.offset.reset", "none")
+	c.Assign(p0)
+	require.NoError(t, c.Seek(p0, 5000))
+	_, err := c.Poll(ctx(t))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, consumer.ErrNoOffset, "none: the consumer does not guess where to go on")
+	assert.ErrorIs(t, err, kerr.OffsetOutOfRange, "and the application learns why")
+	require.NoError(t, c.Seek(p0, 3))
+	assert.Equal(t, int64(3), pollN(t, c, 7)[0].Offset, "after a Seek into the log, reading goes on")
+}
+
+// fakeLog is one partition of "lesson" served by franz-go's kfake with
+// batches the test builds, so that a test can give the consumer what a
+// Kafka broker may send and klab's tests cannot easily make it send: gaps
+// that compaction left in the offsets, a corrupt batch, a log start that
+// retention moved. Each Fetch answer holds one batch, the one that holds
+// the offset asked for, as a broker does when max.partition.fetch.bytes is
+// small.
+type fakeLog struct {
+	mu      sync.Mutex
+	start   int64    // the log start offset
+	batches [][]byte // whole batches, in offset order, from start on
+}
+
+// batch builds a v2 batch of records at the given offsets, whose values are
+// the offsets; last is the batch's last offset, past the last record when
+// compaction removed records at its end.
+func batch(last int64, offsets ...int64) []byte {
+	base := offsets[0]
+	var recs []byte
+	for _, o := range offsets {
+		recs = log.AppendRecord(recs, kmsg.Record{OffsetDelta: int32(o - base), Value: []byte(fmt.Sprint(o))})
+	}
+	return log.SealBatch(kmsg.RecordBatch{
+		FirstOffset: base, Magic: 2, LastOffsetDelta: int32(last - base),
+		FirstTimestamp: 1000, MaxTimestamp: 1000,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(len(offsets)),
+	}, recs)
+}
+
+func lastOffset(b []byte) int64 {
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(b); err != nil {
+		panic(err)
+	}
+	return rb.FirstOffset + int64(rb.LastOffsetDelta)
+}
+
+func (l *fakeLog) end() int64 {
+	if len(l.batches) == 0 {
+		return l.start
+	}
+	return lastOffset(l.batches[len(l.batches)-1]) + 1
+}
+
+// set replaces the log: retention moved its start, or compaction rewrote it.
+func (l *fakeLog) set(start int64, batches ...[]byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.start, l.batches = start, batches
+}
+
+// serve starts kfake answering ListOffsets and Fetch from l.
+func (l *fakeLog) serve(t *testing.T) string {
+	t.Helper()
+	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "lesson"))
+	require.NoError(t, err)
+	t.Cleanup(k.Close)
+	k.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.KeepControl()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		r := req.(*kmsg.ListOffsetsRequest)
+		resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition, sp.Timestamp, sp.LeaderEpoch = rp.Partition, -1, rp.CurrentLeaderEpoch
+				switch rp.Timestamp {
+				case -2:
+					sp.Offset = l.start
+				case -1:
+					sp.Offset = l.end()
+				default:
+					sp.ErrorCode = kerr.InvalidRequest.Code // the consumer asks only for -2 and -1
+				}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	k.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.KeepControl()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		r := req.(*kmsg.FetchRequest)
+		resp := r.ResponseKind().(*kmsg.FetchResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewFetchResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = l.end(), l.end(), l.start
+				switch {
+				case rp.FetchOffset < l.start || rp.FetchOffset > l.end():
+					sp.ErrorCode = kerr.OffsetOutOfRange.Code
+				default:
+					for _, b := range l.batches {
+						if lastOffset(b) >= rp.FetchOffset {
+							sp.RecordBatches = b
+							break
+						}
+					}
+				}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	return k.ListenAddrs()[0]
+}
+
+func offsets(recs []consumer.Record) []int64 {
+	var out []int64
+	for _, r := range recs {
+		out = append(out, r.Offset)
+	}
+	return out
+}
+
+// TestRecordsBelowTheFetchOffsetAreSkipped: a Fetch answer begins with the
+// whole batch that holds the offset asked for.
+func TestRecordsBelowTheFetchOffsetAreSkipped(t *testing.T) {
+	l := &fakeLog{}
+	l.set(0, batch(9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9), batch(12, 10, 11, 12))
+	c := newConsumer(t, l.serve(t))
+	c.Assign(p0)
+	require.NoError(t, c.Seek(p0, 6))
+	assert.Equal(t, []int64{6, 7, 8, 9, 10, 11, 12}, offsets(pollN(t, c, 7)),
+		"the answer to a fetch from 6 starts at 0, the batch's first offset: 0 to 5 are not the consumer's to return")
+}
+
+// TestThePositionFollowsOffsetsNotCounts reads a compacted log, whose
+// offsets have gaps: the position moves to the offset after the last
+// record returned, not by the number of records.
+func TestThePositionFollowsOffsetsNotCounts(t *testing.T) {
+	l := &fakeLog{}
+	l.set(0, batch(9, 0, 3, 7), batch(14, 10, 14))
+	c := newConsumer(t, l.serve(t), "auto.offset.reset", "earliest", "max.poll.records", "2")
+	c.Assign(p0)
+	var got []int64
+	for len(got) < 5 {
+		recs, err := c.Poll(ctx(t))
+		require.NoError(t, err)
+		got = append(got, offsets(recs)...)
+		pos, err := c.Position(ctx(t), p0)
+		require.NoError(t, err)
+		require.Equal(t, got[len(got)-1]+1, pos, "after offsets %v", got)
+	}
+	assert.Equal(t, []int64{0, 3, 7, 10, 14}, got)
+	// Offsets 8 and 9 are gone, but their batch is still the one that
+	// holds them: an answer with no record at or after the offset asked.
+	require.NoError(t, c.Seek(p0, 8))
+	assert.Equal(t, []int64{10, 14}, offsets(pollN(t, c, 2)), "a Seek into the compacted end of a batch reads on from the next batch")
+}
+
+func TestPollWithNothingAssignedWaitsForItsContext(t *testing.T) {
+	addr := cluster(t, 1)
+	c := newConsumer(t, addr)
+	wait, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	recs, err := c.Poll(wait)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "no partitions: nothing to return, and nothing wrong either")
+	assert.Empty(t, recs)
+}
+
+// TestACorruptBatchIsAnErrorUntilTheApplicationSeeksPastIt: check.crcs. A
+// batch whose CRC-32C does not match is never returned; Poll fails, and
+// fails again, until the application decides what to skip.
+func TestACorruptBatchIsAnErrorUntilTheApplicationSeeksPastIt(t *testing.T) {
+	bad := batch(9, 5, 6, 7, 8, 9)
+	bad[len(bad)-1] ^= 0xff // the last byte of the last record's value
+	l := &fakeLog{}
+	l.set(0, batch(4, 0, 1, 2, 3, 4), bad, batch(14, 10, 11, 12, 13, 14))
+	c := newConsumer(t, l.serve(t), "auto.offset.reset", "earliest")
+	c.Assign(p0)
+	assert.Equal(t, []int64{0, 1, 2, 3, 4}, offsets(pollN(t, c, 5)))
+	for i := range 2 {
+		recs, err := c.Poll(ctx(t))
+		require.Error(t, err, "poll %d after the good batch: the corrupt batch must not be skipped silently", i+1)
+		assert.NotErrorIs(t, err, context.DeadlineExceeded)
+		assert.Empty(t, recs)
+	}
+	pos, err := c.Position(ctx(t), p0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), pos, "nothing of the corrupt batch was returned")
+	require.NoError(t, c.Seek(p0, 10))
+	assert.Equal(t, []int64{10, 11, 12, 13, 14}, offsets(pollN(t, c, 5)), "past it, reading goes on")
+}
+
+// TestRetentionMovingTheLogStartResetsThePosition: the consumer read 0 to
+// 4, then retention deleted up to 10. The fetch from 5 answers
+// OFFSET_OUT_OF_RANGE, and auto.offset.reset=earliest goes on from the new
+// log start.
+func TestRetentionMovingTheLogStartResetsThePosition(t *testing.T) {
+	l := &fakeLog{}
+	l.set(0, batch(4, 0, 1, 2, 3, 4))
+	c := newConsumer(t, l.serve(t), "auto.offset.reset", "earliest")
+	c.Assign(p0)
+	assert.Equal(t, []int64{0, 1, 2, 3, 4}, offsets(pollN(t, c, 5)))
+	l.set(10, batch(14, 10, 11, 12, 13, 14))
+	assert.Equal(t, []int64{10, 11, 12, 13, 14}, offsets(pollN(t, c, 5)), "records 5 to 9 are gone: earliest is now 10")
+	pos, err := c.Position(ctx(t), p0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(15), pos)
 }

@@ -139,7 +139,7 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 		if err != nil {
 			return sp, err
 		}
-		if id >= 0 {
+		if id != -1 { // -1 is "none": read here
 			sp.PreferredReadReplica = id
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.highWatermark(), p.highWatermark(), p.log.StartOffset()
 			return sp, nil
@@ -163,7 +163,8 @@ func (b *Broker) followerFetch(p *partition, rp *kmsg.FetchRequestTopicPartition
 		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes)
 	}
 	if err == nil {
-		join, moved := p.followerFetched(follower, rp.FetchOffset, time.Now())
+		var join, moved bool
+		join, moved, err = p.followerFetched(follower, rp.FetchOffset, time.Now())
 		if moved {
 			b.notifyAppend() // consumers waiting for records to be committed
 		}

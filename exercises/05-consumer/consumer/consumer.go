@@ -554,9 +554,10 @@ func (c *Consumer) handle(res fetchResult) {
 
 // fetched files one partition's part of a Fetch answer, asked for from
 // a.asked. Its records from there on (the first batch may begin before it)
-// join the partition's buffer. OFFSET_OUT_OF_RANGE forgets the position, so
-// that auto.offset.reset finds a new one; other errors mean the leader
-// moved or is unknown: wait for fresh metadata and fetch again.
+// become the partition's buffer, which is empty: Poll handles an answer
+// only when take found nothing to return. OFFSET_OUT_OF_RANGE forgets the
+// position, so that auto.offset.reset finds a new one; other errors mean
+// the leader moved or is unknown: wait for fresh metadata and fetch again.
 func (c *Consumer) fetched(p *partition, a answer) error {
 	// TODO(lesson 05): write (*Consumer).fetched. See lessons/05-consumer/README.md.
 	return lessons.Todo("05", "(*Consumer).fetched")

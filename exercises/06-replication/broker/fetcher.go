@@ -299,7 +299,9 @@ var errNoProgress = errors.New("no partition could be fetched")
 
 // appendFromLeader appends to a follower's log what its leader returned
 // for one partition, and takes the leader's high watermark. It returns how
-// many bytes it appended. The partition's error code becomes an error.
+// many bytes it appended. The partition's error code becomes an error; an
+// answer that comes after the partition changed hands is
+// NOT_LEADER_OR_FOLLOWER, and changes nothing.
 func (f *fetcher) appendFromLeader(p *partition, epoch int32, rp *kmsg.FetchResponseTopicPartition) (int, error) {
 	// Hold the role while checking it and appending (see partition.roleMu).
 	p.roleMu.RLock()

@@ -22,20 +22,19 @@ const rackAwareSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelec
 // bytes off the links between racks, which clouds charge for. The price is
 // latency: a follower learns the high watermark one fetch after the leader.
 func (b *Broker) preferredReadReplica(p *partition, rack string) (int32, error) {
-	if b.cfg.ReplicaSelector != rackAwareSelector {
-		return -1, nil
-	}
 	p.mu.Lock()
 	st := p.state
 	p.mu.Unlock()
-	return selectReadReplica(st, b.cfg.NodeID, rack, b.ctrl.Image(), b.members.Alive())
+	return selectReadReplica(b.cfg.ReplicaSelector, st, b.cfg.NodeID, rack, b.ctrl.Image(), b.members.Alive())
 }
 
-// selectReadReplica picks, among the partition's in-sync replicas on live
-// brokers, one whose broker is in rack. The leader (self) keeps the
-// consumer if it is in that rack itself, or if no replica is: -1.
-func selectReadReplica(st metadata.Partition, self int32, rack string, im *metadata.Image, alive map[int32]membership.Member) (int32, error) {
-	if im.Brokers[self].Rack == rack {
+// selectReadReplica picks, when selector (the broker's
+// replica.selector.class) is the rack-aware one, among the partition's
+// in-sync replicas on live brokers, one whose broker is in rack. The
+// leader (self) keeps the consumer if it is in that rack itself, or if no
+// replica is, or if the selector is another: -1.
+func selectReadReplica(selector string, st metadata.Partition, self int32, rack string, im *metadata.Image, alive map[int32]membership.Member) (int32, error) {
+	if selector != rackAwareSelector || im.Brokers[self].Rack == rack {
 		return -1, nil
 	}
 	for _, id := range st.Replicas {

@@ -173,7 +173,16 @@ func (p *partition) maximalISR() []int32 {
 // waits for it to pass their records; it reports whether it moved. The
 // caller holds p.mu.
 func (p *partition) advanceHighWatermark() bool {
-	hw, err := highWatermark(p.self, p.log.EndOffset(), p.maximalISR(), p.followers)
+	if p.state.Leader != p.self {
+		return false // a follower takes its leader's (leaderHighWatermark)
+	}
+	isr := p.maximalISR()
+	for _, id := range isr {
+		if id != p.self && p.followers[id] == nil {
+			return false // a replica this leader does not track: it cannot know
+		}
+	}
+	hw, err := highWatermark(p.self, p.log.EndOffset(), isr, p.followers)
 	if err != nil {
 		p.logger.Error("high watermark", "partition", p.String(), "err", err)
 		return false
@@ -188,36 +197,35 @@ func (p *partition) advanceHighWatermark() bool {
 
 // highWatermark is the smallest log end offset among the in-sync replicas:
 // the leader's own (leaderEnd) and each in-sync follower's, as far as the
-// leader knows them. A follower whose log end is not known yet (-1, it has
-// not fetched from this leader) holds the high watermark back: the result
-// is then -1, no move.
+// leader knows them. Every in-sync replica but self has an entry in
+// followers (the caller checks). A follower whose log end is not known yet
+// (-1, it has not fetched from this leader) holds the high watermark back:
+// the result is then -1, no move.
 func highWatermark(self int32, leaderEnd int64, isr []int32, followers map[int32]*followerState) (int64, error) {
 	hw := leaderEnd
 	for _, id := range isr {
-		if id == self {
-			continue
+		if id != self {
+			hw = min(hw, followers[id].leo)
 		}
-		f := followers[id]
-		if f == nil || f.leo < 0 {
-			return -1, nil
-		}
-		hw = min(hw, f.leo)
 	}
 	return hw, nil
 }
 
 // followerFetched records that follower id fetched from offset: it has
 // everything before it. It reports whether the follower should join the
-// ISR, and whether the high watermark moved.
-func (p *partition) followerFetched(id int32, offset int64, now time.Time) (join, moved bool) {
+// ISR, and whether the high watermark moved. A broker that is not a
+// follower of this partition gets an error, and no records.
+func (p *partition) followerFetched(id int32, offset int64, now time.Time) (join, moved bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	f := p.followers[id]
-	if f == nil || p.state.Leader != p.self {
-		return false, false
+	if p.state.Leader != p.self {
+		return false, false, fmt.Errorf("%w: %s is not led by broker %d any more", kerr.NotLeaderForPartition, p, p.self)
+	}
+	f, err := p.trackFollower(id, offset)
+	if err != nil {
+		return false, false, err
 	}
 	leaderEnd := p.log.EndOffset()
-	f.leo = min(offset, leaderEnd)
 	// Caught up: the follower has all the leader has now, or all it had at
 	// the follower's previous fetch (records keep arriving meanwhile; a
 	// follower that keeps up is always one fetch behind).
@@ -229,7 +237,21 @@ func (p *partition) followerFetched(id int32, offset int64, now time.Time) (join
 	}
 	f.lastFetch, f.leaderEndAtLastFetch = now, leaderEnd
 	moved = p.advanceHighWatermark()
-	return !p.state.InSync(id) && p.canJoin(f), moved
+	return !p.state.InSync(id) && p.canJoin(f), moved, nil
+}
+
+// trackFollower is the leader's record of a replica's fetch from offset:
+// the fetching broker must be one of this partition's followers (anyone
+// else is refused, with NOT_LEADER_OR_FOLLOWER), and its log end offset,
+// as far as the leader knows it, becomes offset. The caller holds p.mu,
+// and p leads.
+func (p *partition) trackFollower(id int32, offset int64) (*followerState, error) {
+	f := p.followers[id]
+	if f == nil {
+		return nil, fmt.Errorf("%w: broker %d fetched %s, of which it is not a replica", kerr.NotLeaderForPartition, id, p)
+	}
+	f.leo = min(offset, p.log.EndOffset())
+	return f, nil
 }
 
 // canJoin reports whether a follower outside the ISR may join it: it has

@@ -296,7 +296,9 @@ var errNoProgress = errors.New("no partition could be fetched")
 
 // appendFromLeader appends to a follower's log what its leader returned
 // for one partition, and takes the leader's high watermark. It returns how
-// many bytes it appended. The partition's error code becomes an error.
+// many bytes it appended. The partition's error code becomes an error; an
+// answer that comes after the partition changed hands is
+// NOT_LEADER_OR_FOLLOWER, and changes nothing.
 func (f *fetcher) appendFromLeader(p *partition, epoch int32, rp *kmsg.FetchResponseTopicPartition) (int, error) {
 	// Hold the role while checking it and appending (see partition.roleMu).
 	p.roleMu.RLock()
@@ -305,10 +307,10 @@ func (f *fetcher) appendFromLeader(p *partition, epoch int32, rp *kmsg.FetchResp
 		return 0, err
 	}
 	if _, e, following := p.followerOf(); !following || e != epoch {
-		return 0, nil // the partition changed hands while the fetch was out
+		return 0, fmt.Errorf("%w: %s changed hands while the fetch was out", kerr.NotLeaderForPartition, p)
 	}
 	n := len(rp.RecordBatches)
-	if n > 0 {
+	if n != 0 {
 		if err := p.log.AppendReplica(rp.RecordBatches); err != nil {
 			return 0, fmt.Errorf("appending from leader %d: %w", f.leader, err)
 		}

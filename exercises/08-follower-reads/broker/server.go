@@ -157,10 +157,12 @@ func parseRequest(frame []byte) (*request, error) {
 	if rd.err != nil {
 		return nil, fmt.Errorf("request header: %w", rd.err)
 	}
-	if _, ok := apis[r.key]; !ok {
-		return nil, fmt.Errorf("API key %d is not implemented", r.key)
-	}
+	// Only keys kmsg cannot decode are refused here; one it can decode but
+	// the broker does not implement (JoinGroup, say) is dispatch's to refuse.
 	body := kmsg.RequestForKey(int16(r.key))
+	if body == nil {
+		return nil, fmt.Errorf("API key %d is unknown", r.key)
+	}
 	if r.version < 0 || r.version > body.MaxVersion() {
 		if r.key == kmsg.ApiVersions {
 			r.unsupported = true

@@ -77,7 +77,7 @@ func (a *accumulator) append(tp topicPartition, r kmsg.Record, ts int64, f *Futu
 	if n := len(q.batches); n > 0 {
 		b = q.batches[n-1]
 	}
-	if b == nil || b.sealed || (b.count > 0 && log.BatchHeaderSize+len(b.records)+f.size > a.batchSize) {
+	if b == nil || b.sealed || log.BatchHeaderSize+len(b.records)+f.size > a.batchSize {
 		if abortOnNewBatch {
 			return false, false, nil
 		}

@@ -576,19 +576,15 @@ func (c *Consumer) handle(res fetchResult) {
 
 // fetched files one partition's part of a Fetch answer, asked for from
 // a.asked. Its records from there on (the first batch may begin before it)
-// join the partition's buffer. OFFSET_OUT_OF_RANGE forgets the position, so
-// that auto.offset.reset finds a new one; other errors mean the leader
-// moved or is unknown: wait for fresh metadata and fetch again.
+// become the partition's buffer, which is empty: Poll handles an answer
+// only when take found nothing to return. OFFSET_OUT_OF_RANGE forgets the
+// position, so that auto.offset.reset finds a new one; other errors mean
+// the leader moved or is unknown: wait for fresh metadata and fetch again.
 func (c *Consumer) fetched(p *partition, a answer) error {
 	switch {
 	case a.corrupt != nil:
 		p.nextFetch = a.asked // fetch it again, and fail again, until the application Seeks past it
 		return fmt.Errorf("%s: %w", p.tp, a.corrupt)
-	case errors.Is(a.err, kerr.OffsetOutOfRange) && len(p.buffered) > 0:
-		// Fetched ahead past what retention left: return what is buffered
-		// first, then fetch from the position and meet the error again.
-		p.nextFetch = -1
-		return nil
 	case errors.Is(a.err, kerr.OffsetOutOfRange):
 		if c.cfg.AutoOffsetReset == "none" {
 			return fmt.Errorf("%s: offset %d: %w (%w)", p.tp, a.asked, a.err, ErrNoOffset)
@@ -604,11 +600,7 @@ func (c *Consumer) fetched(p *partition, a answer) error {
 	for skip < len(a.records) && a.records[skip].Offset < a.asked {
 		skip++
 	}
-	if len(p.buffered) == 0 {
-		p.buffered = a.records[skip:] // the usual case: no copy
-	} else {
-		p.buffered = append(p.buffered, a.records[skip:]...)
-	}
+	p.buffered = a.records[skip:] // Poll files an answer only once every buffer is empty
 	return nil
 }
 

@@ -223,6 +223,11 @@ func (s *segment) recover(indexInterval int64, gaps bool) (recovery, error) {
 	return r, lessons.Todo("01", "(*segment).recover")
 }
 
+// scanBufferSize is the read buffer of a scan over a whole segment, by
+// recovery or compaction: large enough that reading 1 GiB takes a thousand
+// reads, not a quarter of a million.
+const scanBufferSize = 1 << 20
+
 // nextBatch reads one whole batch from in, which has remaining bytes left.
 // A batch cut short is an error; so is a length field that points past the
 // end, which is checked before it sizes an allocation.

@@ -196,7 +196,7 @@ func (l *Log) swap(s *segment, cleaned string) error {
 // eachBatch calls fn with every batch of the segments, in order.
 func eachBatch(segments []*segment, fn func(*segment, []byte) error) error {
 	for _, s := range segments {
-		in := bufio.NewReaderSize(io.NewSectionReader(s.file, 0, s.size), 1<<20)
+		in := bufio.NewReaderSize(io.NewSectionReader(s.file, 0, s.size), scanBufferSize)
 		for position := int64(0); ; {
 			b, err := nextBatch(in, s.size-position)
 			if errors.Is(err, io.EOF) {

@@ -272,7 +272,7 @@ func (l *Log) write(b []byte, h header) error {
 // any batch, however large.
 func (l *Log) maybeRoll(h header) error {
 	s := l.active()
-	full := s.size > 0 && s.size+h.size > l.cfg.SegmentBytes
+	full := s.nextOffset > s.base && s.size+h.size > l.cfg.SegmentBytes
 	if !full && h.lastOffset()-s.base <= 1<<32-1 {
 		return nil
 	}
