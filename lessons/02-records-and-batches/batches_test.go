@@ -447,7 +447,7 @@ func TestABatchMaySpanMoreOffsetsThanItHasRecords(t *testing.T) {
 func TestCompactionKeepsATombstoneUntilDeleteRetentionHasPassed(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_000)
 	l := openLog(t, t.TempDir(), log.Config{CleanupPolicy: "compact", SegmentBytes: 512, DeleteRetention: 24 * time.Hour})
-	appendBatch(t, l, log.EncodeBatch(keyed("exactly", "", now.Add(-24*time.Hour))))             // tombstone, exactly delete.retention.ms old
+	appendBatch(t, l, log.EncodeBatch(keyed("exactly", "", now.Add(-24*time.Hour))))                // tombstone, exactly delete.retention.ms old
 	appendBatch(t, l, log.EncodeBatch(keyed("older", "", now.Add(-24*time.Hour-time.Millisecond)))) // one millisecond older
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
