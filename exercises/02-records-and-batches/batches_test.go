@@ -62,6 +62,21 @@ func readAll(t *testing.T, l *log.Log) []log.Record {
 	return all
 }
 
+// compactKeyed compacts l as of now and returns show of each keyed record
+// left, in offset order.
+func compactKeyed(t *testing.T, l *log.Log, now time.Time, show func(log.Record) string) []string {
+	t.Helper()
+	_, err := l.Compact(now)
+	require.NoError(t, err)
+	var out []string
+	for _, r := range readAll(t, l) {
+		if r.Key != nil {
+			out = append(out, show(r))
+		}
+	}
+	return out
+}
+
 // keyed makes a record with a key and a value; a nil value is a tombstone.
 func keyed(key, value string, ts time.Time) log.Record {
 	r := log.Record{Key: []byte(key), Timestamp: ts}
@@ -241,14 +256,7 @@ func TestCompactionRemovesTombstonesAfterDeleteRetention(t *testing.T) {
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 
-	_, err := l.Compact(now)
-	require.NoError(t, err)
-	var keys []string
-	for _, r := range readAll(t, l) {
-		if r.Key != nil {
-			keys = append(keys, fmt.Sprintf("%s=%q", r.Key, r.Value))
-		}
-	}
+	keys := compactKeyed(t, l, now, func(r log.Record) string { return fmt.Sprintf("%s=%q", r.Key, r.Value) })
 	assert.Equal(t, []string{`new=""`}, keys,
 		"the two-day-old tombstone is gone with its key; the fresh tombstone stays so consumers can see the delete")
 }
@@ -261,14 +269,7 @@ func TestCompactionRewritesCompressedBatches(t *testing.T) {
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 
-	_, err := l.Compact(now)
-	require.NoError(t, err)
-	var got []string
-	for _, r := range readAll(t, l) {
-		if r.Key != nil {
-			got = append(got, fmt.Sprintf("%d:%s=%s", r.Offset, r.Key, r.Value))
-		}
-	}
+	got := compactKeyed(t, l, now, func(r log.Record) string { return fmt.Sprintf("%d:%s=%s", r.Offset, r.Key, r.Value) })
 	assert.Equal(t, []string{"2:a=2", "3:b=2"}, got, "inside a gzip batch too, only each key's latest record stays")
 }
 
@@ -454,14 +455,7 @@ func TestCompactionKeepsATombstoneUntilDeleteRetentionHasPassed(t *testing.T) {
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 
-	_, err := l.Compact(now)
-	require.NoError(t, err)
-	var keys []string
-	for _, r := range readAll(t, l) {
-		if r.Key != nil {
-			keys = append(keys, string(r.Key))
-		}
-	}
+	keys := compactKeyed(t, l, now, func(r log.Record) string { return string(r.Key) })
 	assert.Equal(t, []string{"exactly"}, keys, "a tombstone goes once it is older than delete.retention.ms, not before")
 }
 
@@ -477,14 +471,7 @@ func TestCompactionKeepsTheLatestValueForeverAndNeverUndeletes(t *testing.T) {
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 	appendBatch(t, l, log.EncodeBatch(log.Record{Timestamp: now, Value: make([]byte, 600)}))
 
-	_, err := l.Compact(now)
-	require.NoError(t, err)
-	var got []string
-	for _, r := range readAll(t, l) {
-		if r.Key != nil {
-			got = append(got, fmt.Sprintf("%d:%s=%q", r.Offset, r.Key, r.Value))
-		}
-	}
+	got := compactKeyed(t, l, now, func(r log.Record) string { return fmt.Sprintf("%d:%s=%q", r.Offset, r.Key, r.Value) })
 	assert.Equal(t, []string{`0:row="ancient"`, `2:gone=""`}, got,
 		"the year-old latest value stays; the deleted key keeps only its tombstone")
 }
