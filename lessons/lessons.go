@@ -33,6 +33,7 @@ var All = []Lesson{
 	{"06", "replication", "Replication: leader and followers, the high watermark, the ISR, acks=all"},
 	{"07", "controller", "The controller and membership: leader election, epochs, preferred leaders, racks"},
 	{"08", "follower-reads", "Reading from followers: client.rack and the preferred read replica"},
+	{"09", "idempotent-producer", "The idempotent producer: producer ids, epochs, sequence numbers, retries written once"},
 }
 
 // Find returns the lesson with the given number, "01" or "1".
