@@ -251,7 +251,6 @@ func TestProducersHaveSequencesOfTheirOwn(t *testing.T) {
 	assert.Equal(t, []string{"0", "1", "0", "2", "1"}, values(t, l))
 }
 
-
 // A follower copies the leader's batches as they are, and builds the same
 // producer state from them: once it leads, a retry the producer first sent
 // to the old leader is recognised.
