@@ -61,6 +61,11 @@ type Image struct {
 	ClusterID string            `json:"clusterId"`
 	Brokers   map[int32]Broker  `json:"brokers"`
 	Topics    map[string]*Topic `json:"topics"`
+	// NextProducerID is the first producer id no block has taken yet: the
+	// next block the controller allocates starts there. It only grows, and
+	// is kept in snapshots with the rest of the image, so that a producer id
+	// is never handed out twice, whatever restarts.
+	NextProducerID int64 `json:"nextProducerId"`
 	// Offset is the index of the last record applied in the metadata log.
 	Offset uint64 `json:"offset"`
 }

@@ -3,6 +3,7 @@ package metadata
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,6 +24,8 @@ type Record struct {
 	CreatePartitions *CreatePartitions `json:"createPartitions,omitempty"`
 	// ChangePartition changes a partition's leader or ISR.
 	ChangePartition *PartitionChange `json:"changePartition,omitempty"`
+	// AllocateProducerIDs gives a broker a block of producer ids.
+	AllocateProducerIDs *ProducerIDBlock `json:"allocateProducerIds,omitempty"`
 }
 
 // CreatePartitions adds partitions, already assigned, at the end of a topic.
@@ -45,8 +48,28 @@ type PartitionChange struct {
 	ISR []int32 `json:"isr,omitempty"`
 }
 
+// ProducerIDBlock is a range of producer ids, First to First+Size-1, that
+// the controller gave one broker to hand out to idempotent producers
+// (InitProducerId). Blocks never overlap, so each broker hands out ids from
+// its own without asking anyone, and no two producers in the cluster ever
+// get the same id. It is KRaft's ProducerIdsRecord (KIP-730).
+type ProducerIDBlock struct {
+	// Broker is the broker the block was given to.
+	Broker int32 `json:"broker"`
+	First  int64 `json:"first"`
+	Size   int32 `json:"size"`
+}
+
+// Last is the block's last producer id.
+func (b ProducerIDBlock) Last() int64 { return b.First + int64(b.Size) - 1 }
+
 // ErrStale is the error of a change proposed against an old partition epoch.
 var ErrStale = fmt.Errorf("%w: the partition changed since", kerr.InvalidUpdateVersion)
+
+// ErrStaleProducerIDs is the error of a producer id block that does not
+// start at the image's next unallocated id: it was proposed on an image
+// that lacked a block allocated since, which it would overlap.
+var ErrStaleProducerIDs = fmt.Errorf("%w: producer ids were allocated since", kerr.InvalidUpdateVersion)
 
 // apply returns the image after r, or the reason r does not apply. Apply
 // must be deterministic: every broker runs it on the same records and must
@@ -83,6 +106,10 @@ func (im *Image) apply(r Record) (*Image, error) {
 		if err := next.changePartition(*r.ChangePartition); err != nil {
 			return nil, err
 		}
+	case r.AllocateProducerIDs != nil:
+		if err := next.allocateProducerIDs(*r.AllocateProducerIDs); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, errors.New("metadata: empty record")
 	}
@@ -114,5 +141,25 @@ func (next *Image) changePartition(c PartitionChange) error {
 	}
 	p.PartitionEpoch++
 	next.Topics[t.Name] = t
+	return nil
+}
+
+// allocateProducerIDs applies a block of producer ids to next, a clone of
+// the image. The block must start exactly at the next unallocated id: two
+// controllers (an old one that does not know yet it was deposed, and its
+// successor), or one controller on an image behind the log, may each
+// propose a block from the same next id; the log orders them, the first
+// applied takes the ids, and the other is refused here, on every broker
+// alike, before anyone hands out an id from it.
+func (next *Image) allocateProducerIDs(b ProducerIDBlock) error {
+	switch {
+	case b.First != next.NextProducerID:
+		return fmt.Errorf("%w: the block starts at %d, the next unallocated id is %d", ErrStaleProducerIDs, b.First, next.NextProducerID)
+	case b.Size <= 0:
+		return fmt.Errorf("%w: a block of %d producer ids", kerr.InvalidRequest, b.Size)
+	case b.First > math.MaxInt64-int64(b.Size):
+		return fmt.Errorf("%w: producer ids are used up", kerr.UnknownServerError)
+	}
+	next.NextProducerID = b.First + int64(b.Size)
 	return nil
 }
