@@ -26,6 +26,7 @@ log.segment.bytes=1048576
 log.cleanup.policy=compact
 min.insync.replicas = 2
 log.retention.check.interval.ms=1000
+producer.id.expiration.ms=3600000
 `))
 	require.NoError(t, err)
 	assert.Equal(t, int32(3), cfg.NodeID)
@@ -35,6 +36,7 @@ log.retention.check.interval.ms=1000
 	assert.True(t, cfg.AutoCreateTopics)
 	assert.Equal(t, int32(6), cfg.NumPartitions)
 	assert.Equal(t, time.Second, cfg.RetentionCheckInterval)
+	assert.Equal(t, time.Hour, cfg.ProducerIDExpiration)
 	assert.Equal(t, map[string]string{
 		"retention.ms":        "86400000",
 		"segment.bytes":       "1048576",

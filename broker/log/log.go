@@ -399,6 +399,20 @@ func (l *Log) Close() error {
 	return errors.Join(err, l.closeSegments())
 }
 
+// Abandon closes the log's files as a crash would leave them: nothing
+// flushed, no time index sealed, no producer-state snapshot at the log end.
+// The next Open recovers it as it would after a crash. Tests and a
+// broker's Crash use it.
+func (l *Log) Abandon() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	return l.closeSegments()
+}
+
 func (l *Log) closeSegments() error {
 	var err error
 	for _, s := range l.segments {

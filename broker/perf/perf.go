@@ -60,6 +60,10 @@ type ProduceConfig struct {
 	RecordSize int
 	// Acks is "0", "1" or "all", as the producer's acks setting.
 	Acks string
+	// Idempotent is enable.idempotence: the producer numbers its batches
+	// and the leader writes a retried one once (lesson 09). It needs
+	// acks=all.
+	Idempotent bool
 	// Linger is linger.ms: how long a batch waits for more records.
 	Linger time.Duration
 	// BatchSize is batch.size, the most bytes of one batch; zero means
@@ -80,24 +84,29 @@ func (cfg ProduceConfig) batchSize() int {
 
 // Produce sends cfg.Records records of cfg.RecordSize random bytes, without
 // keys (so the partitioner spreads batches across partitions), and waits for
-// every acknowledgement. The producer is not idempotent: klab has no
-// idempotent producer before lesson 09.
+// every acknowledgement.
 func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 	acks := map[string]kgo.Acks{"0": kgo.NoAck(), "1": kgo.LeaderAck(), "all": kgo.AllISRAcks(), "-1": kgo.AllISRAcks()}
 	ack, ok := acks[cfg.Acks]
 	if !ok {
 		return Result{}, fmt.Errorf("acks=%q; want 0, 1 or all", cfg.Acks)
 	}
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RequiredAcks(ack),
-		kgo.DisableIdempotentWrite(),
 		kgo.ProducerLinger(cfg.Linger),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.MaxBufferedRecords(100_000),
 		kgo.ProducerBatchMaxBytes(int32(cfg.batchSize())),
-	)
+	}
+	switch {
+	case !cfg.Idempotent:
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	case ack != kgo.AllISRAcks():
+		return Result{}, fmt.Errorf("acks=%s: an idempotent producer needs acks=all (or --idempotent=false)", cfg.Acks)
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return Result{}, err
 	}

@@ -24,6 +24,7 @@ func perfProduce(args []string) error {
 	size := fs.Int("record-size", 100, "bytes of each record's value")
 	acks := fs.String("acks", "all", "acks: 0, 1 or all")
 	linger := fs.Int("linger-ms", 5, "linger.ms")
+	idempotent := fs.Bool("idempotent", true, "enable.idempotence (Kafka's default since 3.0); with true, the run also produces\nas many records without it and prints the cost of idempotence as a ratio")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,16 +33,38 @@ func perfProduce(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	r, err := perf.Produce(ctx, perf.ProduceConfig{
-		Brokers: strings.Split(*bootstrap, ","), Topic: *topic, Records: *records, RecordSize: *size,
-		Acks: *acks, Linger: time.Duration(*linger) * time.Millisecond,
-		Progress: new(recordProgress).labelled("produce"),
-	})
+	run := func(idempotent bool) (perf.Result, error) {
+		label := "produce"
+		if idempotent {
+			label = "produce, idempotent"
+		}
+		r, err := perf.Produce(ctx, perf.ProduceConfig{
+			Brokers: strings.Split(*bootstrap, ","), Topic: *topic, Records: *records, RecordSize: *size,
+			Acks: *acks, Linger: time.Duration(*linger) * time.Millisecond, Idempotent: idempotent,
+			Progress: new(recordProgress).labelled(label),
+		})
+		if err == nil {
+			fmt.Printf("%s: %d records sent, %.0f records/sec (%.2f MB/sec), latency p50 %s, p95 %s, p99 %s, p99.9 %s, max %s\n",
+				label, r.Records, r.RecordsPerSec(), r.MBPerSec(), r.Percentile(0.5), r.Percentile(0.95), r.Percentile(0.99), r.Percentile(0.999), r.Percentile(1))
+		}
+		return r, err
+	}
+	if !*idempotent {
+		_, err := run(false)
+		return err
+	}
+	// The baseline runs in the same process, on the same cluster and
+	// topic, just before: a ratio, not a number that depends on the machine.
+	plain, err := run(false)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d records sent, %.0f records/sec (%.2f MB/sec), latency p50 %s, p95 %s, p99 %s, p99.9 %s, max %s\n",
-		r.Records, r.RecordsPerSec(), r.MBPerSec(), r.Percentile(0.5), r.Percentile(0.95), r.Percentile(0.99), r.Percentile(0.999), r.Percentile(1))
+	idem, err := run(true)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("cost of idempotence: idempotent/plain = %.2f in records/sec, %.2f in p50 latency\n",
+		idem.RecordsPerSec()/plain.RecordsPerSec(), float64(idem.Percentile(0.5))/float64(plain.Percentile(0.5)))
 	return nil
 }
 
