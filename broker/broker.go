@@ -58,6 +58,8 @@ type Broker struct {
 
 	fetchers *fetchers // this broker's follower fetchers, one per leader
 
+	producerIDs *producerIDs // hands out producer ids to InitProducerId
+
 	// reconciled is the metadata offset the replicas have caught up with.
 	reconcileMu   sync.Mutex
 	reconciled    uint64
@@ -103,6 +105,7 @@ func Start(cfg Config) (*Broker, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cleaner = log.NewCleaner(b.cfg.RetentionCheckInterval)
 	b.fetchers = newFetchers(b)
+	b.producerIDs = newProducerIDs(b.ctx, &b.bg, b.log, b.allocateProducerIDs)
 	if err := b.checkDataDir(); err != nil {
 		return nil, err
 	}
