@@ -52,11 +52,11 @@ type producerIDs struct {
 	next  int64                    // the next id of block to hand out; past its Last once used up
 	// prefetched is the block after, once the controller gave it.
 	prefetched *metadata.ProducerIDBlock
-	// fetching is closed when the request for a block in flight ends; nil
+	// requesting is closed when the request for a block in flight ends; nil
 	// while none is.
-	fetching chan struct{}
-	// fetchErr is why the last request for a block failed; nil if it did not.
-	fetchErr error
+	requesting chan struct{}
+	// requestErr is why the last request for a block failed; nil if it did not.
+	requestErr error
 }
 
 // newProducerIDs returns an allocator with no block yet: it asks for its
@@ -78,7 +78,7 @@ func (p *producerIDs) generate(ctx context.Context) (int64, error) {
 			id := p.next
 			p.next++
 			if id >= p.block.First+int64(p.block.Size)*producerIDPrefetchPercent/100 && p.prefetched == nil {
-				p.fetch()
+				p.requestBlock()
 			}
 			return id, nil
 		}
@@ -89,7 +89,7 @@ func (p *producerIDs) generate(ctx context.Context) (int64, error) {
 		if waited {
 			return -1, p.noBlock()
 		}
-		done := p.fetch()
+		done := p.requestBlock()
 		p.mu.Unlock()
 		select {
 		case <-done:
@@ -105,25 +105,25 @@ func (p *producerIDs) generate(ctx context.Context) (int64, error) {
 func (p *producerIDs) noBlock() error {
 	var why string
 	switch {
-	case p.fetching != nil:
+	case p.requesting != nil:
 		why = "the controller has not answered yet"
-	case p.fetchErr != nil:
-		why = p.fetchErr.Error()
+	case p.requestErr != nil:
+		why = p.requestErr.Error()
 	default:
 		why = "other producers took the whole new block first"
 	}
 	return fmt.Errorf("%w: no producer id to give: %s", kerr.CoordinatorLoadInProgress, why)
 }
 
-// fetch asks the controller for the next block, in the background, unless
+// requestBlock asks the controller for the next block, in the background, unless
 // a request is in flight already, and returns the channel closed when that
 // request ends. The caller holds p.mu.
-func (p *producerIDs) fetch() <-chan struct{} {
-	if p.fetching != nil {
-		return p.fetching
+func (p *producerIDs) requestBlock() <-chan struct{} {
+	if p.requesting != nil {
+		return p.requesting
 	}
 	done := make(chan struct{})
-	p.fetching = done
+	p.requesting = done
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
@@ -138,8 +138,8 @@ func (p *producerIDs) fetch() <-chan struct{} {
 		} else {
 			p.prefetched = &block
 		}
-		p.fetchErr = err
-		p.fetching = nil
+		p.requestErr = err
+		p.requesting = nil
 		close(done)
 	}()
 	return done
