@@ -335,8 +335,9 @@ func (b *Broker) Close() error {
 
 // Crash stops the broker as a crash would, as far as the rest of the
 // cluster can tell: no goodbye, so the others notice only by failure
-// detection. (Its files are still closed properly: what a real crash
-// loses from the page cache, a test truncates itself.)
+// detection; and its logs are left as a crash leaves them, without the
+// snapshots a clean shutdown writes. (What a real crash loses from the
+// page cache, a test truncates itself.)
 func (b *Broker) Crash() error {
 	b.closeOnce.Do(func() { b.closeErr = b.stop(false) })
 	return b.closeErr
@@ -357,7 +358,7 @@ func (b *Broker) stop(graceful bool) error {
 	b.bg.Wait()
 	err = errors.Join(err, b.leave(graceful))
 	b.cleaner.Stop()
-	return errors.Join(err, b.closeLogs())
+	return errors.Join(err, b.closeLogs(graceful))
 }
 
 // leave stops the quorum member and gossip.
@@ -376,14 +377,21 @@ func (b *Broker) leave(graceful bool) error {
 	return err
 }
 
-func (b *Broker) closeLogs() error {
+// closeLogs closes every log: cleanly, or as a crash leaves them (no
+// producer-state snapshot at the log end, so a restart rebuilds the state
+// from the last snapshot and the batches after it).
+func (b *Broker) closeLogs(graceful bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var err error
 	for _, t := range b.topics {
 		for _, p := range t.partitions {
-			if p != nil {
+			switch {
+			case p == nil:
+			case graceful:
 				err = errors.Join(err, p.log.Close())
+			default:
+				err = errors.Join(err, p.log.Abandon())
 			}
 		}
 	}
