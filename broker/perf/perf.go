@@ -102,7 +102,11 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 	}
 	switch {
 	case !cfg.Idempotent:
-		opts = append(opts, kgo.DisableIdempotentWrite())
+		// Five requests in flight per broker, as the Java client's
+		// max.in.flight.requests.per.connection and as franz-go allows an
+		// idempotent producer (alone it keeps one): the two modes then
+		// differ only by idempotence.
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
 	case ack != kgo.AllISRAcks():
 		return Result{}, fmt.Errorf("acks=%s: an idempotent producer needs acks=all (or --idempotent=false)", cfg.Acks)
 	}
