@@ -105,6 +105,8 @@ type Producer struct {
 	closed     bool
 	refreshing bool
 	lastLearn  time.Time
+	idem       *idempotence // set by New, nil if not idempotent; its fields are guarded by mu
+	whyNotIdem string       // set by New: why the producer is not idempotent
 
 	wake chan struct{}
 	stop chan struct{}
@@ -114,6 +116,10 @@ type Producer struct {
 // New starts a producer. It connects lazily, on the first send.
 func New(cfg Config) (*Producer, error) {
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	idempotent, whyNot, err := cfg.idempotence()
+	if err != nil {
 		return nil, err
 	}
 	p := &Producer{
@@ -127,9 +133,21 @@ func New(cfg Config) (*Producer, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	if idempotent {
+		p.idem = newIdempotence()
+	} else {
+		p.whyNotIdem = whyNot
+	}
 	p.changed = sync.NewCond(&p.mu)
 	go p.run()
 	return p, nil
+}
+
+// Idempotent reports whether the producer is idempotent and, if not, why:
+// enable.idempotence=false, or the setting the default gave way to, as the
+// Java client logs it when it turns idempotence off.
+func (p *Producer) Idempotent() (bool, string) {
+	return p.idem != nil, p.whyNotIdem
 }
 
 // Send sends a record and waits for its answer: the synchronous style.
@@ -331,16 +349,23 @@ func (p *Producer) Close() error {
 	}
 	p.mu.Unlock()
 	p.waiters.Wait()
-	var left []completion
 	p.mu.Lock()
-	for _, q := range p.acc.queues {
-		for _, b := range q.batches {
-			left = append(left, p.fail(b, ErrClosed)...)
-		}
-		q.batches = nil
-	}
+	left := p.failQueued(ErrClosed)
 	p.mu.Unlock()
 	p.complete(left)
 	p.cluster.Close()
 	return err
+}
+
+// failQueued fails every batch in the accumulator; the caller holds p.mu
+// and completes the returned futures after releasing it.
+func (p *Producer) failQueued(err error) []completion {
+	var out []completion
+	for _, q := range p.acc.queues {
+		for _, b := range q.batches {
+			out = append(out, p.fail(b, err)...)
+		}
+		q.batches = nil
+	}
+	return out
 }

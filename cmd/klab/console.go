@@ -73,6 +73,9 @@ func produceLines(args []string, in io.Reader, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if on, why := p.Idempotent(); !on && cfg.EnableIdempotence {
+		fmt.Fprintln(errOut, "klab produce:", why) // as the Java client logs it
+	}
 	var failed atomic.Int64
 	var missing atomic.Pointer[error] // the topic went away: stop reading
 	report := func(_ producer.RecordMetadata, err error) {

@@ -1,0 +1,183 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/client"
+)
+
+// idempotence is an idempotent producer's state, guarded by Producer.mu:
+// its producer id, and each partition's sequences (lesson 09).
+//
+// When the producer's sequences and a broker's no longer agree (the broker
+// lost batches it had acknowledged, or never got one that failed for good
+// or expired, so that the next batch leaves a gap no retry can fill), the
+// producer starts a new session: it stops sending, waits for the answer to
+// every request in flight, gets a new producer id with InitProducerId, and
+// numbers every batch not yet acknowledged again from 0. This is what
+// librdkafka does. The Java client instead bumps the epoch itself, without
+// asking a broker (KIP-360): cheaper by one round trip, but each partition
+// must then wait for its batches of the old epoch before it sends any of
+// the new one, and an epoch at 32767 needs a new id anyway. A new id needs
+// neither: a broker has never seen it, and takes its batches from 0.
+type idempotence struct {
+	id producerID
+	// needID is set until InitProducerId answers, and again when the
+	// sequences went out of step with a broker's: nothing is sent then.
+	needID  bool
+	asking  bool      // an InitProducerId is under way
+	retryAt time.Time // after a failed InitProducerId, when to ask again
+	lastErr error     // why the last InitProducerId failed
+
+	partitions map[topicPartition]*partitionSequences
+}
+
+func newIdempotence() *idempotence {
+	return &idempotence{needID: true, partitions: map[topicPartition]*partitionSequences{}}
+}
+
+// sequences returns a partition's sequence bookkeeping.
+func (s *idempotence) sequences(tp topicPartition) *partitionSequences {
+	ps := s.partitions[tp]
+	if ps == nil {
+		ps = &partitionSequences{}
+		s.partitions[tp] = ps
+	}
+	return ps
+}
+
+// mayDrain reports whether the first batch of a partition's queue may be
+// sent now. Nothing goes without a producer id. A broker takes a
+// partition's batches only in sequence order, so after a failure the
+// batches behind the failed one fail too (OUT_OF_ORDER_SEQUENCE_NUMBER)
+// and come back for a retry, in sequence order: a retried batch goes again
+// only once it is the first unacknowledged one, so that, while retries
+// last, the partition has one request in flight (the Java client's rule).
+// A new batch may join those in flight while fewer than 5 are
+// unacknowledged: the broker remembers the last 5 of each producer, and
+// could not recognise a retry of an older one.
+func (s *idempotence) mayDrain(first *batch) bool {
+	if s.needID {
+		return false
+	}
+	seqs := s.sequences(first.tp)
+	if first.stamp != nil {
+		return first == seqs.first()
+	}
+	return len(seqs.unacked) < maxInFlightForIdempotence
+}
+
+// judge reads the error a broker answered a batch of the idempotent
+// producer with, and returns the error to act on and whether to send the
+// batch again.
+//
+// DUPLICATE_SEQUENCE_NUMBER, from brokers that recognise a retry but no
+// longer know its offsets, says the batch is written: a success without
+// an offset, as the Java client takes it. (Brokers that still know them
+// answer the retry with no error and the offset the batch first got.)
+//
+// OUT_OF_ORDER_SEQUENCE_NUMBER and UNKNOWN_PRODUCER_ID say the broker
+// expected another sequence. If a batch before this one is unacknowledged,
+// that one is being retried and this one waits its turn. If this one is
+// the first, the broker lost what it had, or a batch before it failed for
+// good or expired without being written: no retry can fill that gap, so
+// the producer gets a new id, and this batch is sent again under it.
+func (s *idempotence) judge(b *batch, err error) (_ error, retry bool) {
+	switch {
+	case errors.Is(err, kerr.DuplicateSequenceNumber):
+		return nil, false
+	case errors.Is(err, kerr.OutOfOrderSequenceNumber), errors.Is(err, kerr.UnknownProducerID):
+		if b == s.sequences(b.tp).first() {
+			s.needID = true
+		}
+		return err, true
+	}
+	return err, retriable(err)
+}
+
+// begin starts a session under a new producer id: every partition's
+// sequences start again at 0, and the batches waiting to be sent again
+// lose their stamps, to be numbered afresh, in the order they wait, when
+// they are next drained. Nothing is in flight (the producer asked for the
+// id once every request was answered, and sent nothing since), so no batch
+// can reach a broker under the old id once the new one is in use.
+func (s *idempotence) begin(id producerID, acc *accumulator) {
+	s.id, s.needID, s.lastErr = id, false, nil
+	clear(s.partitions)
+	for _, q := range acc.queues {
+		for _, b := range q.batches {
+			b.stamp = nil
+		}
+	}
+}
+
+// askForProducerID starts an InitProducerId in the background when the
+// producer needs an id, has records to send, and has no request in
+// flight; the caller holds p.mu. A retriable failure is tried again after
+// retry.backoff.ms, while delivery.timeout.ms bounds the records' wait; a
+// failure that will not pass (a broker that does not speak InitProducerId)
+// fails the records queued.
+func (p *Producer) askForProducerID() {
+	s := p.idem
+	if s.asking || p.closed || len(p.acc.queues) == 0 {
+		return
+	}
+	for _, n := range p.inFlight {
+		if n > 0 {
+			return // an answer will wake the sender
+		}
+	}
+	s.asking = true
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.RequestTimeout)
+		id, err := initProducerID(ctx, p.cluster)
+		cancel()
+		var failed []completion
+		p.mu.Lock()
+		s.asking = false
+		if err == nil {
+			s.begin(id, p.acc)
+		} else {
+			s.lastErr, s.retryAt = err, time.Now().Add(p.cfg.RetryBackoff)
+			if !retriable(err) {
+				failed = p.failQueued(fmt.Errorf("the idempotent producer has no producer id (enable.idempotence=false does without): %w", err))
+			}
+		}
+		p.mu.Unlock()
+		p.complete(failed)
+		p.poke()
+	}()
+}
+
+// initProducerID asks any broker for a producer id, with InitProducerId
+// and no transactional.id: the broker hands out an id no producer had,
+// epoch 0.
+func initProducerID(ctx context.Context, cluster *client.Cluster) (producerID, error) {
+	conn, err := cluster.Any(ctx)
+	if err != nil {
+		return producerID{}, err
+	}
+	req := kmsg.NewPtrInitProducerIDRequest() // TransactionalID nil: no transactions
+	// The Java client sends transaction.timeout.ms, 60000 by default,
+	// though without a transactional.id there is no transaction to bound.
+	req.TransactionTimeoutMillis = 60000
+	resp, err := conn.Request(ctx, req)
+	if err != nil {
+		var ke *kerr.Error
+		if !errors.As(err, &ke) {
+			conn.Close() // no answer: the connection's answers are out of step now
+		}
+		return producerID{}, fmt.Errorf("InitProducerId to %s: %w", conn.Addr(), err)
+	}
+	r := resp.(*kmsg.InitProducerIDResponse)
+	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+		return producerID{}, fmt.Errorf("InitProducerId to %s: %w", conn.Addr(), err)
+	}
+	return producerID{id: r.ProducerID, epoch: r.ProducerEpoch}, nil
+}

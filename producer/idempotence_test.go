@@ -1,0 +1,155 @@
+package producer_test
+
+// The idempotent producer against franz-go's kfake, whose answers a test
+// can replace: a failed batch with four behind it in flight, a broker that
+// lost the producer's batches, a retry of a batch the broker wrote, and an
+// InitProducerId that fails. The same behaviour against klab's brokers is
+// in klab_test.go.
+
+import (
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/producer"
+)
+
+// sequences lists the base sequences of batches.
+func sequences(bs []sentBatch) []int32 {
+	var out []int32
+	for _, b := range bs {
+		out = append(out, b.sequence)
+	}
+	return out
+}
+
+// Five batches of one partition are in flight when the first fails, not
+// written (NOT_LEADER_OR_FOLLOWER). The broker refuses the four behind it
+// with OUT_OF_ORDER_SEQUENCE_NUMBER: their predecessor is missing. The
+// producer sends the five again in sequence order, each once the one
+// before it is acknowledged, with the ids and sequences of their first
+// attempt; then the batches that waited behind them. Every record is
+// written once, in the order it was sent, and no new producer id is
+// needed: the broker's sequences and the producer's never disagreed.
+func TestBatchesBehindAFailedOneAreRetriedInSequenceOrder(t *testing.T) {
+	f := newFake(t)
+	var p atomic.Pointer[producer.Producer]
+	f.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.KeepControl()
+		if _, n := f.record(req); n > 1 {
+			return nil, nil, false
+		}
+		// A broker handles a connection's requests one at a time, so the
+		// four behind this one wait, written, for its answer.
+		waitFor(t, "five requests in flight", func() bool { return p.Load().RequestsInFlight() == 5 })
+		return answer(req, kerr.NotLeaderForPartition.Code), nil, true
+	})
+	p.Store(newProducer(t, f.addrs(), "linger.ms", "60000", "batch.size", "100", "retry.backoff.ms", "10"))
+	futures := send(p.Load(), "t", 0, 8) // a batch each
+	require.NoError(t, p.Load().Flush(ctx(t)))
+
+	assert.Equal(t, []int64{0, 1, 2, 3, 4, 5, 6, 7}, offsets(t, futures), "each record at its place in send order")
+	assert.Equal(t, valuesFrom(0, 8), values(t, f.addrs(), "t"), "every record once, in send order")
+	sent := f.sent()
+	require.GreaterOrEqual(t, len(sent), 5)
+	assert.Equal(t, []int32{0, 1, 2, 3, 4}, sequences(sent[:5]), "five batches in flight before the first answer: the most a broker remembers")
+	assert.Equal(t, []int32{0, 1, 2, 3, 4, 5, 6, 7}, sequences(sent[5:]),
+		"the five retried in sequence order, one at a time, none refused again, then the three that waited")
+	for i, b := range sent {
+		assert.Equal(t, sent[0].producerID, b.producerID, "batch %d: one producer id throughout", i)
+		assert.Equal(t, int32(1), b.records, "batch %d", i)
+	}
+	assert.Equal(t, 1, f.initProducerIDs(), "refusals of batches behind a retried one need no new producer id")
+}
+
+// The broker answers a partition's first unacknowledged batch with
+// OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID: it lost batches it
+// had acknowledged, or the producer's state. No retry under this producer
+// id can satisfy it. The producer gets a new id, and sends the batch again
+// under it, from sequence 0.
+func TestABrokerThatLostTheSequenceGetsANewProducerID(t *testing.T) {
+	for _, lost := range []*kerr.Error{kerr.OutOfOrderSequenceNumber, kerr.UnknownProducerID} {
+		t.Run(lost.Message, func(t *testing.T) {
+			f := newFake(t)
+			f.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				f.KeepControl()
+				if _, n := f.record(req); n == 2 {
+					return answer(req, lost.Code), nil, true
+				}
+				return nil, nil, false
+			})
+			p := newProducer(t, f.addrs(), "linger.ms", "0", "retry.backoff.ms", "10")
+			assert.Equal(t, []int64{0}, offsets(t, send(p, "t", 0, 1)))
+			assert.Equal(t, []int64{1}, offsets(t, send(p, "t", 1, 2)), "the second record, sent again under a new producer id")
+			assert.Equal(t, valuesFrom(0, 2), values(t, f.addrs(), "t"))
+
+			sent := f.sent()
+			require.Len(t, sent, 3)
+			assert.Equal(t, []int32{0, 1, 0}, sequences(sent), "under the new id, sequences start at 0")
+			assert.Equal(t, sent[0].producerID, sent[1].producerID)
+			assert.NotEqual(t, sent[0].producerID, sent[2].producerID, "a new producer id")
+			assert.Equal(t, 2, f.initProducerIDs())
+		})
+	}
+}
+
+// kfake writes the first batch and answers REQUEST_TIMED_OUT, as a leader
+// does when its followers are slow: the producer cannot know the batch was
+// written, and sends it again, with the same producer id, epoch and
+// sequence. The broker recognises it, writes nothing, and answers with the
+// offset the batch got the first time.
+func TestARetryOfAWrittenBatchIsAnsweredWithItsFirstOffset(t *testing.T) {
+	f := newFake(t)
+	f.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.KeepControl()
+		f.record(req)
+		return nil, nil, false
+	})
+	f.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut}) // written, then answered so
+	p := newProducer(t, f.addrs(), "linger.ms", "0", "retry.backoff.ms", "10")
+	assert.Equal(t, []int64{0}, offsets(t, send(p, "t", 0, 1)), "the retry is answered with the first attempt's offset")
+	assert.Equal(t, []int64{1}, offsets(t, send(p, "t", 1, 2)))
+	assert.Equal(t, valuesFrom(0, 2), values(t, f.addrs(), "t"), "written once")
+	sent := f.sent()
+	require.Len(t, sent, 3)
+	assert.Equal(t, sent[0], sent[1], "the retry carries the producer id, epoch and sequence of the first attempt")
+	assert.Equal(t, int32(1), sent[2].sequence)
+}
+
+// Brokers before Kafka 1.0 answered a retry they recognised, but whose
+// offsets they no longer knew, with DUPLICATE_SEQUENCE_NUMBER. The batch
+// is written: a success, without an offset.
+func TestDuplicateSequenceNumberIsASuccessWithoutAnOffset(t *testing.T) {
+	f := newFake(t)
+	f.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		return answer(req, kerr.DuplicateSequenceNumber.Code), nil, true
+	})
+	p := newProducer(t, f.addrs(), "linger.ms", "0")
+	md, err := send(p, "t", 0, 1)[0].Wait(ctx(t))
+	require.NoError(t, err)
+	assert.Equal(t, int64(-1), md.Offset)
+}
+
+// InitProducerId answered with a retriable error is asked again after
+// retry.backoff.ms; answered with one that will not pass, the records
+// waiting for it fail, saying why.
+func TestInitProducerIDIsRetriedUnlessItCannotPass(t *testing.T) {
+	f := newFake(t)
+	f.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.InitProducerID}, Err: kerr.CoordinatorNotAvailable, Count: 2})
+	p := newProducer(t, f.addrs(), "linger.ms", "0", "retry.backoff.ms", "10")
+	assert.Equal(t, []int64{0}, offsets(t, send(p, "t", 0, 1)))
+	assert.Equal(t, 3, f.initProducerIDs(), "two failures, then an id")
+
+	f = newFake(t)
+	f.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.InitProducerID}, Err: kerr.ClusterAuthorizationFailed})
+	p = newProducer(t, f.addrs(), "linger.ms", "0", "retry.backoff.ms", "10")
+	_, err := send(p, "t", 0, 1)[0].Wait(ctx(t))
+	require.ErrorIs(t, err, kerr.ClusterAuthorizationFailed)
+	assert.ErrorContains(t, err, "producer id")
+	assert.ErrorContains(t, err, "enable.idempotence=false", "the error says how to do without")
+}
