@@ -141,10 +141,10 @@ func TestNothingAckedIsLostOrWrittenTwiceThroughALeaderKill(t *testing.T) {
 	acked := map[string]int64{}  // value -> offset
 	failed := map[string]error{} // value -> error
 	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() { // the application: at most 2000 records unanswered
+	go func() { // the application: at most 20000 records unanswered, enough for 5 requests in flight
 		defer close(stopped)
 		zero := int32(0)
-		room := make(chan struct{}, 2000)
+		room := make(chan struct{}, 20000)
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -169,10 +169,13 @@ func TestNothingAckedIsLostOrWrittenTwiceThroughALeaderKill(t *testing.T) {
 		defer mu.Unlock()
 		return len(acked)
 	}
-	c.WaitFor(30*time.Second, "5000 records acknowledged", func() bool { return ackedSoFar() >= 5000 })
+	c.WaitFor(30*time.Second, "5000 records acknowledged, and requests in flight", func() bool {
+		return ackedSoFar() >= 5000 && p.RequestsInFlight() >= 3
+	})
+	inFlight := p.RequestsInFlight()
 	c.Kill(leader)
 	newLeader := c.WaitLeader("events", 0, 30*time.Second, func(id int32) bool { return id != leader })
-	t.Logf("killed leader %d at %d records acknowledged; broker %d leads", leader, ackedSoFar(), newLeader)
+	t.Logf("killed leader %d with %d requests in flight; broker %d leads", leader, inFlight, newLeader)
 	after := ackedSoFar() + 5000
 	c.WaitFor(60*time.Second, "5000 more records acknowledged by the new leader", func() bool { return ackedSoFar() >= after })
 	close(stop)
@@ -204,12 +207,15 @@ func TestNothingAckedIsLostOrWrittenTwiceThroughALeaderKill(t *testing.T) {
 			missing = append(missing, v)
 		}
 	}
-	assert.Empty(t, missing, "acknowledged records missing")
-	assert.Empty(t, duplicates, "records written twice")
-	assert.Empty(t, outOfOrder, "records out of the order they were sent in")
+	assert.Zero(t, len(missing), "acknowledged records missing, e.g. %v", firstFew(missing))
+	assert.Zero(t, len(duplicates), "records written twice, e.g. %v", firstFew(duplicates))
+	assert.Zero(t, len(outOfOrder), "records out of the order they were sent in: %v", firstFew(outOfOrder))
 	t.Logf("%d records acknowledged, %d failed, %d read back", len(acked), len(failed), len(read))
 	for v, err := range failed {
 		t.Logf("e.g. %s failed: %v", v, err)
 		break
 	}
 }
+
+// firstFew is the start of a list, for a failure message.
+func firstFew(list []string) []string { return list[:min(len(list), 5)] }
