@@ -150,6 +150,20 @@ func (p *Producer) Idempotent() (bool, string) {
 	return p.idem != nil, p.whyNotIdem
 }
 
+// RequestsInFlight is how many Produce requests await their answers, all
+// brokers together: the Java producer's requests-in-flight metric. With
+// idempotence it is at most five per partition's leader; a test reads it
+// to know that requests are out when it breaks something.
+func (p *Producer) RequestsInFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, k := range p.inFlight {
+		n += k
+	}
+	return n
+}
+
 // Send sends a record and waits for its answer: the synchronous style.
 func (p *Producer) Send(ctx context.Context, r *Record) (RecordMetadata, error) {
 	return p.SendAsync(r, nil).Wait(ctx)

@@ -81,7 +81,7 @@ func appendRefused(t *testing.T, l *log.Log, b []byte, want *kerr.Error) {
 }
 
 // values reads every record of the log, in order.
-func values(t *testing.T, l *log.Log) []string {
+func logValues(t *testing.T, l *log.Log) []string {
 	t.Helper()
 	raw, err := l.Read(l.StartOffset(), 64<<20)
 	require.NoError(t, err)
@@ -107,7 +107,7 @@ func TestBatchesInSequenceAreAppended(t *testing.T) {
 	assert.Equal(t, int64(0), appendOK(t, l, batch(1, 0, 0, 3)))
 	assert.Equal(t, int64(3), appendOK(t, l, batch(1, 0, 3, 2)))
 	assert.Equal(t, int64(5), appendOK(t, l, batch(1, 0, 5, 1)))
-	assert.Equal(t, seqs(0, 5), values(t, l))
+	assert.Equal(t, seqs(0, 5), logValues(t, l))
 }
 
 func TestRetryIsAnsweredWithItsFirstOffsetAndWrittenOnce(t *testing.T) {
@@ -120,7 +120,7 @@ func TestRetryIsAnsweredWithItsFirstOffsetAndWrittenOnce(t *testing.T) {
 	require.NoError(t, err, "a retry of a batch in the log is a success")
 	assert.Equal(t, int64(4), offset, "a retry is answered with the offset the batch got the first time")
 	assert.Equal(t, int64(6), l.EndOffset(), "a retry writes nothing")
-	assert.Equal(t, append([]string{"before"}, seqs(0, 4)...), values(t, l))
+	assert.Equal(t, append([]string{"before"}, seqs(0, 4)...), logValues(t, l))
 }
 
 // Five batches in flight, all written, none answered (the leader's answer
@@ -136,7 +136,7 @@ func TestRetriesOfFiveBatchesInFlightAreAllRecognised(t *testing.T) {
 		require.NoError(t, err, "batch %d of 5 in flight, retried, is a duplicate: the last 5 batches are remembered", i+1)
 		assert.Equal(t, first[i], offset, "batch %d of 5, retried", i+1)
 	}
-	assert.Equal(t, seqs(0, 49), values(t, l))
+	assert.Equal(t, seqs(0, 49), logValues(t, l))
 }
 
 // Only the last five batches are remembered: a retry of an older one
@@ -148,7 +148,7 @@ func TestRetryOfABatchOlderThanTheLastFiveIsOutOfOrder(t *testing.T) {
 	}
 	appendRefused(t, l, batch(1, 0, 0, 1), kerr.OutOfOrderSequenceNumber)
 	appendOK(t, l, batch(1, 0, 1, 1)) // still remembered: a duplicate
-	assert.Equal(t, seqs(0, 5), values(t, l))
+	assert.Equal(t, seqs(0, 5), logValues(t, l))
 }
 
 func TestGapIsOutOfOrder(t *testing.T) {
@@ -158,7 +158,7 @@ func TestGapIsOutOfOrder(t *testing.T) {
 	appendRefused(t, l, batch(1, 0, 4, 1), kerr.OutOfOrderSequenceNumber)
 	appendOK(t, l, batch(1, 0, 3, 2)) // the missing batch first
 	appendOK(t, l, batch(1, 0, 5, 1)) // then the one refused
-	assert.Equal(t, seqs(0, 5), values(t, l))
+	assert.Equal(t, seqs(0, 5), logValues(t, l))
 }
 
 // A batch that starts where a remembered one started but ends elsewhere is
@@ -170,7 +170,7 @@ func TestBatchOverlappingARememberedOneIsNotADuplicate(t *testing.T) {
 	appendRefused(t, l, batch(1, 0, 3, 5), kerr.OutOfOrderSequenceNumber)
 	appendRefused(t, l, batch(1, 0, 0, 1), kerr.OutOfOrderSequenceNumber)
 	appendRefused(t, l, batch(1, 0, 2, 4), kerr.OutOfOrderSequenceNumber)
-	assert.Equal(t, seqs(0, 5), values(t, l))
+	assert.Equal(t, seqs(0, 5), logValues(t, l))
 }
 
 // A producer's earlier session, still retrying, must not write after the
@@ -182,7 +182,7 @@ func TestOlderEpochIsFenced(t *testing.T) {
 	appendRefused(t, l, batch(1, 0, 2, 1), kerr.InvalidProducerEpoch) // would be next in epoch 0
 	appendRefused(t, l, batch(1, 0, 0, 2), kerr.InvalidProducerEpoch) // a retry of epoch 0's batch
 	appendOK(t, l, batch(1, 1, 2, 1))
-	assert.Equal(t, []string{"0", "1", "0", "1", "2"}, values(t, l))
+	assert.Equal(t, []string{"0", "1", "0", "1", "2"}, logValues(t, l))
 }
 
 func TestNewEpochStartsAtSequenceZero(t *testing.T) {
@@ -194,7 +194,7 @@ func TestNewEpochStartsAtSequenceZero(t *testing.T) {
 	appendOK(t, l, batch(1, 1, 1, 1))
 	// Epoch 0's batches are forgotten: their sequences mean nothing now.
 	appendRefused(t, l, batch(1, 1, 10, 1), kerr.OutOfOrderSequenceNumber)
-	assert.Equal(t, append(seqs(0, 9), "0", "1"), values(t, l))
+	assert.Equal(t, append(seqs(0, 9), "0", "1"), logValues(t, l))
 }
 
 // KIP-360: a partition that has no state for a producer (its records were
@@ -205,7 +205,7 @@ func TestUnknownProducerIsAcceptedAtAnySequence(t *testing.T) {
 	assert.Equal(t, int64(1), appendOK(t, l, batch(7, 3, 42, 2)))
 	appendRefused(t, l, batch(7, 3, 45, 1), kerr.OutOfOrderSequenceNumber)
 	appendOK(t, l, batch(7, 3, 44, 1))
-	assert.Equal(t, []string{"someone else's", "42", "43", "44"}, values(t, l))
+	assert.Equal(t, []string{"someone else's", "42", "43", "44"}, logValues(t, l))
 }
 
 // KAFKA-15591 (fixed in Kafka 4.5): in a partition that has never held a
@@ -217,7 +217,7 @@ func TestNeverWrittenPartitionTakesSequenceZeroFirst(t *testing.T) {
 	appendRefused(t, l, batch(1, 0, 17, 5), kerr.OutOfOrderSequenceNumber)
 	appendOK(t, l, batch(1, 0, 0, 17))
 	appendOK(t, l, batch(1, 0, 17, 5))
-	assert.Equal(t, seqs(0, 21), values(t, l))
+	assert.Equal(t, seqs(0, 21), logValues(t, l))
 }
 
 // Sequence numbers are int32 and wrap: after 2147483647 comes 0.
@@ -230,7 +230,7 @@ func TestSequencesWrapAtMaxInt32(t *testing.T) {
 	require.NoError(t, err, "a retry of the batch that wrapped is a duplicate")
 	assert.Equal(t, int64(1), offset)
 	appendOK(t, l, batch(1, 0, 1, 1))
-	assert.Equal(t, []string{"start", "2147483646", "2147483647", "0", "1"}, values(t, l))
+	assert.Equal(t, []string{"start", "2147483646", "2147483647", "0", "1"}, logValues(t, l))
 
 	// A batch that ends on 2147483647 is followed by sequence 0.
 	appendOK(t, l, batch(2, 0, math.MaxInt32-1, 2))
@@ -248,7 +248,7 @@ func TestProducersHaveSequencesOfTheirOwn(t *testing.T) {
 	offset, err := l.AppendLeader(batch(2, 0, 0, 1), leaderEpoch)
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), offset, "producer 2's first batch, retried")
-	assert.Equal(t, []string{"0", "1", "0", "2", "1"}, values(t, l))
+	assert.Equal(t, []string{"0", "1", "0", "2", "1"}, logValues(t, l))
 }
 
 // A follower copies the leader's batches as they are, and builds the same
@@ -270,7 +270,7 @@ func TestFollowerRecognisesRetriesOnceItLeads(t *testing.T) {
 		assert.Equal(t, int64(i*2), offset, "batch %d, retried to the new leader", i+1)
 	}
 	appendOK(t, follower, batch(1, 0, 10, 1))
-	assert.Equal(t, seqs(0, 10), values(t, follower))
+	assert.Equal(t, seqs(0, 10), logValues(t, follower))
 }
 
 // crashCopy copies a log's files as they are now, without closing the log:

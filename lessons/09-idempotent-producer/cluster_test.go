@@ -1,4 +1,4 @@
-package producer_test
+package idempotence_test
 
 // The idempotent producer against klab's own brokers, on loopback ports:
 // what its batches carry into the log, and a three-broker cluster whose

@@ -1,4 +1,4 @@
-package producer_test
+package idempotence_test
 
 import (
 	"context"

@@ -1,10 +1,10 @@
-package producer_test
+package idempotence_test
 
 // The idempotent producer against franz-go's kfake, whose answers a test
 // can replace: a failed batch with four behind it in flight, a broker that
 // lost the producer's batches, a retry of a batch the broker wrote, and an
 // InitProducerId that fails. The same behaviour against klab's brokers is
-// in klab_test.go.
+// in cluster_test.go.
 
 import (
 	"sync/atomic"
