@@ -90,6 +90,9 @@ func (p *Producer) drain() time.Time {
 		}
 		b := q.batches[0]
 		q.batches = q.batches[1:]
+		if len(q.batches) > 0 {
+			next = now // there is more behind it
+		}
 		if p.idem != nil {
 			if err := p.idem.sequences(tp).assign(b, p.idem.id); err != nil {
 				failed = append(failed, p.fail(b, err)...)
@@ -98,9 +101,6 @@ func (p *Producer) drain() time.Time {
 		}
 		b.sealed = true // sent: no more records join it, even if it comes back for a retry
 		byLeader[leader] = append(byLeader[leader], b)
-		if len(q.batches) > 0 {
-			next = now // there is more behind it
-		}
 	}
 	for leader := range byLeader {
 		p.inFlight[leader]++

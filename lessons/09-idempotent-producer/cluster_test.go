@@ -169,15 +169,26 @@ func TestNothingAckedIsLostOrWrittenTwiceThroughALeaderKill(t *testing.T) {
 		defer mu.Unlock()
 		return len(acked)
 	}
+	// No record may fail: the first failure ends the test, with its error.
+	firstFailure := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, err := range failed {
+			return err
+		}
+		return nil
+	}
 	c.WaitFor(30*time.Second, "5000 records acknowledged, and requests in flight", func() bool {
-		return ackedSoFar() >= 5000 && p.RequestsInFlight() >= 3
+		return ackedSoFar() >= 5000 && p.RequestsInFlight() >= 3 || firstFailure() != nil
 	})
+	require.NoError(t, firstFailure(), "a record failed before the leader was killed")
 	inFlight := p.RequestsInFlight()
 	c.Kill(leader)
 	newLeader := c.WaitLeader("events", 0, 30*time.Second, func(id int32) bool { return id != leader })
 	t.Logf("killed leader %d with %d requests in flight; broker %d leads", leader, inFlight, newLeader)
 	after := ackedSoFar() + 5000
-	c.WaitFor(60*time.Second, "5000 more records acknowledged by the new leader", func() bool { return ackedSoFar() >= after })
+	c.WaitFor(60*time.Second, "5000 more records acknowledged by the new leader", func() bool { return ackedSoFar() >= after || firstFailure() != nil })
+	require.NoError(t, firstFailure(), "an idempotent producer retries through a leader change: no record fails")
 	close(stop)
 	<-stopped
 	require.NoError(t, p.Close(), "every record sent has its answer")

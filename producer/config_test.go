@@ -1,4 +1,4 @@
-package idempotence_test
+package producer_test
 
 import (
 	"testing"
