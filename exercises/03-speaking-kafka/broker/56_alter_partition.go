@@ -5,12 +5,10 @@ package broker
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"klab.dev/klab/broker/client"
 	"klab.dev/klab/broker/metadata"
 )
 
@@ -38,11 +36,10 @@ func handleAlterPartition(b *Broker, ctx context.Context, r *request) (kmsg.Resp
 	req := r.body.(*kmsg.AlterPartitionRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
 	if !b.ctrl.Active() {
-		if r.clientID != nil && *r.clientID == forwardClientID {
-			resp.ErrorCode = kerr.NotController.Code
-			return resp, nil
-		}
-		return b.forwardToController(ctx, req, r.version)
+		return b.forwardToController(ctx, r, func(code int16) kmsg.Response {
+			resp.ErrorCode = code
+			return resp
+		})
 	}
 	im := b.ctrl.Image()
 	for _, rt := range req.Topics {
@@ -76,36 +73,6 @@ func handleAlterPartition(b *Broker, ctx context.Context, r *request) (kmsg.Resp
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
-	}
-	return resp, nil
-}
-
-// forwardClientID marks a request one broker forwarded to another.
-const forwardClientID = "klab-forwarded"
-
-// forwardToController sends a request on to the active controller, at the
-// version it came in, and returns the controller's answer.
-func (b *Broker) forwardToController(ctx context.Context, req kmsg.Request, version int16) (kmsg.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	fail := func(err error) (kmsg.Response, error) {
-		resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
-		resp.ErrorCode = errorCode(err)
-		b.log.Warn("forwarding to the controller", "err", err)
-		return resp, nil
-	}
-	ctrl, ok := b.ctrl.Image().Brokers[b.ctrl.ActiveID()]
-	if !ok {
-		return fail(kerr.NotController)
-	}
-	conn, err := client.DialVia(ctx, b.dial, ctrl.Addr, forwardClientID)
-	if err != nil {
-		return fail(fmt.Errorf("%w: %v", kerr.NotController, err))
-	}
-	defer conn.Close()
-	resp, err := conn.RequestAt(ctx, req, version)
-	if err != nil {
-		return fail(fmt.Errorf("%w: %v", kerr.NotController, err))
 	}
 	return resp, nil
 }

@@ -88,8 +88,13 @@ type Config struct {
 	// SocketRequestMaxBytes is socket.request.max.bytes: a larger request
 	// closes the connection before anything is allocated for it.
 	SocketRequestMaxBytes int32
-	// RetentionCheckInterval is log.retention.check.interval.ms.
+	// RetentionCheckInterval is log.retention.check.interval.ms: how often
+	// retention, compaction and the expiry of idle producers run.
 	RetentionCheckInterval time.Duration
+	// ProducerIDExpiration is producer.id.expiration.ms: a partition forgets
+	// an idempotent producer that has written nothing to it for this long.
+	// Default 1 day.
+	ProducerIDExpiration time.Duration
 
 	// Logger receives what the broker has to say: errors a client sees only
 	// as an error code, and why a connection was closed. Default slog.Default().
@@ -118,6 +123,7 @@ func DefaultConfig() Config {
 		DefaultReplicationFactor: 1,
 		SocketRequestMaxBytes:    100 << 20,
 		RetentionCheckInterval:   5 * time.Minute,
+		ProducerIDExpiration:     24 * time.Hour,
 		TopicDefaults:            map[string]string{},
 
 		ReplicaLagTimeMax:            30 * time.Second,
@@ -137,6 +143,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.RetentionCheckInterval <= 0 {
 		c.RetentionCheckInterval = d.RetentionCheckInterval
+	}
+	if c.ProducerIDExpiration <= 0 {
+		c.ProducerIDExpiration = d.ProducerIDExpiration
 	}
 	if c.SocketRequestMaxBytes <= 0 {
 		c.SocketRequestMaxBytes = d.SocketRequestMaxBytes
@@ -225,6 +234,8 @@ func (c *Config) Set(name, value string) error {
 		err = parseInt32(value, &c.SocketRequestMaxBytes)
 	case "log.retention.check.interval.ms":
 		c.RetentionCheckInterval, err = parseMillis(value)
+	case "producer.id.expiration.ms":
+		c.ProducerIDExpiration, err = parseMillis(value)
 	case "log.retention.hours", "log.retention.minutes":
 		var n int64
 		if n, err = strconv.ParseInt(value, 10, 64); err == nil {

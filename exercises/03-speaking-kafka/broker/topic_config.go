@@ -136,5 +136,7 @@ func (c *Config) logConfig(overrides map[string]string) log.Config {
 		CleanupPolicy:      policy,
 		DeleteRetention:    ms("delete.retention.ms"),
 		MaxMessageBytes:    c.intConfig(overrides, "max.message.bytes"),
+		// A broker config, the same for every partition.
+		ProducerIDExpiration: c.ProducerIDExpiration,
 	}
 }

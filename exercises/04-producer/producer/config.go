@@ -50,26 +50,42 @@ type Config struct {
 	// MetadataMaxAge is metadata.max.age.ms: how often metadata is
 	// refreshed even without an error, so that new partitions are seen.
 	MetadataMaxAge time.Duration
+	// EnableIdempotence is enable.idempotence: the producer gets a
+	// producer id and numbers its batches, so that the broker writes a
+	// retried batch once and a partition's batches in the order they were
+	// sent (lesson 09). It needs acks=all, retries above 0 and
+	// max.in.flight.requests.per.connection at most 5. Left at its
+	// default, it turns itself off when another setting conflicts
+	// (Producer.Idempotent says why); set to true with Set, a conflict
+	// makes New fail.
+	EnableIdempotence bool
+
+	// idempotenceSet records that Set was given enable.idempotence: the
+	// user asked for it, so a conflicting setting is their mistake to
+	// hear about, not a reason to quietly do without.
+	idempotenceSet bool
 }
 
-// DefaultConfig is the Java client's defaults, as of Kafka 4.0 (whose
-// linger.ms default is 5), without idempotence (lesson 09).
+// DefaultConfig is the Java client's defaults, as of Kafka 4.0: acks=all
+// and enable.idempotence=true (since 3.0, KIP-679), linger.ms=5 (since
+// 4.0, KIP-1030).
 func DefaultConfig() Config {
 	return Config{
-		BootstrapServers: []string{"127.0.0.1:9092"},
-		ClientID:         "klab-producer",
-		Acks:             -1,
-		BatchSize:        16384,
-		Linger:           5 * time.Millisecond,
-		Compression:      compress.None,
-		Retries:          math.MaxInt32,
-		RetryBackoff:     100 * time.Millisecond,
-		DeliveryTimeout:  120 * time.Second,
-		RequestTimeout:   30 * time.Second,
-		MaxInFlight:      5,
-		BufferMemory:     32 << 20,
-		MaxBlock:         60 * time.Second,
-		MetadataMaxAge:   5 * time.Minute,
+		BootstrapServers:  []string{"127.0.0.1:9092"},
+		ClientID:          "klab-producer",
+		Acks:              -1,
+		BatchSize:         16384,
+		Linger:            5 * time.Millisecond,
+		Compression:       compress.None,
+		Retries:           math.MaxInt32,
+		RetryBackoff:      100 * time.Millisecond,
+		DeliveryTimeout:   120 * time.Second,
+		RequestTimeout:    30 * time.Second,
+		MaxInFlight:       5,
+		BufferMemory:      32 << 20,
+		MaxBlock:          60 * time.Second,
+		MetadataMaxAge:    5 * time.Minute,
+		EnableIdempotence: true,
 	}
 }
 
@@ -124,8 +140,12 @@ func (c *Config) Set(name, value string) error {
 	case "metadata.max.age.ms":
 		err = ms(&c.MetadataMaxAge)
 	case "enable.idempotence":
-		if value == "true" {
-			err = fmt.Errorf("the idempotent producer arrives in lesson 09")
+		switch strings.ToLower(value) {
+		case "true", "false":
+			c.EnableIdempotence = strings.EqualFold(value, "true")
+			c.idempotenceSet = true
+		default:
+			err = fmt.Errorf("want true or false")
 		}
 	default:
 		return fmt.Errorf("unknown producer config %q", name)
@@ -148,4 +168,46 @@ func (c Config) validate() error {
 		return fmt.Errorf("buffer.memory must hold at least one batch")
 	}
 	return nil
+}
+
+// maxInFlightForIdempotence is the most requests an idempotent producer
+// may have in flight to a broker: a partition remembers the last 5 batches
+// of each producer (Kafka's NUM_BATCHES_TO_RETAIN, klab's log.BatchesKept),
+// so a retry of any batch still in flight is recognised as one.
+const maxInFlightForIdempotence = 5
+
+// idempotence decides whether the producer is idempotent, as the Java
+// client's ProducerConfig does since 3.0. Idempotence needs acks=all (a
+// batch only the leader had can be lost with it, and the producer would
+// not know to send it again), retries (making them safe is its purpose)
+// and at most 5 requests in flight. A conflicting setting is an error if
+// enable.idempotence was set explicitly; otherwise it turns idempotence
+// off, and why says so: the user asked for acks=1 and did not ask for
+// idempotence, so they get what they asked for.
+func (c Config) idempotence() (on bool, why string, err error) {
+	if !c.EnableIdempotence {
+		return false, "enable.idempotence=false", nil
+	}
+	conflicts := []struct {
+		broken  bool
+		setting string
+		rule    string // the Java client's ConfigException message
+	}{
+		{c.Acks != -1, fmt.Sprintf("acks=%d", c.Acks),
+			"Must set acks to all in order to use the idempotent producer. Otherwise we cannot guarantee idempotence."},
+		{c.Retries <= 0, fmt.Sprintf("retries=%d", c.Retries),
+			"Must set retries to non-zero when using the idempotent producer."},
+		{c.MaxInFlight > maxInFlightForIdempotence, fmt.Sprintf("max.in.flight.requests.per.connection=%d", c.MaxInFlight),
+			"Must set max.in.flight.requests.per.connection to at most 5 to use the idempotent producer."},
+	}
+	for _, x := range conflicts {
+		switch {
+		case !x.broken:
+		case c.idempotenceSet:
+			return false, "", fmt.Errorf("enable.idempotence=true and %s: %s", x.setting, x.rule)
+		default:
+			return false, fmt.Sprintf("idempotence is off: the default enable.idempotence=true gives way to %s (%s)", x.setting, x.rule), nil
+		}
+	}
+	return true, "", nil
 }

@@ -15,4 +15,22 @@
 // delivery.timeout.ms. Send waits for the answer; SendAsync returns at once
 // with a Future, and calls a callback if given one. Lesson 04, "The
 // producer", is built from this package.
+//
+// The producer is idempotent by default, as Kafka's Java producer is since
+// 3.0 (enable.idempotence=true, KIP-679). Before its first batch it gets a
+// producer id and epoch from any broker (InitProducerId), and it numbers
+// the records it sends to each partition: each batch carries the id, the
+// epoch and its first record's sequence number. The partition's leader
+// writes a batch only if it continues the sequence, and answers a retry of
+// a batch it already has with that batch's offsets, writing nothing: a
+// retry after a lost answer writes no duplicate, and with up to 5 requests
+// in flight a partition's records stay in the order they were sent. A
+// retried batch keeps its numbers; after a failure, a partition's batches
+// go again in sequence order, one at a time. When the producer's sequences
+// and a broker's can no longer agree, it gets a new producer id and numbers
+// its unacknowledged batches again from 0. Idempotence needs acks=all,
+// retries above 0 and max.in.flight.requests.per.connection at most 5: a
+// conflicting setting turns the default off (Producer.Idempotent says
+// why), and is an error if enable.idempotence=true was set explicitly.
+// Lesson 09, "The idempotent producer", numbers the batches.
 package producer

@@ -107,6 +107,8 @@ type Producer struct {
 	closed     bool
 	refreshing bool
 	lastLearn  time.Time
+	idem       *idempotence // set by New, nil if not idempotent; its fields are guarded by mu
+	whyNotIdem string       // set by New: why the producer is not idempotent
 
 	wake chan struct{}
 	stop chan struct{}
@@ -116,6 +118,10 @@ type Producer struct {
 // New starts a producer. It connects lazily, on the first send.
 func New(cfg Config) (*Producer, error) {
 	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	idempotent, whyNot, err := cfg.idempotence()
+	if err != nil {
 		return nil, err
 	}
 	p := &Producer{
@@ -129,9 +135,35 @@ func New(cfg Config) (*Producer, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	if idempotent {
+		p.idem = newIdempotence()
+	} else {
+		p.whyNotIdem = whyNot
+	}
 	p.changed = sync.NewCond(&p.mu)
 	go p.run()
 	return p, nil
+}
+
+// Idempotent reports whether the producer is idempotent and, if not, why:
+// enable.idempotence=false, or the setting the default gave way to, as the
+// Java client logs it when it turns idempotence off.
+func (p *Producer) Idempotent() (bool, string) {
+	return p.idem != nil, p.whyNotIdem
+}
+
+// RequestsInFlight is how many Produce requests await their answers, all
+// brokers together: the Java producer's requests-in-flight metric. With
+// idempotence it is at most five per partition's leader; a test reads it
+// to know that requests are out when it breaks something.
+func (p *Producer) RequestsInFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, k := range p.inFlight {
+		n += k
+	}
+	return n
 }
 
 // Send sends a record and waits for its answer: the synchronous style.
@@ -333,16 +365,23 @@ func (p *Producer) Close() error {
 	}
 	p.mu.Unlock()
 	p.waiters.Wait()
-	var left []completion
 	p.mu.Lock()
-	for _, q := range p.acc.queues {
-		for _, b := range q.batches {
-			left = append(left, p.fail(b, ErrClosed)...)
-		}
-		q.batches = nil
-	}
+	left := p.failQueued(ErrClosed)
 	p.mu.Unlock()
 	p.complete(left)
 	p.cluster.Close()
 	return err
+}
+
+// failQueued fails every batch in the accumulator; the caller holds p.mu
+// and completes the returned futures after releasing it.
+func (p *Producer) failQueued(err error) []completion {
+	var out []completion
+	for _, q := range p.acc.queues {
+		for _, b := range q.batches {
+			out = append(out, p.fail(b, err)...)
+		}
+		q.batches = nil
+	}
+	return out
 }

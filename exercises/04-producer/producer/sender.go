@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -52,6 +53,9 @@ func (p *Producer) drain() time.Time {
 		// linger, a leader nobody knows, or the in-flight limit.
 		for len(q.batches) > 0 && now.After(q.batches[0].created.Add(p.cfg.DeliveryTimeout)) {
 			err := fmt.Errorf("%w: delivery.timeout.ms (%s) passed before the broker answered", kerr.RequestTimedOut, p.cfg.DeliveryTimeout)
+			if p.idem != nil && p.idem.needID && p.idem.lastErr != nil {
+				err = fmt.Errorf("%w; the idempotent producer has no producer id: %v", err, p.idem.lastErr)
+			}
 			failed = append(failed, p.fail(q.batches[0], err)...)
 			q.batches = q.batches[1:]
 		}
@@ -68,7 +72,7 @@ func (p *Producer) drain() time.Time {
 			continue
 		}
 		if !ok {
-			next = earliest(next, p.acc.wakeAt(q))
+			next = earliest(next, p.acc.wakeAt(q, now))
 			continue
 		}
 		leader, known := p.leader(tp)
@@ -83,16 +87,32 @@ func (p *Producer) drain() time.Time {
 		if p.inFlight[leader] >= p.cfg.MaxInFlight {
 			continue // an answer will wake us
 		}
+		if p.idem != nil && !p.idem.mayDrain(q.batches[0]) {
+			continue // a producer id, or an answer, will wake us
+		}
 		b := q.batches[0]
 		q.batches = q.batches[1:]
-		b.sealed = true // sent: no more records join it, even if it comes back for a retry
-		byLeader[leader] = append(byLeader[leader], b)
 		if len(q.batches) > 0 {
 			next = now // there is more behind it
 		}
+		if p.idem != nil {
+			if err := p.idem.sequences(tp).assign(b, p.idem.id); err != nil {
+				failed = append(failed, p.fail(b, err)...)
+				continue
+			}
+		}
+		b.sealed = true // sent: no more records join it, even if it comes back for a retry
+		byLeader[leader] = append(byLeader[leader], b)
 	}
 	for leader := range byLeader {
 		p.inFlight[leader]++
+	}
+	if p.idem != nil && p.idem.needID {
+		if now.Before(p.idem.retryAt) {
+			next = earliest(next, p.idem.retryAt) // InitProducerId failed: ask again then
+		} else {
+			p.askForProducerID()
+		}
 	}
 	p.mu.Unlock()
 
@@ -239,7 +259,7 @@ func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResp
 		n += len(b.futures)
 	}
 	done := make([]completion, 0, n)
-	retry := false
+	retried := false
 	p.mu.Lock()
 	p.inFlight[leader]--
 	for _, b := range batches {
@@ -259,6 +279,10 @@ func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResp
 				base = rp.BaseOffset
 			}
 		}
+		again := retriable(err)
+		if p.idem != nil && err != nil {
+			err, again = p.idem.judge(b, err)
+		}
 		switch {
 		case err == nil:
 			for i, f := range b.futures {
@@ -269,12 +293,11 @@ func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResp
 				done = append(done, completion{f, md, nil})
 			}
 			p.release(b)
-		case retriable(err) && b.attempts < p.cfg.Retries && now.Add(p.cfg.RetryBackoff).Before(b.created.Add(p.cfg.DeliveryTimeout)):
+		case again && b.attempts < p.cfg.Retries && now.Add(p.cfg.RetryBackoff).Before(b.created.Add(p.cfg.DeliveryTimeout)):
 			b.attempts++
 			b.retryAt = now.Add(p.cfg.RetryBackoff)
-			q := p.acc.queue(b.tp)
-			q.batches = append([]*batch{b}, q.batches...)
-			retry = true
+			p.requeue(b)
+			retried = true
 		default:
 			done = append(done, p.fail(b, err)...)
 		}
@@ -282,10 +305,23 @@ func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResp
 	p.changed.Broadcast() // buffer space
 	p.mu.Unlock()
 	p.complete(done)
-	if retry {
+	if retried {
 		p.refreshMetadata()
 	}
 	p.poke()
+}
+
+// requeue puts a batch back in its partition's queue to be sent again: at
+// the front, ahead of the batches never sent, which came after it. An
+// idempotent producer's retried batches also wait among themselves in
+// sequence order. The caller holds p.mu.
+func (p *Producer) requeue(b *batch) {
+	q := p.acc.queue(b.tp)
+	at := 0
+	if p.idem != nil {
+		at = p.idem.sequences(b.tp).retryPosition(q, b)
+	}
+	q.batches = slices.Insert(q.batches, at, b)
 }
 
 // retriable reports whether an error may pass if the batch is sent again:
@@ -311,11 +347,15 @@ func (p *Producer) fail(b *batch, err error) []completion {
 	return out
 }
 
-// release frees a batch's buffer space once its records are answered;
-// complete counts them answered after their callbacks.
+// release frees a batch's buffer space once its records are answered, and
+// its place among its partition's unacknowledged batches; complete counts
+// them answered after their callbacks.
 func (p *Producer) release(b *batch) {
 	for _, f := range b.futures {
 		p.buffered -= f.size
+	}
+	if p.idem != nil && b.stamp != nil {
+		p.idem.sequences(b.tp).forget(b)
 	}
 }
 

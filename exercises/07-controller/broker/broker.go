@@ -60,6 +60,8 @@ type Broker struct {
 
 	fetchers *fetchers // this broker's follower fetchers, one per leader
 
+	producerIDs *producerIDs // hands out producer ids to InitProducerId
+
 	// reconciled is the metadata offset the replicas have caught up with.
 	reconcileMu   sync.Mutex
 	reconciled    uint64
@@ -105,6 +107,7 @@ func Start(cfg Config) (*Broker, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cleaner = log.NewCleaner(b.cfg.RetentionCheckInterval)
 	b.fetchers = newFetchers(b)
+	b.producerIDs = newProducerIDs(b.ctx, &b.bg, b.log, b.allocateProducerIDs)
 	if err := b.checkDataDir(); err != nil {
 		return nil, err
 	}
@@ -334,8 +337,9 @@ func (b *Broker) Close() error {
 
 // Crash stops the broker as a crash would, as far as the rest of the
 // cluster can tell: no goodbye, so the others notice only by failure
-// detection. (Its files are still closed properly: what a real crash
-// loses from the page cache, a test truncates itself.)
+// detection; and its logs are left as a crash leaves them, without the
+// snapshots a clean shutdown writes. (What a real crash loses from the
+// page cache, a test truncates itself.)
 func (b *Broker) Crash() error {
 	b.closeOnce.Do(func() { b.closeErr = b.stop(false) })
 	return b.closeErr
@@ -356,7 +360,7 @@ func (b *Broker) stop(graceful bool) error {
 	b.bg.Wait()
 	err = errors.Join(err, b.leave(graceful))
 	b.cleaner.Stop()
-	return errors.Join(err, b.closeLogs())
+	return errors.Join(err, b.closeLogs(graceful))
 }
 
 // leave stops the quorum member and gossip.
@@ -375,14 +379,21 @@ func (b *Broker) leave(graceful bool) error {
 	return err
 }
 
-func (b *Broker) closeLogs() error {
+// closeLogs closes every log: cleanly, or as a crash leaves them (no
+// producer-state snapshot at the log end, so a restart rebuilds the state
+// from the last snapshot and the batches after it).
+func (b *Broker) closeLogs(graceful bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var err error
 	for _, t := range b.topics {
 		for _, p := range t.partitions {
-			if p != nil {
+			switch {
+			case p == nil:
+			case graceful:
 				err = errors.Join(err, p.log.Close())
+			default:
+				err = errors.Join(err, p.log.Abandon())
 			}
 		}
 	}

@@ -6,13 +6,11 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"klab.dev/klab/broker/client"
 	"klab.dev/klab/broker/log"
 	"klab.dev/klab/broker/metadata"
 )
@@ -208,7 +206,7 @@ func (b *Broker) maybeAlterISR(p *partition) {
 
 // alterPartition sends one AlterPartition request to the active
 // controller or, if it cannot be reached, through another broker, which
-// forwards it.
+// forwards it (askController).
 func (b *Broker) alterPartition(p *partition, isr []int32, leaderEpoch, partitionEpoch int32) error {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
@@ -226,57 +224,20 @@ func (b *Broker) alterPartition(p *partition, isr []int32, leaderEpoch, partitio
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 
-	im := b.ctrl.Image()
-	active := b.ctrl.ActiveID()
-	route := []int32{active} // the controller first, then any other broker
-	for _, br := range im.SortedBrokers() {
-		if br.ID != active && br.ID != b.cfg.NodeID {
-			route = append(route, br.ID)
-		}
+	raw, err := b.askController(ctx, req, func(r kmsg.Response) int16 { return r.(*kmsg.AlterPartitionResponse).ErrorCode })
+	if err != nil {
+		return err
 	}
-	var err error
-	for _, id := range route {
-		ctrl, ok := im.Brokers[id]
-		if !ok {
-			continue
-		}
-		var resp *kmsg.AlterPartitionResponse
-		if resp, err = b.sendAlterPartition(ctx, ctrl.Addr, req); err != nil {
-			continue
-		}
-		if err = kerr.ErrorForCode(resp.ErrorCode); errors.Is(err, kerr.NotController) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		for _, t := range resp.Topics {
-			for _, sp := range t.Partitions {
-				if err := kerr.ErrorForCode(sp.ErrorCode); err != nil {
-					return err
-				}
-				// The answer carries the partition as committed: take it
-				// now, as Kafka's leaders do, without waiting for the
-				// metadata log, which may reach this broker by a longer way.
-				p.altered(sp.LeaderID, sp.LeaderEpoch, sp.PartitionEpoch, sp.ISR)
+	for _, t := range raw.(*kmsg.AlterPartitionResponse).Topics {
+		for _, sp := range t.Partitions {
+			if err := kerr.ErrorForCode(sp.ErrorCode); err != nil {
+				return err
 			}
+			// The answer carries the partition as committed: take it
+			// now, as Kafka's leaders do, without waiting for the
+			// metadata log, which may reach this broker by a longer way.
+			p.altered(sp.LeaderID, sp.LeaderEpoch, sp.PartitionEpoch, sp.ISR)
 		}
-		return nil
 	}
-	if err == nil {
-		err = kerr.NotController
-	}
-	return err
-}
-
-func (b *Broker) sendAlterPartition(ctx context.Context, addr string, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
-	conn, err := client.DialVia(ctx, b.dial, addr, "klab-broker-"+strconv.Itoa(int(b.cfg.NodeID)))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	raw, err := conn.Request(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return raw.(*kmsg.AlterPartitionResponse), nil
+	return nil
 }

@@ -49,7 +49,8 @@ type batch struct {
 	futures  []*Future // one per record, in order
 	attempts int
 	retryAt  time.Time
-	sealed   bool // sent once: closed to new records
+	sealed   bool   // sent once: closed to new records
+	stamp    *stamp // an idempotent producer's id and sequence for it, once drained (sequence.go)
 }
 
 func newAccumulator(batchSize int, linger time.Duration) *accumulator {
@@ -119,24 +120,30 @@ func (a *accumulator) ready(q *queue, now time.Time) (bool, error) {
 	return full || now.Sub(b.created) >= a.linger || a.flushing > 0, nil
 }
 
-// wakeAt is when the first batch of q will be ready, if nothing else happens.
-func (a *accumulator) wakeAt(q *queue) time.Time {
+// wakeAt is when the first batch of q, found not ready at now, may be
+// ready, if nothing else happens: when its retry backoff ends, if it is
+// waiting one out (a full batch, or one Flush waits for, is ready then,
+// however long linger.ms is), else when it has lingered.
+func (a *accumulator) wakeAt(q *queue, now time.Time) time.Time {
 	b := q.batches[0]
-	return later(b.created.Add(a.linger), b.retryAt)
-}
-
-func later(x, y time.Time) time.Time {
-	if x.After(y) {
-		return x
+	if now.Before(b.retryAt) {
+		return b.retryAt
 	}
-	return y
+	return b.created.Add(a.linger)
 }
 
-// encode seals the batch as a v2 record batch, compressed with codec.
+// encode seals the batch as a v2 record batch, compressed with codec. A
+// batch of a producer that is not idempotent carries producer id, epoch
+// and base sequence -1; an idempotent one carries its stamp, the same on
+// every attempt.
 func (b *batch) encode(codec compress.Codec) ([]byte, error) {
 	records, err := compress.Compress(codec, b.records)
 	if err != nil {
 		return nil, err
+	}
+	id, epoch, sequence := int64(-1), int16(-1), int32(-1)
+	if b.stamp != nil {
+		id, epoch, sequence = b.stamp.producer.id, b.stamp.producer.epoch, b.stamp.baseSequence
 	}
 	return log.SealBatch(kmsg.RecordBatch{
 		PartitionLeaderEpoch: -1,
@@ -145,9 +152,9 @@ func (b *batch) encode(codec compress.Codec) ([]byte, error) {
 		LastOffsetDelta:      b.count - 1,
 		FirstTimestamp:       b.firstTS,
 		MaxTimestamp:         b.maxTS,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
+		ProducerID:           id,
+		ProducerEpoch:        epoch,
+		FirstSequence:        sequence,
 		NumRecords:           b.count,
 	}, records), nil
 }

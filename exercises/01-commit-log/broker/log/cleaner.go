@@ -71,7 +71,8 @@ func (c *Cleaner) Stop() {
 	})
 }
 
-// Pass applies retention, then compaction, to every log once.
+// Pass applies retention, then compaction, to every log once, and expires
+// idle producers (producer.id.expiration.ms).
 func (c *Cleaner) Pass(now time.Time) error {
 	c.mu.Lock()
 	logs := make([]*Log, 0, len(c.logs))
@@ -85,6 +86,9 @@ func (c *Cleaner) Pass(now time.Time) error {
 			errs = errors.Join(errs, err)
 		}
 		if _, err := l.Compact(now); err != nil && !errors.Is(err, ErrClosed) {
+			errs = errors.Join(errs, err)
+		}
+		if _, err := l.ExpireProducers(now); err != nil && !errors.Is(err, ErrClosed) {
 			errs = errors.Join(errs, err)
 		}
 	}

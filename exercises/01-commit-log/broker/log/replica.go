@@ -93,7 +93,12 @@ func (l *Log) TruncateTo(offset int64) error {
 	if _, err := s.recover(l.cfg.IndexIntervalBytes, true); err != nil {
 		return err
 	}
-	return l.epochs.truncateFrom(s.nextOffset)
+	if err := l.epochs.truncateFrom(s.nextOffset); err != nil {
+		return err
+	}
+	// The producer state may describe batches that are gone.
+	_, _, err = l.rebuildProducers()
+	return err
 }
 
 // ResetTo empties the log and starts it again at offset: a follower does
@@ -124,6 +129,9 @@ func (l *Log) restartAt(offset int64) error {
 		return err
 	}
 	l.segments = []*segment{s}
+	if err := l.producers.deleteSnapshots(); err != nil {
+		return err
+	}
 	return l.epochs.truncateFrom(offset)
 }
 

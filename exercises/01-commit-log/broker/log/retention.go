@@ -38,6 +38,11 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 		}
 	}
 	l.segments = l.segments[n:]
+	if n > 0 {
+		if err := l.producers.deleteSnapshotsBelow(l.segments[0].base); err != nil {
+			return n, err
+		}
+	}
 	return n, nil
 }
 

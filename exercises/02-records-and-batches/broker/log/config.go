@@ -38,6 +38,10 @@ type Config struct {
 	// MaxMessageBytes is max.message.bytes: the largest batch Append takes.
 	// Default 1048588 (1 MiB and a batch header).
 	MaxMessageBytes int64
+	// ProducerIDExpiration is producer.id.expiration.ms, a broker config in
+	// Kafka: a producer that has written nothing for this long is forgotten
+	// by ExpireProducers. Default 1 day.
+	ProducerIDExpiration time.Duration
 }
 
 // withDefaults returns c with every zero field set to Kafka's default.
@@ -62,6 +66,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = 1048588
+	}
+	if c.ProducerIDExpiration == 0 {
+		c.ProducerIDExpiration = 24 * time.Hour
 	}
 	return c
 }

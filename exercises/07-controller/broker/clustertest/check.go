@@ -18,7 +18,8 @@ import (
 // a reliability check. Records are numbered values, v00000001 on, each
 // written once by the application; the client retries on its own, as any
 // Kafka producer does, and without idempotence (lesson 09) a retry can
-// write a record twice.
+// write a record twice. StartIdempotentLoad's producer is idempotent: its
+// retries must land once.
 type Load struct {
 	topic     string
 	partition int32
@@ -33,14 +34,25 @@ type Load struct {
 	done   chan struct{}
 }
 
-// StartLoad starts producing to topic's partition.
+// StartLoad starts producing to topic's partition, without idempotence.
 func (c *Cluster) StartLoad(topic string, partition int32) *Load {
 	c.t.Helper()
-	cl := c.Client(
+	return c.startLoad(topic, partition, kgo.DisableIdempotentWrite())
+}
+
+// StartIdempotentLoad starts producing to topic's partition with franz-go's
+// defaults: idempotent, up to five requests in flight.
+func (c *Cluster) StartIdempotentLoad(topic string, partition int32) *Load {
+	c.t.Helper()
+	return c.startLoad(topic, partition)
+}
+
+func (c *Cluster) startLoad(topic string, partition int32, opts ...kgo.Opt) *Load {
+	c.t.Helper()
+	cl := c.Client(append(opts,
 		kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DisableIdempotentWrite(),
 		kgo.ProduceRequestTimeout(3*time.Second),
 		// A request to a frozen broker gets no answer: give up on it after
 		// the produce timeout and two seconds (franz-go's default is ten).
@@ -49,7 +61,7 @@ func (c *Cluster) StartLoad(topic string, partition int32) *Load {
 		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
 		kgo.MetadataMinAge(50*time.Millisecond),
 		kgo.MaxBufferedRecords(100),
-	)
+	)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Load{topic: topic, partition: partition, cl: cl, acked: map[int64]string{}, failed: map[string]int{}, cancel: cancel, done: make(chan struct{})}
 	go l.run(ctx)

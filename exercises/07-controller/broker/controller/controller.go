@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -82,6 +83,14 @@ type Controller struct {
 	streams *streams
 	trans   *raft.NetworkTransport
 	raft    *raft.Raft
+
+	// caughtUpTerm is the raft term in which this broker, as the active
+	// controller, has applied every record its predecessors committed (the
+	// run loop's Barrier); 0 before it ever led. See caughtUp.
+	caughtUpTerm atomic.Uint64
+	// producerIDsMu makes allocations of producer id blocks one at a time:
+	// each reads the next id from the image its predecessor's record left.
+	producerIDsMu sync.Mutex
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -166,6 +175,12 @@ func (c *Controller) Changed() <-chan struct{} { return c.fsm.Changed() }
 
 // Active reports whether this broker is the active controller.
 func (c *Controller) Active() bool { return c.raft.State() == raft.Leader }
+
+// caughtUp reports whether this broker is the active controller and has
+// applied every record committed before its term began.
+func (c *Controller) caughtUp() bool {
+	return c.Active() && c.caughtUpTerm.Load() == c.raft.CurrentTerm()
+}
 
 // ActiveID is the active controller's node id, or -1 while there is none.
 func (c *Controller) ActiveID() int32 {
@@ -262,7 +277,6 @@ func (c *Controller) run() {
 	defer c.wg.Done()
 	rebalance := time.NewTicker(c.cfg.LeaderImbalanceInterval)
 	defer rebalance.Stop()
-	wasActive := false
 	for {
 		members, metadataChanged := c.cfg.Members.Changed(), c.fsm.Changed()
 		rebalanceDue := false
@@ -277,15 +291,18 @@ func (c *Controller) run() {
 		case <-time.After(time.Second):
 		}
 		active := c.Active()
-		if active && !wasActive {
+		if term := c.raft.CurrentTerm(); active && c.caughtUpTerm.Load() != term {
 			// A new controller first applies everything its predecessor
 			// committed: deciding on an older image could undo decisions.
+			// By term, not by "was not active before": a broker that lost
+			// the leadership and won it back between two turns of this
+			// loop has a predecessor too.
 			if err := c.raft.Barrier(5 * time.Second).Error(); err != nil {
 				continue
 			}
+			c.caughtUpTerm.Store(term)
 			c.log.Info("controller: this broker is the active controller", "id", c.cfg.ID)
 		}
-		wasActive = active
 		if active {
 			c.reconcile(rebalanceDue && c.cfg.AutoLeaderRebalance)
 		}

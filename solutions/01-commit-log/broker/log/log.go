@@ -32,6 +32,9 @@ type Log struct {
 	segments []*segment // in offset order; the last one is active
 	epochs   *epochCache
 	closed   bool
+	// producers is what the partition knows of each idempotent producer
+	// (producers.go), guarded by mu like the segments it describes.
+	producers *producerState
 
 	recovered Recovery
 
@@ -52,6 +55,12 @@ type Recovery struct {
 	ScannedBytes int64
 	// TruncatedBytes is the torn or corrupt tail Open cut off.
 	TruncatedBytes int64
+	// ProducerSnapshot is the offset of the producer-state snapshot Open
+	// loaded, or -1 if it found none and read the log from its start.
+	ProducerSnapshot int64
+	// ProducerBatchesReplayed is how many batches of the log Open read, after
+	// that snapshot, to bring the producer state up to the log end.
+	ProducerBatchesReplayed int
 	// Took is how long Open took.
 	Took time.Duration
 }
@@ -64,7 +73,7 @@ func Open(dir string, cfg Config) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, cfg: cfg.withDefaults()}
+	l := &Log{dir: dir, cfg: cfg.withDefaults(), producers: newProducerState(dir)}
 	epochs, err := loadEpochs(dir)
 	if err != nil {
 		return nil, err
@@ -104,11 +113,18 @@ func Open(dir string, cfg Config) (*Log, error) {
 		l.closeSegments()
 		return nil, err
 	}
+	snapshot, replayed, err := l.rebuildProducers()
+	if err != nil {
+		l.closeSegments()
+		return nil, fmt.Errorf("rebuilding the producer state of %s: %w", dir, err)
+	}
 	l.recovered = Recovery{
-		Segments:       len(l.segments),
-		ScannedBytes:   r.scanned,
-		TruncatedBytes: r.truncated,
-		Took:           time.Since(start),
+		Segments:                len(l.segments),
+		ScannedBytes:            r.scanned,
+		TruncatedBytes:          r.truncated,
+		ProducerSnapshot:        snapshot,
+		ProducerBatchesReplayed: replayed,
+		Took:                    time.Since(start),
 	}
 	return l, nil
 }
@@ -216,6 +232,18 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (int64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
+	duplicate, err := l.checkProducers(batches, headers)
+	if err != nil {
+		return 0, err
+	}
+	if duplicate != nil {
+		// A retry of a batch already here: nothing is written, and the
+		// answer is where the batch was written the first time. The offset
+		// is stamped on the batch too, as on a batch just written, so that
+		// the caller can wait for it to be replicated.
+		setBaseOffset(batches[0], duplicate.FirstOffset)
+		return duplicate.FirstOffset, nil
+	}
 	first := l.active().nextOffset
 	if leaderEpoch >= 0 {
 		if err := l.epochs.assign(leaderEpoch, first); err != nil {
@@ -257,13 +285,25 @@ func (l *Log) checkBatches(batches [][]byte, headers []header, records []byte) (
 	return batches, headers, nil
 }
 
-// write appends one checked batch, rolling the segment first if needed.
-// The caller holds l.mu.
+// write appends one checked batch, rolling the segment first if needed,
+// and tracks its producer. A roll writes the producer state as it is before
+// the batch: the state of every batch below the new segment, from which
+// recovery starts. The caller holds l.mu.
 func (l *Log) write(b []byte, h header) error {
+	active := l.active()
 	if err := l.maybeRoll(h); err != nil {
 		return err
 	}
-	return l.active().append(b, h, l.cfg.IndexIntervalBytes)
+	if l.active() != active {
+		if err := l.producers.snapshot(l.active().base); err != nil {
+			return err
+		}
+	}
+	if err := l.active().append(b, h, l.cfg.IndexIntervalBytes); err != nil {
+		return err
+	}
+	l.producers.track(b, h)
+	return nil
 }
 
 // maybeRoll seals the active segment and starts a new one when the batch
@@ -357,7 +397,23 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	err := l.active().seal()
+	// A snapshot at the log end: the next Open replays nothing.
+	err = errors.Join(err, l.producers.snapshot(l.active().nextOffset))
 	return errors.Join(err, l.closeSegments())
+}
+
+// Abandon closes the log's files as a crash would leave them: nothing
+// flushed, no time index sealed, no producer-state snapshot at the log end.
+// The next Open recovers it as it would after a crash. Tests and a
+// broker's Crash use it.
+func (l *Log) Abandon() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	return l.closeSegments()
 }
 
 func (l *Log) closeSegments() error {
