@@ -31,6 +31,9 @@ func perfProduce(args []string) error {
 	if *topic == "" {
 		return fmt.Errorf("--topic is required")
 	}
+	if *idempotent && *acks != "all" && *acks != "-1" {
+		return fmt.Errorf("--acks %s: an idempotent producer needs acks=all; add --idempotent=false to measure acks=%s", *acks, *acks)
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	run := func(idempotent bool) (perf.Result, error) {
