@@ -37,7 +37,7 @@ func TestTheProducerIsIdempotentByDefault(t *testing.T) {
 }
 
 // The settings idempotence cannot work with, and what the Java client says
-// of each.
+// of each. Left at its default, idempotence gives way to the first three.
 var conflicts = []struct {
 	name, value string
 	says        string
@@ -45,14 +45,22 @@ var conflicts = []struct {
 	{"acks", "1", "Must set acks to all in order to use the idempotent producer. Otherwise we cannot guarantee idempotence."},
 	{"acks", "0", "Must set acks to all in order to use the idempotent producer."},
 	{"retries", "0", "Must set retries to non-zero when using the idempotent producer."},
-	{"max.in.flight.requests.per.connection", "6", "Must set max.in.flight.requests.per.connection to at most 5 to use the idempotent producer."},
+	tooManyInFlight,
 }
 
-// Left at its default, enable.idempotence gives way to a setting it cannot
-// work with, as the Java client's has since 3.0: the user asked for acks=1
-// and not for idempotence. The producer says why it is not idempotent.
+// tooManyInFlight is refused even when idempotence is only the default,
+// since Kafka 4.0 (KAFKA-17927).
+var tooManyInFlight = struct {
+	name, value string
+	says        string
+}{"max.in.flight.requests.per.connection", "6", "Must set max.in.flight.requests.per.connection to at most 5 to use the idempotent producer."}
+
+// Left at its default, enable.idempotence gives way to acks other than all
+// or retries=0, as the Java client's does since KAFKA-13673: the user asked for
+// acks=1 and not for idempotence. The producer says why it is not
+// idempotent.
 func TestAConflictingSettingTurnsTheDefaultIdempotenceOff(t *testing.T) {
-	for _, c := range conflicts {
+	for _, c := range conflicts[:3] {
 		p, err := producer.New(configured(t, c.name, c.value))
 		require.NoError(t, err, "%s=%s without enable.idempotence is no error", c.name, c.value)
 		on, why := p.Idempotent()
@@ -61,6 +69,17 @@ func TestAConflictingSettingTurnsTheDefaultIdempotenceOff(t *testing.T) {
 		assert.Contains(t, why, c.says)
 		require.NoError(t, p.Close())
 	}
+}
+
+// More than 5 requests in flight is refused even when idempotence is only
+// the default, as the Java client does since Kafka 4.0: the error says how
+// to do without idempotence.
+func TestMoreThanFiveInFlightIsRefusedWithTheDefaultIdempotence(t *testing.T) {
+	_, err := producer.New(configured(t, tooManyInFlight.name, tooManyInFlight.value))
+	require.Error(t, err)
+	assert.ErrorContains(t, err, tooManyInFlight.name+"="+tooManyInFlight.value)
+	assert.ErrorContains(t, err, tooManyInFlight.says)
+	assert.ErrorContains(t, err, "enable.idempotence=false")
 }
 
 // Asked for explicitly, idempotence does not give way: New refuses the
