@@ -143,6 +143,14 @@ func TestNothingAckedIsLostOrWrittenTwiceThroughALeaderKill(t *testing.T) {
 	acked := map[string]int64{}  // value -> offset
 	failed := map[string]error{} // value -> error
 	stop, stopped := make(chan struct{}), make(chan struct{})
+	var stopOnce sync.Once
+	stopApplication := func() {
+		stopOnce.Do(func() { close(stop) })
+		<-stopped
+	}
+	// However the test ends, the application stops sending before the
+	// producer is closed (cleanups run last registered, first run).
+	t.Cleanup(stopApplication)
 	go func() { // the application: at most 20000 records unanswered, enough for 5 requests in flight
 		defer close(stopped)
 		zero := int32(0)
@@ -191,8 +199,7 @@ func TestNothingAckedIsLostOrWrittenTwiceThroughALeaderKill(t *testing.T) {
 	after := ackedSoFar() + 5000
 	c.WaitFor(60*time.Second, "5000 more records acknowledged by the new leader", func() bool { return ackedSoFar() >= after || firstFailure() != nil })
 	require.NoError(t, firstFailure(), "an idempotent producer retries through a leader change: no record fails")
-	close(stop)
-	<-stopped
+	stopApplication()
 	require.NoError(t, p.Close(), "every record sent has its answer")
 
 	mu.Lock()

@@ -319,7 +319,8 @@ func TestRestartAfterACrashStillRecognisesRetries(t *testing.T) {
 
 // Retention deleting every batch of a producer does not make its next
 // batch out of order (KIP-360): the partition still knows the producer,
-// or, having forgotten it, takes it at any sequence.
+// or, having forgotten it, takes it at any sequence. Redpanda fixed this
+// for producers whose state was evicted in its PR #22687.
 func TestNextBatchAfterRetentionDeletedAProducersBatches(t *testing.T) {
 	dir := t.TempDir()
 	cfg := log.Config{SegmentBytes: 512, Retention: time.Hour}

@@ -183,7 +183,8 @@ const maxInFlightForIdempotence = 5
 // and at most 5 requests in flight. A conflicting setting is an error if
 // enable.idempotence was set explicitly; otherwise it turns idempotence
 // off, and why says so: the user asked for acks=1 and did not ask for
-// idempotence, so they get what they asked for.
+// idempotence, so they get what they asked for. More than 5 in flight is
+// an error either way, as in Kafka 4.0.
 func (c Config) idempotence() (on bool, why string, err error) {
 	if !c.EnableIdempotence {
 		return false, "enable.idempotence=false", nil
@@ -192,19 +193,25 @@ func (c Config) idempotence() (on bool, why string, err error) {
 		broken  bool
 		setting string
 		rule    string // the Java client's ConfigException message
+		// always fails, even when idempotence is only the default: since
+		// Kafka 4.0 (KAFKA-17927), more than 5 requests in flight is an
+		// error, no longer a silent way to turn idempotence off.
+		always bool
 	}{
 		{c.Acks != -1, fmt.Sprintf("acks=%d", c.Acks),
-			"Must set acks to all in order to use the idempotent producer. Otherwise we cannot guarantee idempotence."},
+			"Must set acks to all in order to use the idempotent producer. Otherwise we cannot guarantee idempotence.", false},
 		{c.Retries <= 0, fmt.Sprintf("retries=%d", c.Retries),
-			"Must set retries to non-zero when using the idempotent producer."},
+			"Must set retries to non-zero when using the idempotent producer.", false},
 		{c.MaxInFlight > maxInFlightForIdempotence, fmt.Sprintf("max.in.flight.requests.per.connection=%d", c.MaxInFlight),
-			"Must set max.in.flight.requests.per.connection to at most 5 to use the idempotent producer."},
+			"Must set max.in.flight.requests.per.connection to at most 5 to use the idempotent producer.", true},
 	}
 	for _, x := range conflicts {
 		switch {
 		case !x.broken:
 		case c.idempotenceSet:
 			return false, "", fmt.Errorf("enable.idempotence=true and %s: %s", x.setting, x.rule)
+		case x.always:
+			return false, "", fmt.Errorf("%s with enable.idempotence=true, its default: %s Set enable.idempotence=false to send more at once, without idempotence.", x.setting, x.rule)
 		default:
 			return false, fmt.Sprintf("idempotence is off: the default enable.idempotence=true gives way to %s (%s)", x.setting, x.rule), nil
 		}

@@ -64,8 +64,9 @@ type Producer struct {
 // Last is the producer's newest batch.
 func (p *Producer) Last() ProducerBatch { return p.Batches[len(p.Batches)-1] }
 
-// producerBatch is what a batch's header says of its producer, and where
-// the log put it.
+// producerBatch is what a batch's header says of its producer, and its
+// offsets: the log's once it is written (what remember records), the
+// producer's own (0 on) while the leader checks it.
 type producerBatch struct {
 	producerID                  int64
 	epoch                       int16

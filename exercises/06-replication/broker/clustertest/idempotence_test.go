@@ -154,7 +154,10 @@ func TestZombieProducerIsFenced(t *testing.T) {
 // Redpanda #5355: leadership moves back and forth under an idempotent
 // producer's load (franz-go, its defaults: five requests in flight). The
 // producer sees only errors it retries, and the partition holds every
-// acknowledged record once, with no gap.
+// acknowledged record once, with no gap. (Redpanda's broker answered
+// UNKNOWN_SERVER_ERROR while a partition moved, and the Java client of the
+// day, KAFKA-14034, then wrote duplicates: a broker must answer a move
+// with NOT_LEADER_OR_FOLLOWER, which clients retry safely.)
 func TestLeadershipMovesUnderIdempotentLoad(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
 	c.CreateTopic("events", 0, 0, [][]int32{{1, 2, 3}}, minISR2)
