@@ -1,8 +1,9 @@
 package producer
 
 import (
-	"math"
 	"slices"
+
+	"klab.dev/klab/broker/log"
 )
 
 // producerID is what InitProducerId hands an idempotent producer: an id,
@@ -36,7 +37,8 @@ type partitionSequences struct {
 // assign gives a batch the producer id, epoch and base sequence it will
 // carry, the first time it is drained: the partition's next sequence,
 // which then moves on by the batch's record count. Sequences are int32 and
-// wrap, as the broker counts them: after 2147483647 comes 0. A batch that
+// wrap, as the broker counts them (log.AddSequence): after 2147483647
+// comes 0. A batch that
 // has its stamp already is a retry, and keeps it: the broker must see the
 // very batch it may have written already, to recognise it as a duplicate,
 // not a new one. The batch joins the partition's unacknowledged batches.
@@ -46,7 +48,7 @@ func (s *partitionSequences) assign(b *batch, id producerID) error {
 		return nil
 	}
 	b.stamp = &stamp{producer: id, baseSequence: s.next}
-	s.next = int32((int64(s.next) + int64(b.count)) % (math.MaxInt32 + 1))
+	s.next = log.AddSequence(s.next, b.count)
 	s.unacked = append(s.unacked, b)
 	return nil
 	//klab:lesson 09 stub

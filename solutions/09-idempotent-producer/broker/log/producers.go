@@ -92,16 +92,18 @@ func readProducerBatch(b []byte, h header) (pb producerBatch, ok bool) {
 		producerID:    id,
 		epoch:         int16(binary.BigEndian.Uint16(b[offProducerEpoch:])),
 		firstSequence: first,
-		lastSequence:  addSequence(first, h.lastOffsetDelta),
+		lastSequence:  AddSequence(first, h.lastOffsetDelta),
 		firstOffset:   h.baseOffset,
 		lastOffset:    h.lastOffset(),
 		timestamp:     h.maxTimestamp,
 	}, true
 }
 
-// addSequence is seq+n for sequence numbers, which wrap: after
-// 2147483647 comes 0, not a negative number.
-func addSequence(seq, n int32) int32 {
+// AddSequence is seq+n for sequence numbers, which wrap: after
+// 2147483647 comes 0, not a negative number (Kafka's
+// DefaultRecordBatch.incrementSequence). The producer numbers its batches
+// with it, the broker checks them with it: both sides count alike.
+func AddSequence(seq, n int32) int32 {
 	return int32((int64(seq) + int64(n)) % (math.MaxInt32 + 1))
 }
 
@@ -160,7 +162,7 @@ func checkProducerBatch(p *Producer, b producerBatch, neverWritten bool) (*Produ
 			return m, nil
 		}
 	}
-	if want := addSequence(p.Last().LastSequence, 1); b.firstSequence != want {
+	if want := AddSequence(p.Last().LastSequence, 1); b.firstSequence != want {
 		return nil, errOutOfOrder(b, "expected sequence %d", want)
 	}
 	return nil, nil
