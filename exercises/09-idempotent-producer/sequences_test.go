@@ -75,11 +75,24 @@ func appendOK(t *testing.T, l *log.Log, b []byte) int64 {
 // that nothing was written.
 func appendRefused(t *testing.T, l *log.Log, b []byte, want *kerr.Error) {
 	t.Helper()
-	end := l.EndOffset()
+	end, state := l.EndOffset(), l.Producers()
 	_, err := l.AppendLeader(b, leaderEpoch)
 	require.Error(t, err, "the batch must be refused with %s", want.Message)
 	require.ErrorIs(t, err, want)
 	require.Equal(t, end, l.EndOffset(), "a refused batch writes nothing")
+	require.Equal(t, state, l.Producers(), "a refused batch changes nothing the partition remembers")
+}
+
+// appendDuplicate appends a retry of a batch the log holds, which must be
+// answered with first, the offset of the original, and change nothing.
+func appendDuplicate(t *testing.T, l *log.Log, b []byte, first int64, msgAndArgs ...any) {
+	t.Helper()
+	end, state := l.EndOffset(), l.Producers()
+	offset, err := l.AppendLeader(b, leaderEpoch)
+	require.NoError(t, err, msgAndArgs...)
+	require.Equal(t, first, offset, msgAndArgs...)
+	require.Equal(t, end, l.EndOffset(), "a duplicate writes nothing")
+	require.Equal(t, state, l.Producers(), "a duplicate changes nothing the partition remembers")
 }
 
 // values reads every record of the log, in order.
@@ -234,10 +247,60 @@ func TestSequencesWrapAtMaxInt32(t *testing.T) {
 	appendOK(t, l, batch(1, 0, 1, 1))
 	assert.Equal(t, []string{"start", "2147483646", "2147483647", "0", "1"}, logValues(t, l))
 
-	// A batch that ends on 2147483647 is followed by sequence 0.
-	appendOK(t, l, batch(2, 0, math.MaxInt32-1, 2))
+	// A batch that ends on 2147483647 is followed by sequence 0, and the
+	// next by 1: the newest batch is the last written, not the one with
+	// the highest numbers.
+	before := appendOK(t, l, batch(2, 0, math.MaxInt32-1, 2))
 	appendRefused(t, l, batch(2, 0, math.MaxInt32, 1), kerr.OutOfOrderSequenceNumber)
 	appendOK(t, l, batch(2, 0, 0, 1))
+	appendOK(t, l, batch(2, 0, 1, 1))
+	appendOK(t, l, batch(2, 0, 2, 1))
+	appendDuplicate(t, l, batch(2, 0, math.MaxInt32-1, 2), before, "a retry of the batch before the wrap")
+	appendOK(t, l, batch(2, 0, 3, 1))
+}
+
+// Retries of older batches change nothing: the batch after the newest is
+// still the one expected.
+func TestNextBatchAfterRetriesOfOlderBatches(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{})
+	for i := range 5 {
+		appendOK(t, l, batch(1, 0, int32(i*10), 10))
+	}
+	for _, i := range []int{3, 1, 0} {
+		appendDuplicate(t, l, batch(1, 0, int32(i*10), 10), int64(i*10), "batch %d, retried", i)
+	}
+	assert.Equal(t, int64(50), appendOK(t, l, batch(1, 0, 50, 1)))
+}
+
+// An epoch may jump ahead by more than one: a producer that bumped its
+// epoch twice while writing elsewhere comes back with the newest.
+func TestNewEpochMayJumpAhead(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{})
+	appendOK(t, l, batch(1, 0, 0, 3))
+	assert.Equal(t, int64(3), appendOK(t, l, batch(1, 3, 0, 1)))
+	appendRefused(t, l, batch(1, 2, 0, 1), kerr.InvalidProducerEpoch)
+	appendOK(t, l, batch(1, 3, 1, 1))
+}
+
+// A new session's batches are its own, even where their sequences are
+// those of the old session's: none is taken for a retry of the old ones.
+func TestNewEpochsBatchesAreWrittenWhateverTheOldEpochWrote(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{})
+	appendOK(t, l, batch(1, 0, 0, 3))
+	appendOK(t, l, batch(1, 0, 3, 3))
+	assert.Equal(t, int64(6), appendOK(t, l, batch(1, 1, 0, 3)))
+	assert.Equal(t, int64(9), appendOK(t, l, batch(1, 1, 3, 3)), "epoch 1's sequences 3..5 are new records")
+	appendDuplicate(t, l, batch(1, 1, 0, 3), 6, "a retry of epoch 1's first batch")
+	assert.Equal(t, int64(12), l.EndOffset())
+}
+
+// On a partition that has never held a record, a producer's first batch
+// starts at 0 whatever its epoch: a bumped epoch has no history here.
+func TestNeverWrittenPartitionAndABumpedEpoch(t *testing.T) {
+	l := openLog(t, t.TempDir(), log.Config{})
+	appendRefused(t, l, batch(1, 4, 3, 1), kerr.OutOfOrderSequenceNumber)
+	assert.Equal(t, int64(0), appendOK(t, l, batch(1, 4, 0, 3)))
+	appendOK(t, l, batch(1, 4, 3, 1))
 }
 
 func TestProducersHaveSequencesOfTheirOwn(t *testing.T) {

@@ -153,3 +153,29 @@ func TestInitProducerIDIsRetriedUnlessItCannotPass(t *testing.T) {
 	assert.ErrorContains(t, err, "producer id")
 	assert.ErrorContains(t, err, "enable.idempotence=false", "the error says how to do without")
 }
+
+// A batch carries the id and the epoch InitProducerId gave, whatever they
+// are: here epoch 5, as a producer resumed under a transactional.id gets
+// one (lesson 16).
+func TestBatchesCarryTheIDAndEpochInitProducerIDGave(t *testing.T) {
+	f := newFake(t)
+	f.ControlKey(int16(kmsg.InitProducerID), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.KeepControl()
+		resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+		resp.ProducerID, resp.ProducerEpoch = 4242, 5
+		return resp, nil, true
+	})
+	f.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.KeepControl()
+		f.record(req)
+		return answer(req, 0), nil, true
+	})
+	p := newProducer(t, f.addrs(), "linger.ms", "0")
+	offsets(t, send(p, "t", 0, 2))
+	sent := f.sent()
+	require.NotEmpty(t, sent)
+	for i, b := range sent {
+		assert.Equal(t, int64(4242), b.producerID, "batch %d", i)
+		assert.Equal(t, int16(5), b.epoch, "batch %d", i)
+	}
+}

@@ -239,16 +239,26 @@ func (s *producerState) list() []Producer {
 // duplicate. An idempotent producer sends one batch per partition per
 // request (Kafka's clients always do; Kafka requires one batch from
 // Produce v3 on): with more, a retry of some of them could not be answered
-// with one offset. The caller holds l.mu.
+// with one offset. A negative sequence or epoch is refused before the
+// rules are asked. The caller holds l.mu.
 func (l *Log) checkProducers(batches [][]byte, headers []header) (*ProducerBatch, error) {
 	for i, b := range batches {
 		pb, ok := readProducerBatch(b, headers[i])
 		if !ok {
 			continue
 		}
-		if len(batches) > 1 {
+		switch {
+		case len(batches) > 1:
 			return nil, fmt.Errorf("%w: an idempotent producer's records come in one batch per partition, got %d batches",
 				kerr.InvalidRecord, len(batches))
+		case pb.firstSequence < 0:
+			// As Kafka's LogValidator: sequences start at 0 and wrap to 0.
+			return nil, fmt.Errorf("%w: producer %d sent base sequence %d; sequences are never negative",
+				kerr.InvalidRecord, pb.producerID, pb.firstSequence)
+		case pb.epoch < 0:
+			// Older than any epoch InitProducerId gives.
+			return nil, fmt.Errorf("%w: producer %d sent epoch %d; epochs are never negative",
+				kerr.InvalidProducerEpoch, pb.producerID, pb.epoch)
 		}
 		neverWritten := l.segments[0].base == 0 && l.active().nextOffset == 0
 		return checkProducerBatch(l.producers.producers[pb.producerID], pb, neverWritten)
