@@ -71,10 +71,11 @@ func TestBatchesBehindAFailedOneAreRetriedInSequenceOrder(t *testing.T) {
 
 // The broker answers a partition's first unacknowledged batch with
 // OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID: it lost batches it
-// had acknowledged, or the producer's state. No retry under this producer
-// id can satisfy it. The producer gets a new id, and sends the batch again
-// under it, from sequence 0.
-func TestABrokerThatLostTheSequenceGetsANewProducerID(t *testing.T) {
+// had acknowledged, or the producer's state. No retry in this session can
+// satisfy it. The producer starts a new one, as the Java client does
+// (KIP-360): the same id, the epoch bumped, and the batch sent again under
+// it from sequence 0, without asking InitProducerId again.
+func TestABrokerThatLostTheSequenceGetsANewEpoch(t *testing.T) {
 	for _, lost := range []*kerr.Error{kerr.OutOfOrderSequenceNumber, kerr.UnknownProducerID} {
 		t.Run(lost.Message, func(t *testing.T) {
 			f := newFake(t)
@@ -87,15 +88,17 @@ func TestABrokerThatLostTheSequenceGetsANewProducerID(t *testing.T) {
 			})
 			p := newProducer(t, f.addrs(), "linger.ms", "0", "retry.backoff.ms", "10")
 			assert.Equal(t, []int64{0}, offsets(t, send(p, "t", 0, 1)))
-			assert.Equal(t, []int64{1}, offsets(t, send(p, "t", 1, 2)), "the second record, sent again under a new producer id")
+			assert.Equal(t, []int64{1}, offsets(t, send(p, "t", 1, 2)), "the second record, sent again in a new epoch")
 			assert.Equal(t, valuesFrom(0, 2), values(t, f.addrs(), "t"))
 
 			sent := f.sent()
 			require.Len(t, sent, 3)
-			assert.Equal(t, []int32{0, 1, 0}, sequences(sent), "under the new id, sequences start at 0")
-			assert.Equal(t, sent[0].producerID, sent[1].producerID)
-			assert.NotEqual(t, sent[0].producerID, sent[2].producerID, "a new producer id")
-			assert.Equal(t, 2, f.initProducerIDs())
+			assert.Equal(t, []int32{0, 1, 0}, sequences(sent), "in the new epoch, sequences start at 0")
+			for i, b := range sent {
+				assert.Equal(t, sent[0].producerID, b.producerID, "batch %d: the same producer id", i)
+			}
+			assert.Equal(t, []int16{0, 0, 1}, []int16{sent[0].epoch, sent[1].epoch, sent[2].epoch}, "the epoch bumped by the producer")
+			assert.Equal(t, 1, f.initProducerIDs(), "no new InitProducerId: the producer bumps its epoch itself")
 		})
 	}
 }
@@ -180,4 +183,34 @@ func TestBatchesCarryTheIDAndEpochInitProducerIDGave(t *testing.T) {
 		assert.Equal(t, int64(4242), b.producerID, "batch %d", i)
 		assert.Equal(t, int16(5), b.epoch, "batch %d", i)
 	}
+}
+
+// At epoch 32767, the last, a new session cannot bump the epoch: the
+// producer asks InitProducerId for a new id, and starts it at epoch 0.
+func TestAtTheLastEpochTheProducerAsksForANewID(t *testing.T) {
+	f := newFake(t)
+	var inits atomic.Int32
+	f.ControlKey(int16(kmsg.InitProducerID), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.KeepControl()
+		resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+		resp.ProducerID, resp.ProducerEpoch = 7, 32767
+		if inits.Add(1) > 1 {
+			resp.ProducerID, resp.ProducerEpoch = 8, 0
+		}
+		return resp, nil, true
+	})
+	f.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.KeepControl()
+		if _, n := f.record(req); n == 2 {
+			return answer(req, kerr.OutOfOrderSequenceNumber.Code), nil, true
+		}
+		return answer(req, 0), nil, true
+	})
+	p := newProducer(t, f.addrs(), "linger.ms", "0", "retry.backoff.ms", "10")
+	offsets(t, send(p, "t", 0, 1))
+	offsets(t, send(p, "t", 1, 2))
+	sent := f.sent()
+	require.Len(t, sent, 3)
+	assert.Equal(t, []sentBatch{{7, 32767, 0, 1}, {7, 32767, 1, 1}, {8, 0, 0, 1}}, sent)
+	assert.Equal(t, int32(2), inits.Load())
 }

@@ -27,8 +27,9 @@
 // in flight a partition's records stay in the order they were sent. A
 // retried batch keeps its numbers; after a failure, a partition's batches
 // go again in sequence order, one at a time. When the producer's sequences
-// and a broker's can no longer agree, it gets a new producer id and numbers
-// its unacknowledged batches again from 0. Idempotence needs acks=all,
+// and a broker's can no longer agree, it bumps its epoch (KIP-360; at the
+// last epoch, it gets a new producer id) and numbers its unacknowledged
+// batches again from 0. Idempotence needs acks=all,
 // retries above 0 and max.in.flight.requests.per.connection at most 5: a
 // conflicting setting turns the default off (Producer.Idempotent says
 // why), and is an error if enable.idempotence=true was set explicitly.

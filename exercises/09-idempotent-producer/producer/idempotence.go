@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,18 +22,19 @@ import (
 // lost batches it had acknowledged, or never got one that failed for good
 // or expired, so that the next batch leaves a gap no retry can fill), the
 // producer starts a new session: it stops sending, waits for the answer to
-// every request in flight, gets a new producer id with InitProducerId, and
-// numbers every batch not yet acknowledged again from 0. This is what
-// librdkafka does. The Java client instead bumps the epoch itself, without
-// asking a broker (KIP-360): cheaper by one round trip, but each partition
-// must then wait for its batches of the old epoch before it sends any of
-// the new one, and an epoch at 32767 needs a new id anyway. A new id needs
-// neither: a broker has never seen it, and takes its batches from 0.
+// every request in flight, bumps its epoch itself, and numbers every batch
+// not yet acknowledged again from 0. This is the Java client's way since
+// KIP-360: a broker takes a newer epoch at sequence 0, so no round trip is
+// needed, and with nothing in flight no batch of the old epoch can arrive
+// after the new one. Only an epoch at 32767, the last, needs a new id from
+// InitProducerId (librdkafka asks for a new id every time).
 type idempotence struct {
 	id producerID
 	// needID is set until InitProducerId answers, and again when the
-	// sequences went out of step with a broker's: nothing is sent then.
+	// sequences went out of step with a broker's: nothing is sent then,
+	// until a new session (a new epoch, or a new id) begins.
 	needID  bool
+	haveID  bool      // InitProducerId has answered once: the epoch can be bumped here
 	asking  bool      // an InitProducerId is under way
 	retryAt time.Time // after a failed InitProducerId, when to ask again
 	lastErr error     // why the last InitProducerId failed
@@ -89,7 +91,8 @@ func (s *idempotence) mayDrain(first *batch) bool {
 // that one is being retried and this one waits its turn. If this one is
 // the first, the broker lost what it had, or a batch before it failed for
 // good or expired without being written: no retry can fill that gap, so
-// the producer gets a new id, and this batch is sent again under it.
+// the producer starts a new session (a new epoch), and this batch is sent
+// again in it.
 func (s *idempotence) judge(b *batch, err error) (_ error, retry bool) {
 	switch {
 	case errors.Is(err, kerr.DuplicateSequenceNumber):
@@ -103,14 +106,14 @@ func (s *idempotence) judge(b *batch, err error) (_ error, retry bool) {
 	return err, retriable(err)
 }
 
-// begin starts a session under a new producer id: every partition's
+// begin starts a session under a new producer id or epoch: every partition's
 // sequences start again at 0, and the batches waiting to be sent again
 // lose their stamps, to be numbered afresh, in the order they wait, when
 // they are next drained. Nothing is in flight (the producer asked for the
 // id once every request was answered, and sent nothing since), so no batch
 // can reach a broker under the old id once the new one is in use.
 func (s *idempotence) begin(id producerID, acc *accumulator) {
-	s.id, s.needID, s.lastErr = id, false, nil
+	s.id, s.needID, s.haveID, s.lastErr = id, false, true, nil
 	clear(s.partitions)
 	for _, q := range acc.queues {
 		for _, b := range q.batches {
@@ -119,9 +122,10 @@ func (s *idempotence) begin(id producerID, acc *accumulator) {
 	}
 }
 
-// askForProducerID starts an InitProducerId in the background when the
-// producer needs an id, has records to send, and has no request in
-// flight; the caller holds p.mu. A retriable failure is tried again after
+// askForProducerID starts a new session when the producer needs one, has
+// records to send, and has no request in flight; the caller holds p.mu.
+// With an id already, it bumps the epoch at once; the first time, or at
+// the last epoch, it asks InitProducerId in the background. A retriable failure is tried again after
 // retry.backoff.ms, while delivery.timeout.ms bounds the records' wait; a
 // failure that will not pass (a broker that does not speak InitProducerId)
 // fails the records queued.
@@ -134,6 +138,13 @@ func (p *Producer) askForProducerID() {
 		if n > 0 {
 			return // an answer will wake the sender
 		}
+	}
+	if s.haveID && s.id.epoch < math.MaxInt16 {
+		// A new session under the same id: the epoch bumped here, as
+		// the Java client does (KIP-360).
+		s.begin(producerID{id: s.id.id, epoch: s.id.epoch + 1}, p.acc)
+		p.poke()
+		return
 	}
 	s.asking = true
 	go func() {
