@@ -143,7 +143,9 @@ func (b *Broker) dropPartition(p *partition) {
 	p.state.Leader = -1 // wakes acks=all waiters with NOT_LEADER_OR_FOLLOWER
 	p.signal()
 	p.mu.Unlock()
-	if err := errors.Join(p.log.Close(), os.RemoveAll(p.log.Dir())); err != nil {
+	// Abandon, not Close: nothing need be flushed or snapshotted for a
+	// log about to be deleted.
+	if err := errors.Join(p.log.Abandon(), os.RemoveAll(p.log.Dir())); err != nil {
 		b.log.Error("deleting a replica", "partition", p.String(), "err", err)
 	}
 }
