@@ -139,6 +139,10 @@ func TestInitProducerIDVersions(t *testing.T) {
 		id, epoch, err = initProducerID(ctx, conn, version, txn)
 		assert.ErrorIs(t, err, kerr.TransactionalIDAuthorizationFailed, "v%d: transactions arrive in lesson 16", version)
 		assert.Equal(t, [2]int64{-1, -1}, [2]int64{id, int64(epoch)}, "v%d: no producer id, no epoch", version)
+
+		txn.TransactionalID = kmsg.StringPtr("")
+		_, _, err = initProducerID(ctx, conn, version, txn)
+		assert.ErrorIs(t, err, kerr.InvalidRequest, "v%d: an empty transactional id is neither idempotent nor transactional", version)
 	}
 }
 

@@ -85,3 +85,31 @@ func TestADamagedSnapshotFallsBackToAnOlderOne(t *testing.T) {
 	assert.Positive(t, r.ProducerBatchesReplayed)
 	assert.NoFileExists(t, newest, "the damaged snapshot is deleted")
 }
+
+// Retention deletes a producer's every record; the partition still knows
+// it after a crash and a restart (KAFKA-7190): the snapshots keep it.
+func TestRetentionKeepsProducersWhoseRecordsItDeleted(t *testing.T) {
+	dir := t.TempDir()
+	cfg := log.Config{SegmentBytes: 300, Retention: time.Hour}
+	l := open(t, dir, cfg)
+	for i := range 5 {
+		_, err := l.AppendLeader(idempotentBatch(7, 0, int32(i), 1), 0)
+		require.NoError(t, err)
+	}
+	for range 20 {
+		_, err := l.Append(log.EncodeBatch(log.Record{Timestamp: time.Now(), Value: []byte("other")}))
+		require.NoError(t, err)
+	}
+	_, err := l.EnforceRetention(time.Now().Add(2 * time.Hour))
+	require.NoError(t, err)
+	require.Greater(t, l.StartOffset(), int64(4), "producer 7's records are gone")
+	require.NoError(t, l.Abandon()) // a crash
+
+	reopened := open(t, dir, cfg)
+	producers := reopened.Producers()
+	require.Len(t, producers, 1)
+	assert.Equal(t, int64(7), producers[0].ID)
+	assert.Equal(t, int32(4), producers[0].Last().LastSequence)
+	_, err = reopened.AppendLeader(idempotentBatch(7, 0, 9, 1), 0)
+	assert.ErrorIs(t, err, kerr.OutOfOrderSequenceNumber, "it still continues its sequence: 5 is next")
+}

@@ -52,7 +52,10 @@ type PartitionChange struct {
 // the controller gave one broker to hand out to idempotent producers
 // (InitProducerId). Blocks never overlap, so each broker hands out ids from
 // its own without asking anyone, and no two producers in the cluster ever
-// get the same id. It is KRaft's ProducerIdsRecord (KIP-730).
+// get the same id. It plays the part of KRaft's ProducerIdsRecord
+// (KIP-730), which records the next unallocated id (NextProducerId) and
+// the broker and broker epoch it went to; here the record names the block
+// itself, and applying it checks that it starts at the image's next id.
 type ProducerIDBlock struct {
 	// Broker is the broker the block was given to.
 	Broker int32 `json:"broker"`

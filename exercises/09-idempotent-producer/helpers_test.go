@@ -93,14 +93,21 @@ func offsets(t *testing.T, fs []*producer.Future) []int64 {
 // franz-go's consumer, and returns the values in log order.
 func values(t *testing.T, addrs []string, topic string) []string {
 	t.Helper()
+	return partitionValues(t, addrs, topic, 0)
+}
+
+// partitionValues is values for any partition.
+func partitionValues(t *testing.T, addrs []string, topic string, partition int32) []string {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().AtStart()}}))
 	require.NoError(t, err)
 	defer cl.Close()
 	req := kmsg.NewPtrListOffsetsRequest()
 	rt := kmsg.NewListOffsetsRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition = partition
 	rp.Timestamp = -1 // the end
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
@@ -158,13 +165,20 @@ func answer(req kmsg.Request, code int16) kmsg.Response {
 	return resp
 }
 
+// partitionBatch is a batch a Produce request carried, and its partition.
+type partitionBatch struct {
+	partition int32
+	sentBatch
+}
+
 // fake is franz-go's in-process Kafka with topic "t" of one partition,
 // recording the batches each Produce request carried, in the order they
 // came, and the InitProducerId requests.
 type fake struct {
 	*kfake.Cluster
 	mu      sync.Mutex
-	batches []sentBatch
+	batches []sentBatch      // partition 0's, by record
+	all     []partitionBatch // every partition's, by recordAll
 	inits   int
 }
 
@@ -191,6 +205,26 @@ func (f *fake) record(req kmsg.Request) (sentBatch, int) {
 	b := batchOf(req)
 	f.batches = append(f.batches, b)
 	return b, len(f.batches)
+}
+
+// recordAll notes the batches of every partition a Produce request carries.
+func (f *fake) recordAll(req kmsg.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, rt := range req.(*kmsg.ProduceRequest).Topics {
+		for _, rp := range rt.Partitions {
+			var rb kmsg.RecordBatch
+			if rb.ReadFrom(rp.Records) == nil {
+				f.all = append(f.all, partitionBatch{rp.Partition, sentBatch{rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence, rb.NumRecords}})
+			}
+		}
+	}
+}
+
+func (f *fake) sentAll() []partitionBatch {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]partitionBatch(nil), f.all...)
 }
 
 func (f *fake) sent() []sentBatch {

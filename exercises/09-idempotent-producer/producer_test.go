@@ -214,3 +214,56 @@ func TestAtTheLastEpochTheProducerAsksForANewID(t *testing.T) {
 	assert.Equal(t, []sentBatch{{7, 32767, 0, 1}, {7, 32767, 1, 1}, {8, 0, 0, 1}}, sent)
 	assert.Equal(t, int32(2), inits.Load())
 }
+
+// Partition 1's batch is written, but answered REQUEST_TIMED_OUT; in the
+// same request, partition 0's is refused with OUT_OF_ORDER_SEQUENCE_NUMBER,
+// the first of its partition: a new epoch, for partition 0. Partition 1's
+// retry keeps the id, epoch and sequence of its first attempt, so that the
+// broker recognises it: renumbered in the new epoch, it would be written a
+// second time (KAFKA-12152). Partition 1 moves to the new epoch once it
+// has nothing unanswered. (The test answers every Produce itself: kfake
+// fences an old epoch in every partition once one has seen a newer, where
+// Kafka keeps epochs per partition.)
+func TestANewEpochLeavesAnotherPartitionsRetryAsItWas(t *testing.T) {
+	f := newFake(t, kfake.SeedTopics(2, "two"))
+	var requests atomic.Int32
+	f.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.KeepControl()
+		f.recordAll(req)
+		first := requests.Add(1) == 1
+		resp := answer(req, 0)
+		for i := range resp.(*kmsg.ProduceResponse).Topics {
+			for j := range resp.(*kmsg.ProduceResponse).Topics[i].Partitions {
+				sp := &resp.(*kmsg.ProduceResponse).Topics[i].Partitions[j]
+				switch {
+				case first && sp.Partition == 0:
+					sp.ErrorCode = kerr.OutOfOrderSequenceNumber.Code
+				case first && sp.Partition == 1:
+					sp.ErrorCode = kerr.RequestTimedOut.Code // as if written, its answer lost
+				}
+			}
+		}
+		return resp, nil, true
+	})
+	p := newProducer(t, f.addrs(), "linger.ms", "60000", "retry.backoff.ms", "10")
+	zero, one := int32(0), int32(1)
+	first := []*producer.Future{
+		p.SendAsync(&producer.Record{Topic: "two", Partition: &zero, Value: []byte("a")}, nil),
+		p.SendAsync(&producer.Record{Topic: "two", Partition: &one, Value: []byte("b")}, nil),
+	}
+	require.NoError(t, p.Flush(ctx(t)))
+	offsets(t, first)
+	later := p.SendAsync(&producer.Record{Topic: "two", Partition: &one, Value: []byte("c")}, nil)
+	require.NoError(t, p.Flush(ctx(t)))
+	offsets(t, []*producer.Future{later})
+
+	byPartition := map[int32][]sentBatch{}
+	for _, b := range f.sentAll() {
+		byPartition[b.partition] = append(byPartition[b.partition], b.sentBatch)
+	}
+	require.NotEmpty(t, byPartition[0])
+	id := byPartition[0][0].producerID
+	assert.Equal(t, []sentBatch{{id, 0, 0, 1}, {id, 1, 0, 1}}, byPartition[0], "partition 0: refused, then again in epoch 1 from 0")
+	assert.Equal(t, []sentBatch{{id, 0, 0, 1}, {id, 0, 0, 1}, {id, 1, 0, 1}}, byPartition[1],
+		"partition 1: its retry as it was first sent, then a new batch in epoch 1, from 0")
+}

@@ -18,23 +18,33 @@ import (
 // idempotence is an idempotent producer's state, guarded by Producer.mu:
 // its producer id, and each partition's sequences (lesson 09).
 //
-// When the producer's sequences and a broker's no longer agree (the broker
-// lost batches it had acknowledged, or never got one that failed for good
-// or expired, so that the next batch leaves a gap no retry can fill), the
-// producer starts a new session: it stops sending, waits for the answer to
-// every request in flight, bumps its epoch itself, and numbers every batch
-// not yet acknowledged again from 0. This is the Java client's way since
-// KIP-360: a broker takes a newer epoch at sequence 0, so no round trip is
-// needed, and with nothing in flight no batch of the old epoch can arrive
-// after the new one. Only an epoch at 32767, the last, needs a new id from
-// InitProducerId (librdkafka asks for a new id every time).
+// When the producer's sequences and a broker's no longer agree in a
+// partition (the broker lost batches it had acknowledged, or never got one
+// that failed for good or expired, so that the next batch leaves a gap no
+// retry can fill), the producer starts a new session: it stops sending,
+// waits for the answer to every request in flight, bumps its epoch itself,
+// and numbers that partition's unacknowledged batches again from 0 in the
+// new epoch. This is the Java client's way since KIP-360: a broker takes a
+// newer epoch at sequence 0, so no round trip is needed. Only an epoch at
+// 32767, the last, needs a new id from InitProducerId (librdkafka asks for
+// a new id every time).
+//
+// The other partitions keep their session until their batches stamped in
+// it have their answers, as the Java client's do (KAFKA-12152): such a
+// batch may be written already, its answer lost, and renumbered in the new
+// epoch its retry would be written a second time. A partition moves to
+// the new session when it has nothing unacknowledged; its new batches wait
+// for that.
 type idempotence struct {
 	id producerID
 	// needID is set until InitProducerId answers, and again when the
 	// sequences went out of step with a broker's: nothing is sent then,
 	// until a new session (a new epoch, or a new id) begins.
-	needID  bool
-	haveID  bool      // InitProducerId has answered once: the epoch can be bumped here
+	needID bool
+	haveID bool // InitProducerId has answered once: the epoch can be bumped here
+	// lost are the partitions whose sequences went out of step with their
+	// broker's: the new session renumbers them.
+	lost    map[topicPartition]bool
 	asking  bool      // an InitProducerId is under way
 	retryAt time.Time // after a failed InitProducerId, when to ask again
 	lastErr error     // why the last InitProducerId failed
@@ -43,14 +53,14 @@ type idempotence struct {
 }
 
 func newIdempotence() *idempotence {
-	return &idempotence{needID: true, partitions: map[topicPartition]*partitionSequences{}}
+	return &idempotence{needID: true, partitions: map[topicPartition]*partitionSequences{}, lost: map[topicPartition]bool{}}
 }
 
 // sequences returns a partition's sequence bookkeeping.
 func (s *idempotence) sequences(tp topicPartition) *partitionSequences {
 	ps := s.partitions[tp]
 	if ps == nil {
-		ps = &partitionSequences{}
+		ps = &partitionSequences{session: s.id}
 		s.partitions[tp] = ps
 	}
 	return ps
@@ -65,7 +75,9 @@ func (s *idempotence) sequences(tp topicPartition) *partitionSequences {
 // last, the partition has one request in flight (the Java client's rule).
 // A new batch may join those in flight while fewer than 5 are
 // unacknowledged: the broker remembers the last 5 of each producer, and
-// could not recognise a retry of an older one.
+// could not recognise a retry of an older one. A new batch of a partition
+// still in an old session waits until that session's batches have their
+// answers; then the partition moves to the current session, from 0.
 func (s *idempotence) mayDrain(first *batch) bool {
 	if s.needID {
 		return false
@@ -73,6 +85,12 @@ func (s *idempotence) mayDrain(first *batch) bool {
 	seqs := s.sequences(first.tp)
 	if first.stamp != nil {
 		return first == seqs.first()
+	}
+	if seqs.session != s.id {
+		if len(seqs.unacked) > 0 {
+			return false // an answer will wake the sender
+		}
+		seqs.session, seqs.next = s.id, 0
 	}
 	return len(seqs.unacked) < maxInFlightForIdempotence
 }
@@ -99,33 +117,40 @@ func (s *idempotence) judge(b *batch, err error) (_ error, retry bool) {
 		return nil, false
 	case errors.Is(err, kerr.OutOfOrderSequenceNumber), errors.Is(err, kerr.UnknownProducerID):
 		if b == s.sequences(b.tp).first() {
-			s.needID = true
+			s.needID, s.lost[b.tp] = true, true
 		}
 		return err, true
 	}
 	return err, retriable(err)
 }
 
-// begin starts a session under a new producer id or epoch: every partition's
-// sequences start again at 0, and the batches waiting to be sent again
-// lose their stamps, to be numbered afresh, in the order they wait, when
-// they are next drained. Nothing is in flight (the producer asked for the
-// id once every request was answered, and sent nothing since), so no batch
-// can reach a broker under the old id once the new one is in use.
+// begin starts a session under a new producer id or epoch. The partitions
+// whose sequences went out of step with their broker's start again at 0
+// in it: their batches waiting to be sent again lose their stamps, to be
+// numbered afresh, in the order they wait, when they are next drained.
+// Nothing is in flight (the session begins once every request was
+// answered, and nothing was sent since), and none of those batches is
+// written: the broker refused the first of them, and so every one behind
+// it. The other partitions keep their session until their stamped batches
+// have their answers (mayDrain).
 func (s *idempotence) begin(id producerID, acc *accumulator) {
 	s.id, s.needID, s.haveID, s.lastErr = id, false, true, nil
-	clear(s.partitions)
-	for _, q := range acc.queues {
-		for _, b := range q.batches {
-			b.stamp = nil
+	for tp := range s.lost {
+		s.partitions[tp] = &partitionSequences{session: id}
+		if q := acc.queues[tp]; q != nil {
+			for _, b := range q.batches {
+				b.stamp = nil
+			}
 		}
 	}
+	clear(s.lost)
 }
 
 // askForProducerID starts a new session when the producer needs one, has
 // records to send, and has no request in flight; the caller holds p.mu.
 // With an id already, it bumps the epoch at once; the first time, or at
-// the last epoch, it asks InitProducerId in the background. A retriable failure is tried again after
+// the last epoch, it asks InitProducerId in the background. A retriable
+// failure is tried again after
 // retry.backoff.ms, while delivery.timeout.ms bounds the records' wait; a
 // failure that will not pass (a broker that does not speak InitProducerId)
 // fails the records queued.

@@ -24,7 +24,8 @@ import (
 // starts afresh under a new id. While the broker has no id left and cannot
 // get a block from the controller it answers COORDINATOR_LOAD_IN_PROGRESS
 // after a short wait, and the client retries. A transactional id is
-// refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Produce refuses
+// refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (an empty one with
+// INVALID_REQUEST, as Kafka does), as Produce refuses
 // one: transactions arrive in lesson 16 (no version of the response has an
 // error message to say so; the broker's log does).
 //
@@ -39,9 +40,14 @@ func handleInitProducerID(b *Broker, ctx context.Context, r *request) (kmsg.Resp
 	req := r.body.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	var err error
-	if req.TransactionalID != nil {
+	switch {
+	case req.TransactionalID != nil && *req.TransactionalID == "":
+		// An empty transactional id is neither idempotent nor transactional:
+		// Kafka's TransactionCoordinator refuses it so.
+		err = fmt.Errorf("%w: an empty transactional id; leave it out (null) for an idempotent producer", kerr.InvalidRequest)
+	case req.TransactionalID != nil:
 		err = fmt.Errorf("%w: transactional id %q: transactions arrive in lesson 16", kerr.TransactionalIDAuthorizationFailed, *req.TransactionalID)
-	} else {
+	default:
 		ctx, cancel := context.WithTimeout(ctx, producerIDWait)
 		defer cancel()
 		resp.ProducerID, err = b.producerIDs.generate(ctx)

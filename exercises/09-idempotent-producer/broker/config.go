@@ -93,7 +93,8 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// ProducerIDExpiration is producer.id.expiration.ms: a partition forgets
 	// an idempotent producer that has written nothing to it for this long.
-	// Default 1 day.
+	// Default 1 day. Checked every RetentionCheckInterval (Kafka has its own
+	// producer.id.expiration.check.interval.ms, 10 minutes).
 	ProducerIDExpiration time.Duration
 
 	// Logger receives what the broker has to say: errors a client sees only

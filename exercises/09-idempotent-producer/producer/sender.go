@@ -96,7 +96,8 @@ func (p *Producer) drain() time.Time {
 			next = now // there is more behind it
 		}
 		if p.idem != nil {
-			if err := p.idem.sequences(tp).assign(b, p.idem.id); err != nil {
+			seqs := p.idem.sequences(tp)
+			if err := seqs.assign(b, seqs.session); err != nil {
 				failed = append(failed, p.fail(b, err)...)
 				continue
 			}

@@ -35,7 +35,13 @@ type stamp struct {
 // batches of a partition only in sequence order, so this list is what the
 // producer needs to keep them in that order across retries.
 type partitionSequences struct {
-	next int32 // the base sequence of the next batch assigned one
+	// session is the producer id and epoch the partition's sequences count
+	// in. After an epoch bump for another partition's sake, it stays the
+	// old one until the batches stamped in it have their answers: they may
+	// be written already, and only under their first stamp can the broker
+	// recognise their retries.
+	session producerID
+	next    int32 // the base sequence of the next batch assigned one
 	// unacked are the batches stamped and not yet acknowledged, failed or
 	// expired, in sequence order: in flight, or waiting to be sent again.
 	unacked []*batch

@@ -26,7 +26,9 @@ import (
 // number of producers (int32), then for each its id (int64), epoch (int16),
 // number of batches (int16) and each batch's first and last sequence
 // (int32), first and last offset and timestamp (int64). A snapshot that
-// fails its CRC is ignored, and an older one is used.
+// fails its checks (CRC, version, lengths) is deleted, and an older one is
+// used. Kafka's keeps only each producer's last batch; this one keeps the
+// five, so that every retry is still recognised after a restart.
 
 const (
 	snapshotSuffix        = ".snapshot"
@@ -83,13 +85,17 @@ func (s *producerState) snapshot(offset int64) error {
 	return writeAtomic(snapshotPath(s.dir, offset), b)
 }
 
+// errDamagedSnapshot is the error of a snapshot file that fails its
+// checks: unlike an error reading it, it will not pass.
+var errDamagedSnapshot = errors.New("damaged producer snapshot")
+
 // readSnapshot decodes a snapshot file.
 func readSnapshot(path string) (map[int64]*Producer, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	bad := func(why string) error { return fmt.Errorf("producer snapshot %s: %s", filepath.Base(path), why) }
+	bad := func(why string) error { return fmt.Errorf("%w %s: %s", errDamagedSnapshot, filepath.Base(path), why) }
 	if len(b) < snapshotHeaderSize {
 		return nil, bad("shorter than its header")
 	}
@@ -137,8 +143,19 @@ func readSnapshot(path string) (map[int64]*Producer, error) {
 // the log end offset, and returns its offset, or -1 when there is none (the
 // state is then empty). Snapshots above limit describe records the log no
 // longer has (recovery or a truncation cut them) and are deleted, as are
-// snapshots that fail their checks.
+// snapshots that fail their checks, and a snapshot a crash left half
+// written (.snapshot.tmp). An error reading a file is returned: it says
+// nothing of the snapshot, which is kept.
 func (s *producerState) load(limit int64) (int64, error) {
+	tmp, err := filepath.Glob(filepath.Join(s.dir, "*"+snapshotSuffix+".tmp"))
+	if err != nil {
+		return -1, err
+	}
+	for _, path := range tmp {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return -1, err
+		}
+	}
 	offsets, err := snapshotOffsets(s.dir)
 	if err != nil {
 		return -1, err
@@ -152,6 +169,9 @@ func (s *producerState) load(limit int64) (int64, error) {
 				s.producers = producers
 				return offsets[i], nil
 			}
+			if !errors.Is(err, errDamagedSnapshot) {
+				return -1, err
+			}
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return -1, err
@@ -161,18 +181,20 @@ func (s *producerState) load(limit int64) (int64, error) {
 }
 
 // deleteSnapshotsBelow deletes the snapshots of offsets below offset, the
-// new log start offset: a log never goes back before its start, so they
-// are of no more use. The state itself keeps its producers (KAFKA-7190):
-// a producer whose records retention deleted still continues its
-// sequence, and its retries are still recognised.
+// new log start offset: a log never goes back before its start. The newest
+// snapshot is kept whatever its offset: the state keeps the producers
+// whose records retention deleted (KAFKA-7190), so that such a producer
+// still continues its sequence and its retries are still recognised, and
+// only a snapshot holds them (had the roll's snapshot of the first segment
+// left not been written, a crash then, the newest would be below it).
 func (s *producerState) deleteSnapshotsBelow(offset int64) error {
 	offsets, err := snapshotOffsets(s.dir)
 	if err != nil {
 		return err
 	}
 	var errs error
-	for _, o := range offsets {
-		if o < offset {
+	for i, o := range offsets {
+		if o < offset && i < len(offsets)-1 {
 			if err := os.Remove(snapshotPath(s.dir, o)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = errors.Join(errs, err)
 			}
@@ -181,8 +203,19 @@ func (s *producerState) deleteSnapshotsBelow(offset int64) error {
 	return errs
 }
 
-// deleteSnapshots deletes every snapshot: the log starts over empty.
+// deleteSnapshots deletes every snapshot, and forgets every producer: the
+// log starts over empty.
 func (s *producerState) deleteSnapshots() error {
 	s.producers = map[int64]*Producer{}
-	return s.deleteSnapshotsBelow(1<<63 - 1)
+	offsets, err := snapshotOffsets(s.dir)
+	if err != nil {
+		return err
+	}
+	var errs error
+	for _, o := range offsets {
+		if err := os.Remove(snapshotPath(s.dir, o)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = errors.Join(errs, err)
+		}
+	}
+	return errs
 }

@@ -24,12 +24,15 @@ import (
 // sequence number of the batch's first record (the base sequence); the
 // other records' sequences follow from their offset deltas. Nothing is
 // stored per record or outside the log: the numbers travel in the batch
-// header, and the state below is rebuilt from the batches themselves.
+// header. The state below is what the partition learned from those
+// batches: rebuilt from them after a restart, from a snapshot file
+// (producer_snapshot.go) and the batches written after it.
 //
 // The state is per partition, per producer id, and covers one producer
-// session: a producer that restarts gets a new id (or, with a
-// transactional.id, a new epoch, lesson 16), and its new session's batches
-// are not compared with the old one's.
+// session (an id and an epoch): a producer that restarts gets a new id,
+// and its new session's batches are not compared with the old one's; a
+// producer that bumps its epoch starts a new session under the same id,
+// and the old epoch is fenced.
 
 // The fields of the v2 batch header an idempotent producer fills in.
 const (
@@ -191,8 +194,8 @@ func (s *producerState) track(b []byte, h header) {
 
 // expire forgets the producers whose last batch is older than maxAge
 // (producer.id.expiration.ms). The batch timestamps are the producer's
-// clock, as in Kafka: leader and followers read the same timestamps, and so
-// expire the same producers.
+// clock, as in Kafka: leader and followers read the same timestamps, so a
+// producer expires on every replica, each at its own cleaner's next pass.
 func (s *producerState) expire(now time.Time, maxAge time.Duration) int {
 	oldest := now.Add(-maxAge).UnixMilli()
 	n := 0

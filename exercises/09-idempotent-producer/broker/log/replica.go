@@ -53,7 +53,8 @@ func (l *Log) AppendReplica(records []byte) error {
 // where its log diverged from the leader's. Batches are removed whole: the
 // batch holding offset goes with everything after it, so the log may end a
 // little before offset. The leader epoch cache forgets epochs that started
-// in the removed part.
+// in the removed part, and the producer state is rebuilt from the newest
+// snapshot below the new end.
 func (l *Log) TruncateTo(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -104,7 +105,8 @@ func (l *Log) TruncateTo(offset int64) error {
 // ResetTo empties the log and starts it again at offset: a follower does
 // so when its leader no longer has the records that follow its log
 // (retention deleted them), and must start again from the leader's log
-// start offset.
+// start offset. The producer state starts over empty: the producers it
+// knew are unknown, and taken at any sequence (KIP-360).
 func (l *Log) ResetTo(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -117,6 +119,13 @@ func (l *Log) ResetTo(offset int64) error {
 // restartAt removes every segment and starts the log empty at offset.
 // The caller holds l.mu.
 func (l *Log) restartAt(offset int64) error {
+	// The snapshots go first: a crash after them and before the segments
+	// costs a replay of the old log at the next Open, while a crash the
+	// other way round would leave them beside an empty log they do not
+	// describe.
+	if err := l.producers.deleteSnapshots(); err != nil {
+		return err
+	}
 	var err error
 	for _, s := range l.segments {
 		err = errors.Join(err, s.remove())
@@ -129,9 +138,6 @@ func (l *Log) restartAt(offset int64) error {
 		return err
 	}
 	l.segments = []*segment{s}
-	if err := l.producers.deleteSnapshots(); err != nil {
-		return err
-	}
 	return l.epochs.truncateFrom(offset)
 }
 
