@@ -8,26 +8,26 @@
 //
 // # States
 //
-//	                  first JoinGroup
-//	      +-------+  ------------------>  +--------------------+
-//	      | Empty |                       | PreparingRebalance | <------+
-//	      +-------+  <------------------  +--------------------+        |
-//	          ^       join ends with            |                       |
-//	          |       no members                | every member rejoined |
-//	          |                                 | or rebalance timeout  |
-//	          |                                 v                       |
-//	          |                      +---------------------+            |
-//	          |                      | CompletingRebalance | -----------+
-//	          |                      +---------------------+  a member  |
-//	          |                                 |           joins,      |
-//	          |                                 | leader's  leaves, or  |
-//	          |                                 | SyncGroup dies        |
-//	          |                                 v                       |
-//	          |                            +--------+                   |
-//	          |                            | Stable | ------------------+
-//	          |                            +--------+
-//	          |
-//	   (any state) --- coordinator moves away (Unload) ---> Dead
+//	           first JoinGroup
+//	+-------+  ---------------->  +--------------------+
+//	| Empty |                     | PreparingRebalance | <--------+
+//	+-------+  <----------------  +--------------------+          |
+//	            join ends with         |                          |
+//	            no members             | every member rejoined,   |
+//	                                   | or rebalance timeout     |
+//	                                   v                          |
+//	                        +---------------------+  a member     |
+//	                        | CompletingRebalance | ------------->+
+//	                        +---------------------+  joins,       |
+//	                                   |             leaves, dies,|
+//	                                   | leader's    or the leader|
+//	                                   | SyncGroup   rejoins      |
+//	                                   v                          |
+//	                              +--------+                      |
+//	                              | Stable | -------------------->+
+//	                              +--------+
+//
+//	any state --- this broker stops coordinating the group (Unload) ---> Dead
 //
 // A rebalance has two phases. In the join phase (PreparingRebalance) every
 // member sends JoinGroup and waits; the phase ends when all known members
