@@ -111,3 +111,22 @@ func subscribedTopics(members []Member, partitions map[string]int32) []string {
 	slices.Sort(topics)
 	return topics
 }
+
+// The assignors, checked to be Assignors.
+var (
+	_ Assignor = Range{}
+	_ Assignor = RoundRobin{}
+	_ Assignor = CooperativeSticky{}
+)
+
+// ByName returns the assignor Kafka calls name, as a JoinGroup response
+// names the protocol the coordinator chose: "range", "roundrobin" or
+// "cooperative-sticky".
+func ByName(name string) (Assignor, bool) {
+	for _, a := range []Assignor{Range{}, RoundRobin{}, CooperativeSticky{}} {
+		if a.Name() == name {
+			return a, true
+		}
+	}
+	return nil, false
+}

@@ -78,3 +78,15 @@ func TestRange(t *testing.T) {
 		})
 	}
 }
+
+func TestByName(t *testing.T) {
+	for _, name := range []string{"range", "roundrobin", "cooperative-sticky"} {
+		a, ok := ByName(name)
+		if !ok || a.Name() != name {
+			t.Errorf("ByName(%q) = %v, %v", name, a, ok)
+		}
+	}
+	if _, ok := ByName("sticky"); ok {
+		t.Error(`ByName("sticky") found an assignor`)
+	}
+}
