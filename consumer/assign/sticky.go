@@ -53,6 +53,9 @@ func (CooperativeSticky) Assign(members []Member, partitions map[string]int32) P
 	// no one claims it from a newer generation: an older claim is from a
 	// zombie that missed a rebalance, and the newer owner is the real one.
 	// Two claims from the same generation are a conflict neither wins.
+	// These are the rules of Java's general path; its fast path for equal
+	// subscriptions is stricter and ignores every claim of a member behind
+	// the newest generation, conflicting or not.
 	listed := map[tp]map[string]bool{}
 	type claim struct {
 		owner string
