@@ -37,6 +37,12 @@ type Group struct {
 	// out group.initial.rebalance.delay.ms; it then completes on the
 	// deadline only, not as soon as everyone has joined.
 	initialDelay bool
+	// pendingSync holds the members that have not sent SyncGroup since the
+	// last join phase ended, and syncDeadline is when they are removed
+	// (Kafka's pending-sync expiration): without it, a leader that
+	// heartbeats but never syncs would stall the group forever.
+	pendingSync  map[string]bool
+	syncDeadline time.Time
 	// initialDelayEnd is the latest the initial delay may be pushed to: the
 	// rebalance timeout from its start.
 	initialDelayEnd time.Time
@@ -48,11 +54,12 @@ func NewGroup(id string, cfg Config) *Group {
 		cfg.Now = time.Now
 	}
 	return &Group{
-		id:         id,
-		cfg:        cfg,
-		members:    make(map[string]*member),
-		byInstance: make(map[string]string),
-		pending:    make(map[string]time.Time),
+		id:          id,
+		cfg:         cfg,
+		members:     make(map[string]*member),
+		byInstance:  make(map[string]string),
+		pending:     make(map[string]time.Time),
+		pendingSync: make(map[string]bool),
 	}
 }
 

@@ -296,25 +296,38 @@ func TestFollowerSyncInterruptedByRebalance(t *testing.T) {
 	notAnswered(t, chC)
 }
 
+// staticGroup forms a Stable group of static member "consumer-1" (the
+// leader) and a dynamic member; both support range and roundrobin, ranked
+// differently, so the tie goes to range.
+func staticGroup(t *testing.T, g *Group) (static JoinRequest, a, b string) {
+	t.Helper()
+	static = joinReq("", "range", "roundrobin")
+	static.InstanceID = "consumer-1"
+	a = answered(t, g.Join(static)).MemberID
+	chB := g.Join(joinReq("", "roundrobin", "range"))
+	rejoin := static
+	rejoin.MemberID = a
+	ra := answered(t, g.Join(rejoin))
+	b = answered(t, chB).MemberID
+	require.Equal(t, a, ra.Leader)
+	syncAll(t, g, ra.Generation, a, b)
+	return static, a, b
+}
+
 func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
 	g, _ := newTestGroup(0)
-	static := joinReq("", "range")
-	static.InstanceID = "consumer-1"
-	a := answered(t, g.Join(static)).MemberID
-	chB := g.Join(joinReq("", "range"))
-	chA := g.Join(func() JoinRequest { r := static; r.MemberID = a; return r }())
-	ra := answered(t, chA)
-	b := answered(t, chB).MemberID
-	syncAll(t, g, ra.Generation, a, b)
+	static, a, b := staticGroup(t, g)
 	gen := g.Generation()
 
 	// consumer-1 restarts: it lost its member id, but not its instance id.
+	static.SupportsSkipAssignment = true
 	r := answered(t, g.Join(static))
 	require.NoError(t, r.Err)
 	assert.NotEqual(t, a, r.MemberID, "a new incarnation gets a new member id")
 	assert.Equal(t, gen, r.Generation, "no rebalance")
 	assert.Equal(t, r.MemberID, r.Leader, "it led, and still does")
 	assert.True(t, r.SkipAssignment, "the leader must not assign again")
+	assert.Len(t, r.Members, 2)
 	assert.Equal(t, Stable, g.State())
 
 	s := answered(t, g.Sync(SyncRequest{MemberID: r.MemberID, InstanceID: "consumer-1", Generation: gen}))
@@ -322,11 +335,26 @@ func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
 	assert.Equal(t, "assign-"+a, string(s.Assignment), "the assignment survives the restart")
 	assert.NoError(t, g.Heartbeat(b, "", gen), "the other member noticed nothing")
 	assert.ErrorIs(t, g.Heartbeat(a, "consumer-1", gen), kerr.FencedInstanceID, "the old incarnation is fenced")
+	assert.ErrorIs(t, g.Heartbeat(r.MemberID, "consumer-2", gen), kerr.UnknownMemberID, "an unknown instance id")
 
-	// Coming back with other protocols does rebalance.
-	changed := static
-	changed.Protocols = joinReq("", "range", "roundrobin").Protocols
-	ch := g.Join(changed)
+	// An older client (JoinGroup < v9) is told the old id leads, so that it
+	// acts as a follower.
+	static.SupportsSkipAssignment = false
+	r2 := answered(t, g.Join(static))
+	require.NoError(t, r2.Err)
+	assert.Equal(t, r.MemberID, r2.Leader)
+	assert.NotEqual(t, r2.MemberID, r2.Leader)
+	assert.Empty(t, r2.Members)
+	assert.Equal(t, gen, g.Generation())
+}
+
+func TestStaticMemberRejoinChangingProtocolRebalances(t *testing.T) {
+	g, _ := newTestGroup(0)
+	static, _, b := staticGroup(t, g)
+
+	// Now preferring roundrobin, it tips the vote: the protocol would change.
+	static.Protocols = joinReq("", "roundrobin", "range").Protocols
+	ch := g.Join(static)
 	assert.Equal(t, PreparingRebalance, g.State())
 	notAnswered(t, ch)
 
@@ -334,6 +362,60 @@ func TestStaticMemberRejoinKeepsAssignment(t *testing.T) {
 	require.ErrorIs(t, g.Leave("wrong", "consumer-1"), kerr.FencedInstanceID)
 	require.NoError(t, g.Leave("", "consumer-1"))
 	assert.ErrorIs(t, answered(t, ch).Err, kerr.UnknownMemberID)
+	r := answered(t, g.Join(joinReq(b, "roundrobin", "range")))
+	require.NoError(t, r.Err)
+	assert.Equal(t, "roundrobin", r.Protocol)
+}
+
+func TestStaticMemberRejoinWhileCompletingRebalance(t *testing.T) {
+	g, _ := newTestGroup(0)
+	static, a, b := staticGroup(t, g)
+	rejoin := static
+	rejoin.MemberID = a
+	chA := g.Join(rejoin) // the leader rejoining starts a rebalance
+	notAnswered(t, chA)
+	require.NoError(t, answered(t, g.Join(joinReq(b, "roundrobin", "range"))).Err)
+	require.NoError(t, answered(t, chA).Err)
+	assert.Equal(t, CompletingRebalance, g.State())
+
+	// It restarts before the leader synced: the leader assigns to the old
+	// member id, so the group rebalances.
+	ch := g.Join(static)
+	assert.Equal(t, PreparingRebalance, g.State())
+	notAnswered(t, ch)
+}
+
+func TestSyncDeadlineRemovesMembersThatDoNotSync(t *testing.T) {
+	g, clk := newTestGroup(0)
+	a := answered(t, g.Join(joinReq("", "range"))).MemberID
+	chB := g.Join(joinReq("", "range"))
+	chA := g.Join(joinReq(a, "range"))
+	answered(t, chA)
+	b := answered(t, chB).MemberID
+	gen := g.Generation()
+
+	syncB := g.Sync(SyncRequest{MemberID: b, Generation: gen})
+	// The leader heartbeats, but never sends its SyncGroup.
+	clk.Advance(testRebalance - time.Second)
+	require.NoError(t, g.Heartbeat(a, "", gen))
+	g.Tick()
+	notAnswered(t, syncB)
+	clk.Advance(time.Second)
+	g.Tick()
+	assert.ErrorIs(t, answered(t, syncB).Err, kerr.RebalanceInProgress)
+	assert.ErrorIs(t, g.Heartbeat(a, "", gen), kerr.UnknownMemberID)
+	r := answered(t, g.Join(joinReq(b, "range")))
+	require.NoError(t, r.Err)
+	assert.Equal(t, b, r.Leader)
+}
+
+func TestSyncInconsistentProtocol(t *testing.T) {
+	g, _ := newTestGroup(0)
+	a, _ := stableGroup(t, g)
+	gen := g.Generation()
+	assert.ErrorIs(t, answered(t, g.Sync(SyncRequest{MemberID: a, Generation: gen, Protocol: "roundrobin"})).Err, kerr.InconsistentGroupProtocol)
+	assert.ErrorIs(t, answered(t, g.Sync(SyncRequest{MemberID: a, Generation: gen, ProtocolType: "connect"})).Err, kerr.InconsistentGroupProtocol)
+	assert.NoError(t, answered(t, g.Sync(SyncRequest{MemberID: a, Generation: gen, ProtocolType: "consumer", Protocol: "range"})).Err)
 }
 
 func TestDescribeAndList(t *testing.T) {

@@ -26,6 +26,9 @@ type JoinRequest struct {
 	// without an id is given one with MEMBER_ID_REQUIRED and must join again
 	// with it, so a client that times out and retries is not counted twice.
 	RequireKnownMemberID bool
+	// SupportsSkipAssignment is true for JoinGroup v9+ (KIP-814): the client
+	// understands JoinResult.SkipAssignment.
+	SupportsSkipAssignment bool
 }
 
 // JoinedMember is one member as the leader sees it in its JoinGroup answer.
@@ -106,19 +109,13 @@ func (g *Group) joinKnown(req JoinRequest, now time.Time) <-chan JoinResult {
 	fail := func(err error) <-chan JoinResult {
 		return answerJoin(JoinResult{Err: err, Generation: -1, MemberID: req.MemberID})
 	}
-	if req.InstanceID != "" {
-		if owner, ok := g.byInstance[req.InstanceID]; ok && owner != req.MemberID {
-			// A newer incarnation of this static member took its place.
-			return fail(kerr.FencedInstanceID)
-		}
-	}
-	if _, ok := g.pending[req.MemberID]; ok {
+	if _, ok := g.pending[req.MemberID]; ok && req.InstanceID == "" {
 		delete(g.pending, req.MemberID)
 		return g.addAndRebalance(req.MemberID, req, now)
 	}
-	m, ok := g.members[req.MemberID]
-	if !ok {
-		return fail(kerr.UnknownMemberID)
+	m, err := g.validateMember(req.MemberID, req.InstanceID)
+	if err != nil {
+		return fail(err)
 	}
 	switch g.state {
 	case PreparingRebalance:
@@ -184,10 +181,11 @@ func (g *Group) updateAndRebalance(m *member, req JoinRequest, now time.Time) <-
 }
 
 // replaceStatic gives static member m the new member id of its instance's
-// latest incarnation (KIP-345), fencing the old one. A Stable group whose
-// member comes back with the same protocols keeps its generation and the
-// member its assignment: a bounce within the session timeout costs no
-// rebalance.
+// latest incarnation (KIP-345), fencing the old one. In a Stable group, a
+// member whose return leaves the chosen protocol as it is keeps its
+// assignment, and the group its generation: a restart within the session
+// timeout costs no rebalance. In CompletingRebalance it does rebalance: the
+// leader is assigning partitions to the old member id.
 func (g *Group) replaceStatic(m *member, newID string, req JoinRequest, now time.Time) <-chan JoinResult {
 	if m.awaitingJoin != nil {
 		m.awaitingJoin <- JoinResult{Err: kerr.FencedInstanceID, Generation: -1, MemberID: m.id}
@@ -197,21 +195,37 @@ func (g *Group) replaceStatic(m *member, newID string, req JoinRequest, now time
 		m.awaitingSync <- SyncResult{Err: kerr.FencedInstanceID}
 		m.awaitingSync = nil
 	}
+	oldLeader := g.leader
 	delete(g.members, m.id)
+	delete(g.pendingSync, m.id)
 	if g.leader == m.id {
 		g.leader = newID
 	}
 	m.id = newID
 	g.members[newID] = m
 	g.byInstance[m.instanceID] = newID
-	if g.state != Stable || !sameProtocols(m.protocols, req.Protocols) {
+	if g.state != Stable {
+		return g.updateAndRebalance(m, req, now)
+	}
+	oldProtocols := m.protocols
+	m.protocols = req.Protocols
+	if g.selectProtocol() != g.protocol {
+		m.protocols = oldProtocols // updateAndRebalance sets them again
 		return g.updateAndRebalance(m, req, now)
 	}
 	m.clientID, m.clientHost = req.ClientID, req.ClientHost
 	m.sessionTimeout, m.rebalanceTimeout = req.SessionTimeout, req.RebalanceTimeout
 	m.sessionDeadline = now.Add(req.SessionTimeout)
 	res := g.joinResultFor(m)
-	res.SkipAssignment = m.id == g.leader
+	if !req.SupportsSkipAssignment {
+		// An older client that sees itself named leader computes an
+		// assignment the Stable group would ignore; naming the old member id
+		// as leader keeps it a follower (Kafka does the same).
+		res.Leader = oldLeader
+		res.Members = nil
+	} else {
+		res.SkipAssignment = m.id == g.leader
+	}
 	return answerJoin(res)
 }
 
@@ -221,7 +235,11 @@ func (g *Group) prepareRebalance(now time.Time) {
 	switch g.state {
 	case PreparingRebalance, Dead:
 		return
-	case CompletingRebalance:
+	case CompletingRebalance, Stable:
+		clear(g.pendingSync)
+		g.syncDeadline = time.Time{}
+	}
+	if g.state == CompletingRebalance {
 		// The assignment being made is for members that are changing:
 		// followers waiting for it must rejoin instead.
 		for _, m := range g.members {
@@ -299,7 +317,11 @@ func (g *Group) completeJoin(now time.Time) {
 	}
 	g.protocol = g.selectProtocol()
 	g.state = CompletingRebalance
+	// Every member must now send SyncGroup within the rebalance timeout; one
+	// that does not (the leader above all) would leave the rest waiting.
+	g.syncDeadline = now.Add(g.rebalanceTimeout())
 	for _, m := range g.members {
+		g.pendingSync[m.id] = true
 		m.awaitingJoin <- g.joinResultFor(m)
 		m.awaitingJoin = nil
 		// The session clock restarts now: the member could not heartbeat
@@ -329,6 +351,7 @@ func (g *Group) joinResultFor(m *member) JoinResult {
 // and picks a new leader if m led.
 func (g *Group) remove(m *member) {
 	delete(g.members, m.id)
+	delete(g.pendingSync, m.id)
 	if m.instanceID != "" && g.byInstance[m.instanceID] == m.id {
 		delete(g.byInstance, m.instanceID)
 	}

@@ -7,6 +7,10 @@ type SyncRequest struct {
 	MemberID   string
 	InstanceID string // "" for a dynamic member
 	Generation int32
+	// ProtocolType and Protocol (SyncGroup v5+) must be the group's when
+	// given; "" means not given.
+	ProtocolType string
+	Protocol     string
 	// Assignments is the leader's result, by member id; followers send none.
 	Assignments map[string][]byte
 }
@@ -31,8 +35,12 @@ func (g *Group) Sync(req SyncRequest) <-chan SyncResult {
 	if err != nil {
 		return answerSync(SyncResult{Err: err})
 	}
+	if req.ProtocolType != "" && req.ProtocolType != g.protocolType || req.Protocol != "" && req.Protocol != g.protocol {
+		return answerSync(SyncResult{Err: kerr.InconsistentGroupProtocol})
+	}
 	// Syncing proves the member alive, as a heartbeat does.
 	m.sessionDeadline = now.Add(m.sessionTimeout)
+	delete(g.pendingSync, m.id)
 	switch g.state {
 	case PreparingRebalance:
 		return answerSync(SyncResult{Err: kerr.RebalanceInProgress})
@@ -74,17 +82,33 @@ func (g *Group) checkMember(memberID, instanceID string, generation int32) (*mem
 	if g.state == Dead {
 		return nil, kerr.CoordinatorNotAvailable
 	}
+	m, err := g.validateMember(memberID, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	if generation != g.generation {
+		return nil, kerr.IllegalGeneration
+	}
+	return m, nil
+}
+
+// validateMember finds the member a request names. A static member's
+// instance id must be known (UNKNOWN_MEMBER_ID) and map to this member id:
+// a different one means a newer incarnation replaced it
+// (FENCED_INSTANCE_ID).
+func (g *Group) validateMember(memberID, instanceID string) (*member, error) {
 	if instanceID != "" {
-		if owner, ok := g.byInstance[instanceID]; ok && owner != memberID {
+		owner, ok := g.byInstance[instanceID]
+		if !ok {
+			return nil, kerr.UnknownMemberID
+		}
+		if owner != memberID {
 			return nil, kerr.FencedInstanceID
 		}
 	}
 	m, ok := g.members[memberID]
 	if !ok {
 		return nil, kerr.UnknownMemberID
-	}
-	if generation != g.generation {
-		return nil, kerr.IllegalGeneration
 	}
 	return m, nil
 }

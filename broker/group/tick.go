@@ -8,8 +8,10 @@ import (
 
 // Tick applies every deadline that has passed: members whose session
 // expired are removed (and the others rebalance), member ids handed out
-// with MEMBER_ID_REQUIRED and never used are forgotten, and a rebalance
-// whose timeout passed completes without the members that did not rejoin.
+// with MEMBER_ID_REQUIRED and never used are forgotten, a rebalance whose
+// timeout passed completes without the members that did not rejoin, and
+// members that did not send SyncGroup within the rebalance timeout after
+// the join phase are removed (and the others rebalance).
 //
 // Deadlines are checked by this tick rather than by one timer each: the
 // coordinator calls Tick (through Manager.Tick) every few hundred
@@ -41,6 +43,25 @@ func (g *Group) Tick() {
 		}
 	}
 	g.tryCompleteJoin(now)
+	g.expirePendingSync(now)
+}
+
+// expirePendingSync removes the members that owe a SyncGroup past the
+// sync deadline, and rebalances the others.
+func (g *Group) expirePendingSync(now time.Time) {
+	if len(g.pendingSync) == 0 || now.Before(g.syncDeadline) {
+		return
+	}
+	if g.state != CompletingRebalance && g.state != Stable {
+		return
+	}
+	for _, m := range g.sortedMembers() {
+		if g.pendingSync[m.id] {
+			g.remove(m)
+		}
+	}
+	g.prepareRebalance(now)
+	g.tryCompleteJoin(now)
 }
 
 // Unload marks the group Dead, as when this broker stops being its
@@ -62,6 +83,7 @@ func (g *Group) Unload() {
 	g.members = make(map[string]*member)
 	g.byInstance = make(map[string]string)
 	g.pending = make(map[string]time.Time)
+	g.pendingSync = make(map[string]bool)
 	g.leader, g.protocol = "", ""
 	g.state = Dead
 }
