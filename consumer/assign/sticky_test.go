@@ -47,6 +47,57 @@ func TestCooperativeSticky(t *testing.T) {
 		want       Plan // the first rebalance
 		then       Plan // the next, if the first held partitions back
 	}{{
+		// The examples of Java's StickyAssignor javadoc (its
+		// AbstractStickyAssignor is the cooperative one's too): four
+		// topics of two partitions among three members, as round robin.
+		name: "java example 1",
+		members: []Member{
+			mem("C0", "t0", "t1", "t2", "t3"),
+			mem("C1", "t0", "t1", "t2", "t3"),
+			mem("C2", "t0", "t1", "t2", "t3"),
+		},
+		partitions: map[string]int32{"t0": 2, "t1": 2, "t2": 2, "t3": 2},
+		want: Plan{
+			"C0": tps("t0", 0, "t1", 1, "t3", 0),
+			"C1": tps("t0", 1, "t2", 0, "t3", 1),
+			"C2": tps("t1", 0, "t2", 1),
+		},
+	}, {
+		// Then C1 leaves: C0 and C2 keep all they had, unlike round
+		// robin, and share C1's.
+		name: "java example 1, C1 removed",
+		members: []Member{
+			owning(mem("C0", "t0", "t1", "t2", "t3"), 1, tps("t0", 0, "t1", 1, "t3", 0)),
+			owning(mem("C2", "t0", "t1", "t2", "t3"), 1, tps("t1", 0, "t2", 1)),
+		},
+		partitions: map[string]int32{"t0": 2, "t1": 2, "t2": 2, "t3": 2},
+		want: Plan{
+			"C0": tps("t0", 0, "t1", 1, "t2", 0, "t3", 0),
+			"C2": tps("t0", 1, "t1", 0, "t2", 1, "t3", 1),
+		},
+	}, {
+		// Unequal subscriptions: balanced where round robin gives C2 four.
+		name:       "java example 2",
+		members:    []Member{mem("C0", "t0"), mem("C1", "t0", "t1"), mem("C2", "t0", "t1", "t2")},
+		partitions: map[string]int32{"t0": 1, "t1": 2, "t2": 3},
+		want: Plan{
+			"C0": tps("t0", 0),
+			"C1": tps("t1", 0, 1),
+			"C2": tps("t2", 0, 1, 2),
+		},
+	}, {
+		// Then C0 leaves: all five others stay (round robin keeps three).
+		name: "java example 2, C0 removed",
+		members: []Member{
+			owning(mem("C1", "t0", "t1"), 1, tps("t1", 0, 1)),
+			owning(mem("C2", "t0", "t1", "t2"), 1, tps("t2", 0, 1, 2)),
+		},
+		partitions: map[string]int32{"t0": 1, "t1": 2, "t2": 3},
+		want: Plan{
+			"C1": tps("t0", 0, "t1", 0, 1),
+			"C2": tps("t2", 0, 1, 2),
+		},
+	}, {
 		name:       "fresh group: balanced",
 		members:    []Member{mem("a", "t0", "t1"), mem("b", "t0", "t1"), mem("c", "t0", "t1")},
 		partitions: map[string]int32{"t0": 3, "t1": 3},
