@@ -2,6 +2,7 @@ package assign
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,7 +48,7 @@ func EncodeSubscription(s Subscription, version int16) []byte {
 	// Sorted, so that the same subscription always makes the same bytes
 	// (a map's order is random): the coordinator compares a rejoining
 	// member's metadata with what it had to tell whether anything changed.
-	for _, t := range sortedKeys(s.Owned) {
+	for _, t := range slices.Sorted(maps.Keys(s.Owned)) {
 		op := kmsg.NewConsumerMemberMetadataOwnedPartition()
 		op.Topic = t
 		op.Partitions = slices.Sorted(slices.Values(s.Owned[t]))
@@ -99,7 +100,7 @@ func (s Subscription) Member(id, instanceID string) Member {
 func EncodeAssignment(a map[string][]int32, userData []byte) []byte {
 	m := kmsg.NewConsumerMemberAssignment()
 	m.Version = AssignmentVersion
-	for _, t := range sortedKeys(a) {
+	for _, t := range slices.Sorted(maps.Keys(a)) {
 		at := kmsg.NewConsumerMemberAssignmentTopic()
 		at.Topic = t
 		at.Partitions = a[t]
@@ -128,14 +129,4 @@ func DecodeAssignment(b []byte) (map[string][]int32, []byte, error) {
 		a[t.Topic] = append(a[t.Topic], t.Partitions...)
 	}
 	return a, m.UserData, nil
-}
-
-// sortedKeys returns m's keys, sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
