@@ -20,8 +20,9 @@ const ProtocolType = "consumer"
 const SubscriptionVersion int16 = 3
 
 // AssignmentVersion is the version of the assignment this package
-// writes. The assignment's fields are the same in every version; the Java
-// client writes its latest, 3, and so do we.
+// writes. The assignment's fields are the same in every version (0 to 3:
+// its version was bumped along with the subscription's); the Java client
+// writes its highest, and so do we.
 const AssignmentVersion int16 = 3
 
 // Subscription is what a member puts in its JoinGroup metadata.
