@@ -100,13 +100,16 @@ type Description struct {
 	Members      []MemberDescription // sorted by member id
 }
 
-// Describe returns the group for DescribeGroups. As in Kafka, members'
-// metadata and assignments are shown only when Stable: while rebalancing,
-// they belong to a generation that is being replaced.
+// Describe returns the group for DescribeGroups. As in Kafka, the protocol
+// and the members' metadata and assignments are shown only when Stable:
+// while rebalancing, they belong to a generation that is being replaced.
 func (g *Group) Describe() Description {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	d := Description{GroupID: g.id, State: g.state, ProtocolType: g.protocolType, Protocol: g.protocol}
+	d := Description{GroupID: g.id, State: g.state, ProtocolType: g.protocolType}
+	if g.state == Stable {
+		d.Protocol = g.protocol
+	}
 	for _, m := range g.sortedMembers() {
 		md := MemberDescription{MemberID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost}
 		if g.state == Stable {

@@ -34,7 +34,7 @@ func (g *Group) Tick() {
 	for _, m := range g.sortedMembers() {
 		// A member waiting in JoinGroup cannot heartbeat; the rebalance
 		// timeout bounds its wait instead. One waiting in SyncGroup waits
-		// for its leader, whose own session is what is checked.
+		// for its leader, which must sync by the sync deadline.
 		if m.awaitingJoin != nil || m.awaitingSync != nil {
 			continue
 		}
