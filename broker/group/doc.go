@@ -20,8 +20,8 @@
 //	                        | CompletingRebalance | ------------->+
 //	                        +---------------------+  joins,       |
 //	                                   |             leaves, dies,|
-//	                                   | leader's    or the leader|
-//	                                   | SyncGroup   rejoins      |
+//	                                   | leader's    or changes   |
+//	                                   | SyncGroup   protocols    |
 //	                                   v                          |
 //	                              +--------+                      |
 //	                              | Stable | -------------------->+
@@ -47,8 +47,10 @@
 // JoinGroup v4+ (KIP-394) gives a member without an id one, answered
 // MEMBER_ID_REQUIRED; the member joins again with it. A static member
 // (group.instance.id, KIP-345) is known by its instance id across restarts:
-// when it comes back to a Stable group with unchanged protocols it gets a
-// new member id and keeps its assignment, with no rebalance.
+// when it comes back to a Stable group, and its protocols would not change
+// the group's choice, it gets a new member id and keeps its assignment,
+// with no rebalance. (In Stable, the leader rejoining also rebalances: it is
+// how a leader asks for a new assignment.)
 //
 // # Liveness, and what the seed notes get wrong
 //
@@ -63,6 +65,23 @@
 // client itself leaves the group, and a rebalance waits at most that long
 // for it to rejoin. Here, Heartbeat resets the session deadline and
 // JoinRequest.RebalanceTimeout carries max.poll.interval.ms.
+//
+// After the join phase, every member must send SyncGroup within the
+// rebalance timeout; those that do not (a leader that never assigns, above
+// all) are removed and the others rebalance, as in Kafka.
+//
+// # Files
+//
+//   - join.go: JoinGroup, and the rebalance's join phase (prepareRebalance,
+//     completeJoin), the heart of the state machine;
+//   - sync.go: SyncGroup, the sync phase;
+//   - heartbeat.go: Heartbeat and LeaveGroup;
+//   - tick.go: the deadlines (sessions, rebalance and sync timeouts), and
+//     Unload;
+//   - protocol.go: choosing the assignor;
+//   - group.go, member.go, state.go: the data, and DescribeGroups;
+//   - manager.go: the broker's groups, and ListGroups;
+//   - await.go: how a handler waits for an answer.
 //
 // # Time
 //
