@@ -49,8 +49,9 @@
 // (group.instance.id, KIP-345) is known by its instance id across restarts:
 // when it comes back to a Stable group, and its protocols would not change
 // the group's choice, it gets a new member id and keeps its assignment,
-// with no rebalance. (In Stable, the leader rejoining also rebalances: it is
-// how a leader asks for a new assignment.)
+// with no rebalance. (A leader that rejoins under its current member id,
+// on the other hand, always rebalances a Stable group: that is how a
+// leader asks for a new assignment.)
 //
 // # Liveness, and what the seed notes get wrong
 //

@@ -453,3 +453,56 @@ func TestDescribeAndList(t *testing.T) {
 	assert.Equal(t, Dead, g.State())
 	assert.ErrorIs(t, answered(t, g.Join(joinReq("", "range"))).Err, kerr.CoordinatorNotAvailable)
 }
+
+func TestRejoinWithoutChangeKeepsGeneration(t *testing.T) {
+	g, _ := newTestGroup(0)
+	a := answered(t, g.Join(joinReq("", "range"))).MemberID
+	chB := g.Join(joinReq("", "range"))
+	ra := answered(t, g.Join(joinReq(a, "range")))
+	rb := answered(t, chB)
+	gen := ra.Generation
+
+	// CompletingRebalance: a retried JoinGroup (its answer was lost) gets
+	// the same answer again, members and all for the leader.
+	again := answered(t, g.Join(joinReq(a, "range")))
+	require.NoError(t, again.Err)
+	assert.Equal(t, gen, again.Generation)
+	assert.Len(t, again.Members, 2)
+	assert.Equal(t, CompletingRebalance, g.State())
+
+	syncAll(t, g, gen, a, rb.MemberID)
+
+	// Stable: a follower rejoining with the same protocols changes nothing.
+	rf := answered(t, g.Join(joinReq(rb.MemberID, "range")))
+	require.NoError(t, rf.Err)
+	assert.Equal(t, gen, rf.Generation)
+	assert.Equal(t, Stable, g.State())
+}
+
+func TestLeavePendingMember(t *testing.T) {
+	g, _ := newTestGroup(0)
+	a, _ := stableGroup(t, g)
+	req := joinReq("", "range")
+	req.RequireKnownMemberID = true
+	pending := answered(t, g.Join(req)).MemberID
+
+	chA := g.Join(joinReq(a, "range"))
+	require.NoError(t, g.Leave(pending, "")) // the rebalance no longer waits for it
+	notAnswered(t, chA)                      // but it still waits for the follower
+	req.MemberID = pending
+	assert.ErrorIs(t, answered(t, g.Join(req)).Err, kerr.UnknownMemberID)
+}
+
+func TestUnloadAnswersWaitingRequests(t *testing.T) {
+	g, _ := newTestGroup(0)
+	a, b := stableGroup(t, g)
+	gen := g.Generation()
+	chA := g.Join(joinReq(a, "range"))
+	notAnswered(t, chA)
+	g.Unload()
+	assert.ErrorIs(t, answered(t, chA).Err, kerr.NotCoordinator)
+	assert.Equal(t, Dead, g.State())
+	assert.ErrorIs(t, g.Heartbeat(b, "", gen), kerr.CoordinatorNotAvailable)
+	assert.ErrorIs(t, answered(t, g.Sync(SyncRequest{MemberID: b, Generation: gen})).Err, kerr.CoordinatorNotAvailable)
+	assert.ErrorIs(t, g.Leave(b, ""), kerr.CoordinatorNotAvailable)
+}
