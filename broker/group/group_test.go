@@ -94,9 +94,9 @@ func TestSessionExpiryRemovesMember(t *testing.T) {
 	a, b := stableGroup(t, g)
 	gen := g.Generation()
 
-	clk.Advance(testSession / 2)
+	clk.Advance(testSessionTimeout / 2)
 	require.NoError(t, g.Heartbeat(a, "", gen))
-	clk.Advance(testSession/2 - time.Millisecond)
+	clk.Advance(testSessionTimeout/2 - time.Millisecond)
 	g.Tick()
 	assert.Equal(t, Stable, g.State(), "B's session has a millisecond left")
 
@@ -120,7 +120,7 @@ func TestRebalanceTimeoutDropsMembersThatDoNotRejoin(t *testing.T) {
 
 	chA := g.Join(joinReq(a, "range")) // the leader rejoining forces a rebalance
 	assert.Equal(t, PreparingRebalance, g.State())
-	for elapsed := time.Duration(0); elapsed < testRebalance-time.Second; elapsed += time.Second {
+	for elapsed := time.Duration(0); elapsed < testRebalanceTimeout-time.Second; elapsed += time.Second {
 		clk.Advance(time.Second)
 		// B heartbeats, so its session lives, but it never rejoins
 		// (its application stopped polling: KIP-62).
@@ -183,7 +183,7 @@ func TestMemberIDRequired(t *testing.T) {
 	req.MemberID = ""
 	r3 := answered(t, g.Join(req))
 	require.ErrorIs(t, r3.Err, kerr.MemberIDRequired)
-	clk.Advance(testSession)
+	clk.Advance(testSessionTimeout)
 	g.Tick()
 	req.MemberID = r3.MemberID
 	assert.ErrorIs(t, answered(t, g.Join(req)).Err, kerr.UnknownMemberID)
@@ -396,7 +396,7 @@ func TestSyncDeadlineRemovesMembersThatDoNotSync(t *testing.T) {
 
 	syncB := g.Sync(SyncRequest{MemberID: b, Generation: gen})
 	// The leader heartbeats, but never sends its SyncGroup.
-	clk.Advance(testRebalance - time.Second)
+	clk.Advance(testRebalanceTimeout - time.Second)
 	require.NoError(t, g.Heartbeat(a, "", gen))
 	g.Tick()
 	notAnswered(t, syncB)
@@ -446,11 +446,13 @@ func TestDescribeAndList(t *testing.T) {
 		{GroupID: "g", ProtocolType: "consumer", State: Stable},
 	}, mg.List())
 
-	clk.Advance(testSession)
+	clk.Advance(testSessionTimeout)
 	mg.Tick() // both sessions expire: the group empties
 	assert.Equal(t, Empty, g.State())
-	g.Unload()
+	mg.Unload("g")
 	assert.Equal(t, Dead, g.State())
+	_, ok = mg.Lookup("g")
+	assert.False(t, ok)
 	assert.ErrorIs(t, answered(t, g.Join(joinReq("", "range"))).Err, kerr.CoordinatorNotAvailable)
 }
 

@@ -43,8 +43,8 @@ func newTestGroup(initialDelay time.Duration) (*Group, *fakeClock) {
 }
 
 const (
-	testSession   = 10 * time.Second
-	testRebalance = 30 * time.Second
+	testSessionTimeout   = 10 * time.Second
+	testRebalanceTimeout = 30 * time.Second
 )
 
 // joinReq returns a consumer's JoinGroup with these protocols, in order of
@@ -55,8 +55,8 @@ func joinReq(memberID string, protocols ...string) JoinRequest {
 		ClientID:         "client",
 		ClientHost:       "/127.0.0.1",
 		ProtocolType:     "consumer",
-		SessionTimeout:   testSession,
-		RebalanceTimeout: testRebalance,
+		SessionTimeout:   testSessionTimeout,
+		RebalanceTimeout: testRebalanceTimeout,
 	}
 	for _, p := range protocols {
 		req.Protocols = append(req.Protocols, Protocol{Name: p, Metadata: []byte("meta-" + p)})

@@ -44,6 +44,19 @@ func (mg *Manager) Lookup(id string) (*Group, bool) {
 	return g, ok
 }
 
+// Unload marks the group Dead and forgets it, when this broker stops being
+// its coordinator (it lost leadership of the group's __consumer_offsets
+// partition). Requests still holding the *Group get COORDINATOR_NOT_AVAILABLE
+// or NOT_COORDINATOR; later ones find no group here.
+func (mg *Manager) Unload(id string) {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	if g, ok := mg.groups[id]; ok {
+		g.Unload() // Manager.mu, then Group.mu: the documented order
+		delete(mg.groups, id)
+	}
+}
+
 // Listing is one group as ListGroups shows it.
 type Listing struct {
 	GroupID      string
