@@ -508,3 +508,27 @@ func TestUnloadAnswersWaitingRequests(t *testing.T) {
 	assert.ErrorIs(t, answered(t, g.Sync(SyncRequest{MemberID: b, Generation: gen})).Err, kerr.CoordinatorNotAvailable)
 	assert.ErrorIs(t, g.Leave(b, ""), kerr.CoordinatorNotAvailable)
 }
+
+func TestExpiriesInOneTickRebalanceOnce(t *testing.T) {
+	g, clk := newTestGroup(0)
+	a := answered(t, g.Join(joinReq("", "range"))).MemberID
+	chB := g.Join(joinReq("", "range"))
+	chA := g.Join(joinReq(a, "range"))
+	answered(t, chA)
+	b := answered(t, chB).MemberID
+	chC := g.Join(joinReq("", "range")) // a third member: A and B must rejoin
+	notAnswered(t, chC)
+	gen := g.Generation()
+
+	// Neither A nor B rejoins or heartbeats; the rebalance timeout (30 s)
+	// outlasts their sessions (10 s).
+	clk.Advance(testRebalanceTimeout)
+	g.Tick()
+	r := answered(t, chC)
+	require.NoError(t, r.Err)
+	assert.Equal(t, gen+1, r.Generation)
+	assert.Equal(t, r.MemberID, r.Leader)
+	assert.Equal(t, CompletingRebalance, g.State(), "one rebalance, not one per expiry")
+	assert.ErrorIs(t, g.Heartbeat(a, "", gen), kerr.UnknownMemberID)
+	assert.ErrorIs(t, g.Heartbeat(b, "", gen), kerr.UnknownMemberID)
+}

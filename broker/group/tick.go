@@ -32,6 +32,9 @@ func (g *Group) Tick() {
 		}
 	}
 	for _, m := range g.sortedMembers() {
+		if g.members[m.id] != m {
+			continue // removed by a join phase an earlier removal completed
+		}
 		// A member waiting in JoinGroup cannot heartbeat; the rebalance
 		// timeout bounds its wait instead. One waiting in SyncGroup waits
 		// for its leader, which must sync by the sync deadline.
