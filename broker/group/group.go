@@ -17,7 +17,7 @@ type Group struct {
 	id  string
 	cfg Config
 
-	mu           sync.Mutex
+	mu           sync.Mutex // guards everything below
 	state        State
 	generation   int32
 	protocolType string // "consumer" for consumers; set by the first member
@@ -37,15 +37,15 @@ type Group struct {
 	// out group.initial.rebalance.delay.ms; it then completes on the
 	// deadline only, not as soon as everyone has joined.
 	initialDelay bool
+	// initialDelayEnd is the latest the initial delay may be pushed to: the
+	// rebalance timeout from its start.
+	initialDelayEnd time.Time
 	// pendingSync holds the members that have not sent SyncGroup since the
 	// last join phase ended, and syncDeadline is when they are removed
 	// (Kafka's pending-sync expiration): without it, a leader that
 	// heartbeats but never syncs would stall the group forever.
 	pendingSync  map[string]bool
 	syncDeadline time.Time
-	// initialDelayEnd is the latest the initial delay may be pushed to: the
-	// rebalance timeout from its start.
-	initialDelayEnd time.Time
 }
 
 // NewGroup returns an Empty group at generation 0.

@@ -48,8 +48,9 @@ func (m *member) metadataFor(name string) []byte {
 	return nil
 }
 
-// sameProtocols reports whether ps is what the member sent last time, in
-// the same order: a rejoin with the same protocols needs no rebalance.
+// sameProtocols reports whether a and b list the same protocols with the
+// same metadata, in the same order: a member that rejoins with what it sent
+// last time needs no rebalance.
 func sameProtocols(a, b []Protocol) bool {
 	if len(a) != len(b) {
 		return false

@@ -3,7 +3,7 @@ package group
 import "sort"
 
 // candidateProtocols returns the protocols every member supports, sorted
-// by name. With no members it returns nil: anything goes.
+// by name; none when the group has no members.
 func (g *Group) candidateProtocols() []string {
 	var common map[string]bool
 	for _, m := range g.members {
