@@ -17,6 +17,10 @@ type Config struct {
 	// consumers started together land in one generation instead of one
 	// rebalance each.
 	InitialRebalanceDelay time.Duration
+	// MaxSize is group.max.size (KIP-389): a JoinGroup that would make the
+	// group bigger gets GROUP_MAX_SIZE_REACHED. 0 means no limit, Kafka's
+	// default.
+	MaxSize int
 	// Now is the clock. Tests pass a fake one they advance by hand; nil
 	// means time.Now.
 	Now func() time.Time

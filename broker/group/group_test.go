@@ -532,3 +532,21 @@ func TestExpiriesInOneTickRebalanceOnce(t *testing.T) {
 	assert.ErrorIs(t, g.Heartbeat(a, "", gen), kerr.UnknownMemberID)
 	assert.ErrorIs(t, g.Heartbeat(b, "", gen), kerr.UnknownMemberID)
 }
+
+func TestGroupMaxSize(t *testing.T) {
+	g, _ := newTestGroup(0)
+	g.cfg.MaxSize = 2
+	a, b := stableGroup(t, g)
+	r := answered(t, g.Join(joinReq("", "range")))
+	assert.ErrorIs(t, r.Err, kerr.GroupMaxSizeReached, "a third member")
+	assert.Equal(t, Stable, g.State())
+
+	// The limit drops to 1: of the two members, the first to rejoin stays.
+	g.cfg.MaxSize = 1
+	chA := g.Join(joinReq(a, "range"))
+	notAnswered(t, chA)
+	assert.ErrorIs(t, answered(t, g.Join(joinReq(b, "range"))).Err, kerr.GroupMaxSizeReached)
+	ra := answered(t, chA)
+	require.NoError(t, ra.Err)
+	assert.Len(t, ra.Members, 1)
+}

@@ -75,6 +75,14 @@ func (g *Group) Join(req JoinRequest) <-chan JoinResult {
 		return fail(kerr.CoordinatorNotAvailable)
 	case req.SessionTimeout < g.cfg.MinSessionTimeout || req.SessionTimeout > g.cfg.MaxSessionTimeout:
 		return fail(kerr.InvalidSessionTimeout)
+	case !g.accepts(req.MemberID):
+		if m, ok := g.members[req.MemberID]; ok {
+			// The group is over its size (the limit was lowered): the
+			// members that rejoin last are the ones let go (KIP-389).
+			g.remove(m)
+			g.tryCompleteJoin(now)
+		}
+		return answerJoin(JoinResult{Err: kerr.GroupMaxSizeReached, Generation: -1})
 	case !g.supports(req.ProtocolType, req.Protocols):
 		return fail(kerr.InconsistentGroupProtocol)
 	}
@@ -82,6 +90,33 @@ func (g *Group) Join(req JoinRequest) <-chan JoinResult {
 		return g.joinUnknown(req, now)
 	}
 	return g.joinKnown(req, now)
+}
+
+// accepts reports whether group.max.size lets this member join. While
+// preparing a rebalance, the members that already rejoined are counted, not
+// the group's size: the size may be over a lowered limit, and counting
+// rejoiners lets the last to rejoin be the ones turned away.
+func (g *Group) accepts(memberID string) bool {
+	if g.cfg.MaxSize <= 0 {
+		return true
+	}
+	m, isMember := g.members[memberID]
+	switch g.state {
+	case PreparingRebalance:
+		if isMember && m.awaitingJoin != nil {
+			return true
+		}
+		joined := 0
+		for _, o := range g.members {
+			if o.awaitingJoin != nil {
+				joined++
+			}
+		}
+		return joined < g.cfg.MaxSize
+	case CompletingRebalance, Stable:
+		return isMember || len(g.members) < g.cfg.MaxSize
+	}
+	return true
 }
 
 // joinUnknown handles a join without a member id.
