@@ -17,16 +17,12 @@ import (
 
 // idempotentBatch is a batch as an idempotent producer sends it.
 func idempotentBatch(producerID int64, epoch int16, seq int32, n int) []byte {
-	var records []byte
-	for i := range n {
-		records = log.AppendRecord(records, kmsg.Record{OffsetDelta: int32(i), Value: []byte("v")})
+	now := time.Now()
+	records := make([]log.Record, n)
+	for i := range records {
+		records[i] = log.Record{Timestamp: now, Value: []byte("v")}
 	}
-	now := time.Now().UnixMilli()
-	return log.SealBatch(kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(n - 1),
-		FirstTimestamp: now, MaxTimestamp: now,
-		ProducerID: producerID, ProducerEpoch: epoch, FirstSequence: seq, NumRecords: int32(n),
-	}, records)
+	return log.EncodeIdempotentBatch(producerID, epoch, seq, records...)
 }
 
 // produceRaw sends one batch to partition 0 of topic with acks=all and

@@ -10,9 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"klab.dev/klab/broker/client"
 	"klab.dev/klab/broker/clustertest"
 	"klab.dev/klab/broker/log"
 )
@@ -28,39 +26,12 @@ const producerID = 1 << 40
 // that sends n records a batch: sequences i*n to i*n+n-1, values
 // "b<i>-<record>".
 func idempotentBatch(epoch int16, i, n int) []byte {
-	var records []byte
-	for r := range n {
-		records = log.AppendRecord(records, kmsg.Record{OffsetDelta: int32(r), Value: []byte("b" + strconv.Itoa(i) + "-" + strconv.Itoa(r))})
+	now := time.Now()
+	records := make([]log.Record, n)
+	for r := range records {
+		records[r] = log.Record{Timestamp: now, Value: []byte("b" + strconv.Itoa(i) + "-" + strconv.Itoa(r))}
 	}
-	now := time.Now().UnixMilli()
-	return log.SealBatch(kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(n - 1),
-		FirstTimestamp: now, MaxTimestamp: now,
-		ProducerID: producerID, ProducerEpoch: epoch, FirstSequence: int32(i * n), NumRecords: int32(n),
-	}, records)
-}
-
-// produceBatch sends one batch, acks=all, straight to broker id and
-// returns the partition's answer.
-func produceBatch(t *testing.T, c *clustertest.Cluster, id int32, topic string, batch []byte) (int64, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := client.Dial(ctx, c.Addr(id), "idempotence-test")
-	require.NoError(t, err)
-	defer conn.Close()
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = batch
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := conn.Request(ctx, req)
-	require.NoError(t, err)
-	sp := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
-	return sp.BaseOffset, kerr.ErrorForCode(sp.ErrorCode)
+	return log.EncodeIdempotentBatch(producerID, epoch, int32(i*n), records...)
 }
 
 // Redpanda #3039: five batches in flight, all written and replicated, and
@@ -74,7 +45,7 @@ func TestRetriesOfFiveBatchesInFlightLandOnceOnTheNewLeader(t *testing.T) {
 	c.WaitFullISR("events", 0, 30*time.Second)
 	var offsets []int64
 	for i := range 5 {
-		offset, err := produceBatch(t, c, 1, "events", idempotentBatch(0, i, 3))
+		offset, err := c.ProduceBatch(1, "events", 0, -1, idempotentBatch(0, i, 3))
 		require.NoError(t, err)
 		offsets = append(offsets, offset)
 	}
@@ -83,11 +54,11 @@ func TestRetriesOfFiveBatchesInFlightLandOnceOnTheNewLeader(t *testing.T) {
 	leader := c.WaitLeader("events", 0, 30*time.Second, func(id int32) bool { return id != 1 })
 
 	for _, i := range []int{0, 1, 2, 3, 4} {
-		offset, err := produceBatch(t, c, leader, "events", idempotentBatch(0, i, 3))
+		offset, err := c.ProduceBatch(leader, "events", 0, -1, idempotentBatch(0, i, 3))
 		require.NoError(t, err, "batch %d, retried to broker %d", i, leader)
 		assert.Equal(t, offsets[i], offset, "batch %d, retried to broker %d, is answered with its first offset", i, leader)
 	}
-	next, err := produceBatch(t, c, leader, "events", idempotentBatch(0, 5, 3))
+	next, err := c.ProduceBatch(leader, "events", 0, -1, idempotentBatch(0, 5, 3))
 	require.NoError(t, err, "the batch after the five continues the sequence")
 	assert.Equal(t, int64(15), next)
 
@@ -106,7 +77,7 @@ func TestRestartedBrokerStillRecognisesRetries(t *testing.T) {
 	c.CreateTopic("events", 0, 0, [][]int32{{1}}, map[string]*string{"segment.bytes": ptr("1024")})
 	var offsets []int64
 	for i := range 30 {
-		offset, err := produceBatch(t, c, 1, "events", idempotentBatch(0, i, 2))
+		offset, err := c.ProduceBatch(1, "events", 0, -1, idempotentBatch(0, i, 2))
 		require.NoError(t, err)
 		offsets = append(offsets, offset)
 	}
@@ -114,11 +85,11 @@ func TestRestartedBrokerStillRecognisesRetries(t *testing.T) {
 	c.Restart(1)
 	c.WaitLeader("events", 0, 30*time.Second, nil)
 	for i := 25; i < 30; i++ {
-		offset, err := produceBatch(t, c, 1, "events", idempotentBatch(0, i, 2))
+		offset, err := c.ProduceBatch(1, "events", 0, -1, idempotentBatch(0, i, 2))
 		require.NoError(t, err, "batch %d, retried after the restart", i)
 		assert.Equal(t, offsets[i], offset, "batch %d, retried after the restart", i)
 	}
-	_, err := produceBatch(t, c, 1, "events", idempotentBatch(0, 31, 2))
+	_, err := c.ProduceBatch(1, "events", 0, -1, idempotentBatch(0, 31, 2))
 	require.ErrorIs(t, err, kerr.OutOfOrderSequenceNumber, "batch 31 without batch 30")
 	assert.Len(t, c.ReadAll("events", 0), 60)
 }
@@ -130,21 +101,21 @@ func TestZombieProducerIsFenced(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
 	c.CreateTopic("events", 0, 0, [][]int32{{1, 2, 3}}, minISR2)
 	c.WaitFullISR("events", 0, 30*time.Second)
-	_, err := produceBatch(t, c, 1, "events", idempotentBatch(0, 0, 1))
+	_, err := c.ProduceBatch(1, "events", 0, -1, idempotentBatch(0, 0, 1))
 	require.NoError(t, err)
-	_, err = produceBatch(t, c, 1, "events", idempotentBatch(1, 0, 1))
+	_, err = c.ProduceBatch(1, "events", 0, -1, idempotentBatch(1, 0, 1))
 	require.NoError(t, err)
-	_, err = produceBatch(t, c, 1, "events", idempotentBatch(0, 1, 1))
+	_, err = c.ProduceBatch(1, "events", 0, -1, idempotentBatch(0, 1, 1))
 	require.ErrorIs(t, err, kerr.InvalidProducerEpoch)
 
 	c.WaitFullISR("events", 0, 30*time.Second)
 	c.Kill(1)
 	leader := c.WaitLeader("events", 0, 30*time.Second, func(id int32) bool { return id != 1 })
-	_, err = produceBatch(t, c, leader, "events", idempotentBatch(0, 1, 1))
+	_, err = c.ProduceBatch(leader, "events", 0, -1, idempotentBatch(0, 1, 1))
 	require.ErrorIs(t, err, kerr.InvalidProducerEpoch, "the new leader fences the zombie too")
 	// An acks=all write moves the new leader's high watermark past all
 	// three records, so that a consumer sees them.
-	_, err = produceBatch(t, c, leader, "events", idempotentBatch(1, 1, 1))
+	_, err = c.ProduceBatch(leader, "events", 0, -1, idempotentBatch(1, 1, 1))
 	require.NoError(t, err)
 	assert.Len(t, c.ReadAll("events", 0), 3, "two records of the new session, one of the first, none of the zombie")
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/log"
 )
@@ -27,16 +26,12 @@ func open(t *testing.T, dir string, cfg log.Config) *log.Log {
 }
 
 func idempotentBatch(producerID int64, epoch int16, seq int32, n int) []byte {
-	var records []byte
-	for i := range n {
-		records = log.AppendRecord(records, kmsg.Record{OffsetDelta: int32(i), Value: []byte("v")})
+	now := time.Now()
+	records := make([]log.Record, n)
+	for i := range records {
+		records[i] = log.Record{Timestamp: now, Value: []byte("v")}
 	}
-	now := time.Now().UnixMilli()
-	return log.SealBatch(kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(n - 1),
-		FirstTimestamp: now, MaxTimestamp: now,
-		ProducerID: producerID, ProducerEpoch: epoch, FirstSequence: seq, NumRecords: int32(n),
-	}, records)
+	return log.EncodeIdempotentBatch(producerID, epoch, seq, records...)
 }
 
 // As Kafka's LogValidator: a negative base sequence is INVALID_RECORD, a

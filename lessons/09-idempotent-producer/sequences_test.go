@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/log"
 )
@@ -37,23 +36,13 @@ func openLog(t *testing.T, dir string, cfg log.Config) *log.Log {
 // batch is a batch as an idempotent producer sends it: n records, the
 // first with sequence seq; each record's value is its own sequence.
 func batch(producerID int64, epoch int16, seq int32, n int) []byte {
-	var records []byte
-	for i := range n {
-		value := strconv.FormatInt((int64(seq)+int64(i))%(math.MaxInt32+1), 10)
-		records = log.AppendRecord(records, kmsg.Record{OffsetDelta: int32(i), Value: []byte(value)})
+	now := time.Now()
+	records := make([]log.Record, n)
+	for i := range records {
+		value := strconv.Itoa(int(log.AddSequence(seq, int32(i))))
+		records[i] = log.Record{Timestamp: now, Value: []byte(value)}
 	}
-	now := time.Now().UnixMilli()
-	return log.SealBatch(kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		LastOffsetDelta:      int32(n - 1),
-		FirstTimestamp:       now,
-		MaxTimestamp:         now,
-		ProducerID:           producerID,
-		ProducerEpoch:        epoch,
-		FirstSequence:        seq,
-		NumRecords:           int32(n),
-	}, records)
+	return log.EncodeIdempotentBatch(producerID, epoch, seq, records...)
 }
 
 // plainBatch is a batch of a producer that is not idempotent.

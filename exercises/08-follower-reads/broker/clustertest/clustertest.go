@@ -455,11 +455,20 @@ func LagTime(d time.Duration) func(*broker.Config) {
 // not what a client makes of it after retrying.
 func (c *Cluster) ProduceTo(id int32, topic string, partition int32, acks int16, value string) error {
 	c.t.Helper()
+	_, err := c.ProduceBatch(id, topic, partition, acks, log.EncodeBatch(log.Record{Value: []byte(value)}))
+	return err
+}
+
+// ProduceBatch is ProduceTo for a batch the test built (an idempotent
+// producer's, say): it returns the offset the partition answered with,
+// and its error.
+func (c *Cluster) ProduceBatch(id int32, topic string, partition int32, acks int16, batch []byte) (int64, error) {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := client.Dial(ctx, c.Addr(id), "clustertest")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	req := kmsg.NewPtrProduceRequest()
@@ -467,12 +476,13 @@ func (c *Cluster) ProduceTo(id int32, topic string, partition int32, acks int16,
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition, rp.Records = partition, log.EncodeBatch(log.Record{Value: []byte(value)})
+	rp.Partition, rp.Records = partition, batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := conn.Request(ctx, req)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return kerr.ErrorForCode(resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode)
+	sp := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	return sp.BaseOffset, kerr.ErrorForCode(sp.ErrorCode)
 }

@@ -128,6 +128,14 @@ type Record struct {
 // offsets are taken relative to the first record's; a record's Offset is
 // only a position here, the log assigns the real ones.
 func EncodeBatch(recs ...Record) []byte {
+	return EncodeIdempotentBatch(-1, -1, -1, recs...)
+}
+
+// EncodeIdempotentBatch is EncodeBatch for an idempotent producer: the
+// batch carries its producer id, epoch and the sequence of its first
+// record (lesson 09). Producer id -1 (with epoch and sequence -1) is a
+// producer that is not idempotent.
+func EncodeIdempotentBatch(producerID int64, epoch int16, baseSequence int32, recs ...Record) []byte {
 	if len(recs) == 0 {
 		panic("log: EncodeBatch needs at least one record")
 	}
@@ -152,24 +160,17 @@ func EncodeBatch(recs ...Record) []byte {
 	if d := recs[len(recs)-1].Offset - recs[0].Offset; d > int64(last) {
 		last = int32(d)
 	}
-	return encodeBatch(0, last, first, maxTS, 0, int32(len(recs)), body)
-}
-
-// encodeBatch frames already-encoded records as a v2 batch.
-func encodeBatch(base int64, lastOffsetDelta int32, firstTS, maxTS int64, attributes int16, count int32, records []byte) []byte {
 	return SealBatch(kmsg.RecordBatch{
-		FirstOffset:          base,
 		PartitionLeaderEpoch: -1,
 		Magic:                2,
-		Attributes:           attributes,
-		LastOffsetDelta:      lastOffsetDelta,
-		FirstTimestamp:       firstTS,
+		LastOffsetDelta:      last,
+		FirstTimestamp:       first,
 		MaxTimestamp:         maxTS,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
-		NumRecords:           count,
-	}, records)
+		ProducerID:           producerID,
+		ProducerEpoch:        epoch,
+		FirstSequence:        baseSequence,
+		NumRecords:           int32(len(recs)),
+	}, body)
 }
 
 // SealBatch encodes rb around an encoded records block (compressed or not),
