@@ -146,12 +146,14 @@ func newTable(w io.Writer) *tabwriter.Writer {
 // row writes one line of a table, one cell per column; an empty value is
 // written "-", as Kafka writes a missing one.
 func row(w io.Writer, cells ...string) {
+	line := make([]string, len(cells))
 	for i, c := range cells {
+		line[i] = c
 		if c == "" {
-			cells[i] = "-"
+			line[i] = "-"
 		}
 	}
-	fmt.Fprintln(w, strings.Join(cells, "\t"))
+	fmt.Fprintln(w, strings.Join(line, "\t"))
 }
 
 // groupsDescribe prints one of three views of groups: their partitions and
@@ -520,7 +522,10 @@ func groupsResetOffsets(args []string) error {
 	if err != nil {
 		return fmt.Errorf("describing group %s: %w", *group, err)
 	}
-	g := described[*group]
+	g, ok := described[*group]
+	if !ok {
+		return fmt.Errorf("no answer for group %s", *group)
+	}
 	// A group Kafka does not know is Dead (or GROUP_ID_NOT_FOUND): resetting
 	// it commits its first offsets, as Kafka allows.
 	if g.Err != nil && !errors.Is(g.Err, kerr.GroupIDNotFound) {

@@ -288,6 +288,10 @@ func TestGroupsResetOffsets(t *testing.T) {
 		{[]string{"--all-topics", "--shift-by", "100"}, map[int32]int64{0: 10, 1: 4}}, // clamped to the log end
 		{[]string{"--topic", groupsTopic, "--to-earliest"}, map[int32]int64{0: 0, 1: 0, 2: 0}},
 		{[]string{"--topic", groupsTopic, "--to-latest"}, map[int32]int64{0: 10, 1: 4, 2: 0}},
+		{[]string{"--all-topics", "--to-datetime", "2000-01-01T00:00:00.000"}, map[int32]int64{0: 0, 1: 0, 2: 0}},   // before every record
+		{[]string{"--all-topics", "--to-datetime", "2999-01-01T00:00:00.000Z"}, map[int32]int64{0: 10, 1: 4, 2: 0}}, // after every record: the log end
+		{[]string{"--topic", groupsTopic + ":0", "--to-offset", "5"}, map[int32]int64{0: 5, 1: 4, 2: 0}},
+		{[]string{"--all-topics", "--to-current"}, map[int32]int64{0: 5, 1: 4, 2: 0}},
 	} {
 		args := append([]string{"reset-offsets", "--group", "billing", "--execute"}, step.args...)
 		out, _, err := groups(t, addr, args...)
@@ -298,7 +302,10 @@ func TestGroupsResetOffsets(t *testing.T) {
 
 	out, _, err = groups(t, addr, "describe", "--group", "billing")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"billing", groupsTopic, "0", "10", "10", "0", "-", "-", "-"}, table(out)[1], "describe reads the reset offsets")
+	assert.Equal(t, []string{"billing", groupsTopic, "0", "5", "10", "5", "-", "-", "-"}, table(out)[1], "describe reads the reset offsets")
+
+	_, _, err = groups(t, addr, "reset-offsets", "--group", "fresh", "--topic", groupsTopic+":0", "--shift-by", "1")
+	assert.ErrorContains(t, err, "no committed offset", "nothing to shift from")
 
 	_, _, err = groups(t, addr, "reset-offsets", "--group", "billing", "--topic", groupsTopic, "--to-offset", "1", "--to-latest")
 	assert.ErrorContains(t, err, "give one of")
