@@ -64,6 +64,7 @@ func runGroups(args []string) error {
 // --group b.
 type stringsFlag []string
 
+// String is the values given so far, comma-separated, as flag.Value asks.
 func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
 
 // Set appends one value; flag calls it once per occurrence.
@@ -430,7 +431,7 @@ func groupsDelete(args []string) error {
 		fmt.Printf("Deletion of requested consumer groups (%s) was successful.\n", quoteAll(deleted))
 		return nil
 	}
-	fmt.Println("Error: Deletion of some consumer groups failed:")
+	fmt.Fprintln(os.Stderr, "Error: Deletion of some consumer groups failed:")
 	for _, f := range failed {
 		fmt.Println(f)
 	}
