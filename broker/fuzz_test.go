@@ -115,7 +115,7 @@ func FuzzServeFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		b.serveFrame(ctx, frame)
+		b.serveFrame(ctx, frame, "/127.0.0.1")
 	})
 }
 

@@ -39,6 +39,9 @@ type request struct {
 	correlation int32
 	clientID    *string
 	body        kmsg.Request
+	// clientHost is the client's address as Kafka shows it in
+	// DescribeGroups: "/" and the IP.
+	clientHost string
 	// unsupported is set on an ApiVersions request of a version the broker
 	// does not know: it is answered, in version 0, with UNSUPPORTED_VERSION.
 	unsupported bool
@@ -71,7 +74,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 			}
 			return
 		}
-		resp, err := b.serveFrame(ctx, frame)
+		resp, err := b.serveFrame(ctx, frame, clientHost(nc.RemoteAddr()))
 		bufpool.Put(frame) // handlers keep nothing of a request once they answer
 		if err != nil {
 			b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", err)
@@ -85,11 +88,12 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 
 // serveFrame decodes one request frame, handles it, and encodes the
 // response, or returns nil when there is none to send.
-func (b *Broker) serveFrame(ctx context.Context, frame []byte) ([]byte, error) {
+func (b *Broker) serveFrame(ctx context.Context, frame []byte, host string) ([]byte, error) {
 	r, err := parseRequest(frame)
 	if err != nil {
 		return nil, err
 	}
+	r.clientHost = host
 	resp, err := b.dispatch(ctx, r)
 	if err != nil || resp == nil {
 		return nil, err
@@ -125,6 +129,19 @@ func (b *Broker) dispatch(ctx context.Context, r *request) (kmsg.Response, error
 	//klab:lesson 03 stub
 	// return nil, lessons.Todo("03", "(*Broker).dispatch")
 	//klab:lesson 03 end
+}
+
+// clientHost is "/" and the IP of a client's address, as Kafka's
+// DescribeGroups shows a member's host.
+func clientHost(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		host = addr.String()
+	}
+	return "/" + host
 }
 
 // readFrame reads one size-prefixed request. A size that is negative or

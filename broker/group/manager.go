@@ -3,6 +3,8 @@ package group
 import (
 	"sort"
 	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Manager holds the groups this broker coordinates.
@@ -93,4 +95,26 @@ func (mg *Manager) all() []*Group {
 	}
 	sort.Slice(gs, func(i, j int) bool { return gs[i].id < gs[j].id })
 	return gs
+}
+
+// Delete forgets a group for DeleteGroups: only an Empty group may go
+// (NON_EMPTY_GROUP otherwise: its members would rejoin a group with no
+// offsets and start over). A group this broker has no state for is not
+// an error here; the caller decides from its committed offsets whether
+// the group exists at all (GROUP_ID_NOT_FOUND).
+func (mg *Manager) Delete(id string) error {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	g, ok := mg.groups[id]
+	if !ok {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state != Empty {
+		return kerr.NonEmptyGroup
+	}
+	g.state = Dead // a request still holding it is told to look again
+	delete(mg.groups, id)
+	return nil
 }

@@ -1,0 +1,161 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker"
+)
+
+// groupSettings make a group form at once and __consumer_offsets small, so
+// that group tests are quick; everything else is Kafka's default.
+var groupSettings = []string{"group.initial.rebalance.delay.ms", "0", "offsets.topic.num.partitions", "4"}
+
+// produceValues writes values round-robin over a topic's partitions.
+func produceValues(t *testing.T, b *broker.Broker, topic string, n int) {
+	t.Helper()
+	cl := client(t, b, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, kgo.StringRecord(fmt.Sprint(i)))
+	}
+	require.NoError(t, cl.ProduceSync(ctxT(t), recs...).FirstErr())
+}
+
+// consumeInGroup reads n records as a member of group with franz-go, and
+// commits them (kgo commits on Close, and every 5 s).
+func consumeInGroup(t *testing.T, b *broker.Broker, group, topic string, n int) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic))
+	require.NoError(t, err)
+	defer cl.Close()
+	var got []string
+	ctx := ctxT(t)
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "read %d of %d records", len(got), n)
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("%s-%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	require.NoError(t, cl.CommitUncommittedOffsets(ctx))
+	return got
+}
+
+// A franz-go group consumer reads every record of a topic, commits, and a
+// second one in the same group starts after what the first committed: a
+// group shares its offsets.
+func TestAGroupConsumerCommitsAndTheNextResumes(t *testing.T) {
+	b := start(t, t.TempDir(), groupSettings...)
+	_, err := kadm.NewClient(client(t, b)).CreateTopics(ctxT(t), 3, 1, nil, "orders")
+	require.NoError(t, err)
+	produceValues(t, b, "orders", 30)
+
+	got := consumeInGroup(t, b, "billing", "orders", 30)
+	assert.Len(t, got, 30)
+
+	adm := kadm.NewClient(client(t, b))
+	committed, err := adm.FetchOffsets(ctxT(t), "billing")
+	require.NoError(t, err)
+	var total int64
+	committed.Each(func(o kadm.OffsetResponse) {
+		require.NoError(t, o.Err)
+		total += o.At
+	})
+	assert.Equal(t, int64(30), total, "the commits add up to the records read")
+
+	produceValues(t, b, "orders", 6)
+	next := consumeInGroup(t, b, "billing", "orders", 6)
+	sort.Strings(next)
+	assert.Equal(t, []string{"0", "1", "2", "3", "4", "5"}, next, "only the new records")
+
+	groups, err := adm.ListGroups(ctxT(t))
+	require.NoError(t, err)
+	assert.Contains(t, groups.Groups(), "billing")
+	described, err := adm.DescribeGroups(ctxT(t), "billing")
+	require.NoError(t, err)
+	assert.Equal(t, "Empty", described["billing"].State)
+}
+
+// The coordinator's answers to requests that break the rules, as Kafka
+// gives them.
+func TestGroupRequestsGetKafkasErrors(t *testing.T) {
+	b := start(t, t.TempDir(), groupSettings...)
+	cl := client(t, b)
+	ctx := ctxT(t)
+
+	find := kmsg.NewFindCoordinatorRequest()
+	find.CoordinatorKey = "g"
+	resp, err := find.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	require.Zero(t, resp.ErrorCode, "%v", resp.ErrorMessage)
+	assert.Equal(t, b.ID(), resp.NodeID)
+
+	join := kmsg.NewJoinGroupRequest()
+	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g", "consumer", 1000, 60000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
+	jr, err := join.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	assert.Equal(t, kerr.InvalidSessionTimeout.Code, jr.ErrorCode, "under group.min.session.timeout.ms")
+
+	join.SessionTimeoutMillis = 45000
+	jr, err = join.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	require.Equal(t, kerr.MemberIDRequired.Code, jr.ErrorCode, "KIP-394")
+	join.MemberID = jr.MemberID
+	jr, err = join.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	require.Zero(t, jr.ErrorCode)
+	assert.Equal(t, int32(1), jr.Generation)
+	assert.Equal(t, jr.MemberID, jr.LeaderID)
+
+	commit := kmsg.NewOffsetCommitRequest()
+	commit.Group, commit.Generation, commit.MemberID = "g", -1, ""
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "no-such-topic"
+	ct.Partitions = []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}
+	commit.Topics = append(commit.Topics, ct)
+	cr, err := commit.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	assert.Equal(t, kerr.UnknownMemberID.Code, cr.Topics[0].Partitions[0].ErrorCode, "a commit from outside the group while it has members")
+
+	commit.Generation, commit.MemberID = jr.Generation, jr.MemberID
+	cr, err = commit.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	assert.Equal(t, kerr.RebalanceInProgress.Code, cr.Topics[0].Partitions[0].ErrorCode, "joined but not synced")
+
+	del := kmsg.NewDeleteGroupsRequest()
+	del.Groups = []string{"g", "never-was"}
+	dr, err := del.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	assert.Equal(t, kerr.NonEmptyGroup.Code, dr.Groups[0].ErrorCode)
+	assert.Equal(t, kerr.GroupIDNotFound.Code, dr.Groups[1].ErrorCode)
+}
+
+// kcat's group consumer (librdkafka, -G) reads a topic in a group and
+// commits; run again, it reads only what came after.
+func TestKcatConsumesInAGroup(t *testing.T) {
+	b := start(t, t.TempDir(), groupSettings...)
+	_, err := kadm.NewClient(client(t, b)).CreateTopics(ctxT(t), 2, 1, nil, "events")
+	require.NoError(t, err)
+	produceValues(t, b, "events", 10)
+
+	out := kcat(t, "", "-b", b.Addr(), "-G", "kcat-group", "-e", "-q", "-f", `%s\n`, "-X", "auto.offset.reset=earliest", "events")
+	assert.ElementsMatch(t, strings.Fields("0 1 2 3 4 5 6 7 8 9"), strings.Fields(out))
+
+	produceValues(t, b, "events", 3)
+	out = kcat(t, "", "-b", b.Addr(), "-G", "kcat-group", "-e", "-q", "-f", `%s\n`, "-X", "auto.offset.reset=earliest", "events")
+	assert.ElementsMatch(t, strings.Fields("0 1 2"), strings.Fields(out), "resumed from the commits")
+	_ = context.Background
+	_ = time.Second
+}
