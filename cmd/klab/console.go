@@ -140,7 +140,7 @@ func consumeRecords(ctx context.Context, args []string, out io.Writer) error {
 	offset := fs.Int64("offset", -1, "start at this offset (needs --partition)")
 	maxMessages := fs.Int("max-messages", 0, "exit after this many records (default: run until Ctrl-C)")
 	format := fs.String("format", `%s\n`, `how to print a record: %t topic, %p partition, %o offset, %k key, %s value, %T timestamp (ms), \n, \t`)
-	group := fs.String("group", "", "a consumer group")
+	group := fs.String("group", "", "join this consumer group: the group assigns the partitions, and what is read is committed")
 	var props properties
 	fs.Var(&props, "X", "a consumer property by its Java name, name=value; repeat for more")
 	if err := fs.Parse(args); err != nil {
@@ -149,13 +149,14 @@ func consumeRecords(ctx context.Context, args []string, out io.Writer) error {
 	switch {
 	case *topic == "":
 		return errors.New("--topic is required")
-	case *group != "":
-		return errors.New("--group: consumer groups arrive in lesson 10")
+	case *group != "" && (*partition >= 0 || *offset >= 0):
+		return errors.New("--group cannot be used with --partition or --offset: the group assigns the partitions, and they start at its commits")
 	case *offset >= 0 && *partition < 0:
 		return errors.New("--offset needs --partition")
 	}
 	cfg := consumer.DefaultConfig()
 	cfg.BootstrapServers = strings.Split(*bootstrap, ",")
+	cfg.GroupID = *group
 	if *fromBeginning {
 		cfg.AutoOffsetReset = "earliest"
 	}
@@ -168,15 +169,26 @@ func consumeRecords(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	tps, err := topicPartitions(ctx, cfg.BootstrapServers, *topic, *partition)
-	if err != nil {
-		return err
-	}
-	c.Assign(tps...)
-	if *offset >= 0 {
-		if err := c.Seek(tps[0], *offset); err != nil {
+	defer c.Close() // a member of a group commits (auto commit) and leaves here
+	if *group != "" {
+		// Ask for the topic first, so that a missing one is reported at
+		// once rather than as a group that never assigns anything.
+		if _, err := topicPartitions(ctx, cfg.BootstrapServers, *topic, -1); err != nil {
 			return err
+		}
+		if err := c.Subscribe(*topic); err != nil {
+			return err
+		}
+	} else {
+		tps, err := topicPartitions(ctx, cfg.BootstrapServers, *topic, *partition)
+		if err != nil {
+			return err
+		}
+		c.Assign(tps...)
+		if *offset >= 0 {
+			if err := c.Seek(tps[0], *offset); err != nil {
+				return err
+			}
 		}
 	}
 	w := bufio.NewWriter(out)
@@ -190,8 +202,9 @@ func consumeRecords(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		for _, r := range recs {
+		for i, r := range recs {
 			if *maxMessages > 0 && seen == *maxMessages {
+				unprinted(c, recs[i:])
 				break
 			}
 			w.WriteString(formatRecord(*format, r))
@@ -200,6 +213,20 @@ func consumeRecords(ctx context.Context, args []string, out io.Writer) error {
 		w.Flush()
 	}
 	return nil
+}
+
+// unprinted moves each partition back to the first of the records that
+// --max-messages left unprinted, so that a group commits only what was
+// printed and the next consumer of the group prints the rest.
+func unprinted(c *consumer.Consumer, recs []consumer.Record) {
+	moved := map[consumer.TopicPartition]bool{}
+	for _, r := range recs {
+		tp := consumer.TopicPartition{Topic: r.Topic, Partition: r.Partition}
+		if !moved[tp] {
+			moved[tp] = true
+			c.Seek(tp, r.Offset)
+		}
+	}
 }
 
 // topicPartitions lists the partitions to read: one, or all of the topic's.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"klab.dev/klab/broker"
@@ -56,9 +57,27 @@ func TestProduceAndConsumeWithTheConsoleTools(t *testing.T) {
 
 func TestConsoleToolsRefuseWhatTheyCannotDo(t *testing.T) {
 	ctx := context.Background()
-	assert.ErrorContains(t, consumeRecords(ctx, []string{"--topic", "x", "--group", "g"}, io.Discard), "lesson 10")
+	assert.ErrorContains(t, consumeRecords(ctx, []string{"--topic", "x", "--group", "g", "--partition", "1"}, io.Discard), "--group")
 	assert.ErrorContains(t, consumeRecords(ctx, []string{"--topic", "x", "--offset", "3"}, io.Discard), "--partition")
 	assert.ErrorContains(t, produceLines([]string{"--topic", "x", "-X", "no.such=1"}, strings.NewReader(""), io.Discard), "no.such")
+}
+
+func TestConsumeWithAGroupPrintsEachRecordOnce(t *testing.T) {
+	addr := startGroupBroker(t, 3, "orders")
+	bs := "--bootstrap-server=" + addr
+	var errs bytes.Buffer
+	require.NoError(t, produceLines([]string{bs, "--topic", "orders"}, strings.NewReader("1\n2\n3\n4\n5\n"), &errs), errs.String())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	group := []string{bs, "--topic", "orders", "--group", "g", "--from-beginning"}
+	var first, second bytes.Buffer
+	require.NoError(t, consumeRecords(ctx, append(group, "--max-messages", "3"), &first))
+	// The group committed what the first run printed, and no more: the
+	// second starts there.
+	require.NoError(t, consumeRecords(ctx, append(group, "--max-messages", "2"), &second))
+	lines := strings.Fields(first.String() + second.String())
+	assert.ElementsMatch(t, []string{"1", "2", "3", "4", "5"}, lines)
 }
 
 func TestProduceToAMissingTopicSaysHowToCreateIt(t *testing.T) {
@@ -74,4 +93,13 @@ func TestProduceToAMissingTopicSaysHowToCreateIt(t *testing.T) {
 func TestFormatRecordLikeKcat(t *testing.T) {
 	r := consumer.Record{Topic: "t", Partition: 2, Offset: 41, Key: []byte("k"), Value: []byte("v"), Timestamp: time.UnixMilli(1700000000123)}
 	assert.Equal(t, "t/2@41 k=v 1700000000123\t100%\n", formatRecord(`%t/%p@%o %k=%s %T\t100%%\n`, r))
+}
+
+// startGroupBroker is startBroker for tests of consumer groups.
+func startGroupBroker(t *testing.T, partitions int32, topic string) string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
 }
