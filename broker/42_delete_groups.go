@@ -57,4 +57,3 @@ func (b *Broker) deleteGroup(ctx context.Context, id string) error {
 	recs := append(deleteRecords(id, tps, now), offsets.GroupTombstone(id, now))
 	return b.coord.write(ctx, op, recs)
 }
-
