@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strconv"
@@ -13,9 +14,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"klab.dev/klab/broker"
 	"klab.dev/klab/consumer"
 )
 
@@ -23,8 +26,40 @@ import (
 // so that a test that waits for one to be noticed gone waits little.
 const sessionTimeout = 3 * time.Second
 
-// startCluster starts a cluster with the topic, of partitions partitions.
+// startCluster starts a klab broker with the topic, of partitions
+// partitions, and group settings for tests: a group forms as soon as its
+// members have joined, sessions may be short, and __consumer_offsets is
+// small.
 func startCluster(t *testing.T, topic string, partitions int32) string {
+	t.Helper()
+	cfg := broker.DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	for _, s := range [][2]string{
+		{"group.initial.rebalance.delay.ms", "0"},
+		{"group.min.session.timeout.ms", "100"},
+		{"offsets.topic.num.partitions", "4"},
+		{"offsets.topic.replication.factor", "1"},
+	} {
+		require.NoError(t, cfg.Set(s[0], s[1]))
+	}
+	b, err := broker.Start(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, topic)
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	return b.Addr()
+}
+
+// startFake starts franz-go's fake cluster instead, a second opinion on
+// what a coordinator answers.
+func startFake(t *testing.T, topic string, partitions int32) string {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic),
 		kfake.GroupMinSessionTimeout(100*time.Millisecond))
@@ -32,6 +67,11 @@ func startCluster(t *testing.T, topic string, partitions int32) string {
 	t.Cleanup(c.Close)
 	return c.ListenAddrs()[0]
 }
+
+// testLog writes a broker's log to the test's.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // produceValues writes the values from..to-1, as decimal strings, spread
 // over the topic's partitions.
@@ -223,16 +263,24 @@ func TestTwoMembersSplitTheTopic(t *testing.T) {
 	for _, strategy := range []string{"range", "roundrobin", "cooperative-sticky"} {
 		t.Run(strategy, func(t *testing.T) {
 			addr := startCluster(t, "t", 4)
-			produceValues(t, addr, "t", 0, 40)
-			a := newMember(t, addr, "g", "t", "partition.assignment.strategy", strategy).start(t)
-			b := newMember(t, addr, "g", "t", "partition.assignment.strategy", strategy).start(t)
-			waitFor(t, 20*time.Second, "two partitions each", func() bool {
-				return len(a.c.Assignment()) == 2 && len(b.c.Assignment()) == 2
-			})
-			assert.ElementsMatch(t, partitions("t", 0, 1, 2, 3), append(a.c.Assignment(), b.c.Assignment()...))
-			waitFor(t, 20*time.Second, "all 40 read", func() bool { return len(a.got())+len(b.got()) >= 40 })
+			testTwoMembersSplit(t, addr, strategy)
+		})
+		t.Run(strategy+"/kfake", func(t *testing.T) {
+			addr := startFake(t, "t", 4)
+			testTwoMembersSplit(t, addr, strategy)
 		})
 	}
+}
+
+func testTwoMembersSplit(t *testing.T, addr, strategy string) {
+	produceValues(t, addr, "t", 0, 40)
+	a := newMember(t, addr, "g", "t", "partition.assignment.strategy", strategy).start(t)
+	b := newMember(t, addr, "g", "t", "partition.assignment.strategy", strategy).start(t)
+	waitFor(t, 20*time.Second, "two partitions each", func() bool {
+		return len(a.c.Assignment()) == 2 && len(b.c.Assignment()) == 2
+	})
+	assert.ElementsMatch(t, partitions("t", 0, 1, 2, 3), append(a.c.Assignment(), b.c.Assignment()...))
+	waitFor(t, 20*time.Second, "all 40 read", func() bool { return len(a.got())+len(b.got()) >= 40 })
 }
 
 func TestAClosedMembersPartitionsGoToTheOther(t *testing.T) {
