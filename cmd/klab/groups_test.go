@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -12,23 +14,37 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker"
+	"klab.dev/klab/broker/clustertest"
 )
 
 // groupsTopic is the topic every groups test reads: three partitions, so
 // that one can hold records, one fewer, and one none.
 const groupsTopic = "orders"
 
-// startGroupsCluster starts a one-broker cluster with groupsTopic and
-// returns its address.
+// startGroupsCluster starts a klab broker on loopback with groupsTopic
+// and returns its address. Its group coordinator is set up for tests: one
+// __consumer_offsets partition instead of 50 to create, and no initial
+// rebalance delay, so that a first consumer joins at once rather than after
+// Kafka's 3 s wait for others.
 func startGroupsCluster(t *testing.T) string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, groupsTopic))
+	cfg := broker.DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	require.NoError(t, cfg.Set("offsets.topic.num.partitions", "1"))
+	require.NoError(t, cfg.Set("group.initial.rebalance.delay.ms", "0"))
+	b, err := broker.Start(cfg)
 	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	t.Cleanup(func() { b.Close() })
+	_, err = capture(t, func() error {
+		return runTopics([]string{"create", "--bootstrap-server=" + b.Addr(), "--topic", groupsTopic, "--partitions", "3"})
+	})
+	require.NoError(t, err)
+	return b.Addr()
 }
 
 // captureAll runs fn and returns what it printed on standard output and on
@@ -343,4 +359,54 @@ func TestGroupsUnreachableCluster(t *testing.T) {
 	_, _, err = groups(t, addr, "list")
 	assert.ErrorContains(t, err, "cannot reach the cluster at "+addr)
 	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// On a cluster of three brokers, groups live on different coordinators:
+// list and describe --all-groups ask every broker, and --state names each
+// group's coordinator, the one FindCoordinator names.
+func TestGroupsAcrossCoordinators(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Configure: func(cfg *broker.Config) {
+		require.NoError(t, cfg.Set("offsets.topic.num.partitions", "3"))
+	}})
+	addr := c.Addr(c.IDs()[0])
+	_, err := capture(t, func() error {
+		return runTopics([]string{"create", "--bootstrap-server=" + addr, "--topic", groupsTopic, "--partitions", "3"})
+	})
+	require.NoError(t, err)
+
+	// reset-offsets --execute on a group no one has joined commits its
+	// first offsets: a quick way to make an Empty group.
+	names := []string{"g1", "g2", "g3", "g4", "g5", "g6"}
+	for _, g := range names {
+		_, _, err := groups(t, addr, "reset-offsets", "--group", g, "--topic", groupsTopic, "--to-earliest", "--execute")
+		require.NoError(t, err, g)
+	}
+	out, _, err := groups(t, addr, "list")
+	require.NoError(t, err)
+	assert.Equal(t, strings.Join(names, "\n")+"\n", out)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	coordinators := kadm.NewClient(cl).FindGroupCoordinators(ctx, names...)
+	out, _, err = groups(t, addr, "describe", "--all-groups", "--state")
+	require.NoError(t, err)
+	seen := map[string]bool{} // coordinators
+	described := 0
+	for _, r := range table(out) {
+		if r[0] == "GROUP" {
+			continue // each group's table has its header
+		}
+		described++
+		require.Len(t, r, 6, "%v", r)
+		want := coordinators[r[0]]
+		require.NoError(t, want.Err)
+		coordinator := fmt.Sprintf("%s:%d", want.Host, want.Port)
+		assert.Equal(t, []string{coordinator, fmt.Sprintf("(%d)", want.NodeID), "-", "Empty", "0"}, r[1:], r[0])
+		seen[coordinator] = true
+	}
+	assert.Equal(t, len(names), described)
+	assert.Greater(t, len(seen), 1, "the groups are spread over more than one coordinator")
 }
