@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"klab.dev/klab/broker"
@@ -95,11 +94,27 @@ func TestFormatRecordLikeKcat(t *testing.T) {
 	assert.Equal(t, "t/2@41 k=v 1700000000123\t100%\n", formatRecord(`%t/%p@%o %k=%s %T\t100%%\n`, r))
 }
 
-// startGroupBroker is startBroker for tests of consumer groups.
+// startGroupBroker is startBroker with group settings for tests: a group
+// forms as soon as its members have joined, __consumer_offsets is small.
 func startGroupBroker(t *testing.T, partitions int32, topic string) string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topic))
+	cfg := broker.DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, s := range [][2]string{
+		{"group.initial.rebalance.delay.ms", "0"},
+		{"offsets.topic.num.partitions", "4"},
+		{"offsets.topic.replication.factor", "1"},
+	} {
+		require.NoError(t, cfg.Set(s[0], s[1]))
+	}
+	b, err := broker.Start(cfg)
 	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	t.Cleanup(func() { b.Close() })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	require.NoError(t, err)
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).CreateTopics(context.Background(), partitions, 1, nil, topic)
+	require.NoError(t, err)
+	return b.Addr()
 }
