@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,8 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-const groupsHelp = `klab groups list [--state]
-  every consumer group, one per line; --state adds each group's state.
+const groupsHelp = `klab groups list [--state [S,S...]]
+  every consumer group, one per line; --state adds each group's state, and
+  --state Stable,Empty (say) lists only the groups in those states.
 klab groups describe (--group G ... | --all-groups) [--offsets | --members [--verbose] | --state]
   --offsets (the default): each partition's committed offset, log end offset,
     lag and owner; --members: the members and what they own; --state: the
@@ -102,29 +104,91 @@ func connect(bootstrap string) (*kadm.Client, context.Context, func(), error) {
 	defer pingCancel()
 	if _, err := adm.BrokerMetadata(pingCtx); err != nil {
 		done()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil, nil, fmt.Errorf("cannot reach the cluster at %s: no answer within 5s", bootstrap)
+		}
 		return nil, nil, nil, fmt.Errorf("cannot reach the cluster at %s: %w", bootstrap, err)
 	}
 	return adm, ctx, done, nil
 }
 
+// groupStates are the states of a classic group, as ListGroups and
+// DescribeGroups spell them.
+var groupStates = []string{"PreparingRebalance", "CompletingRebalance", "Stable", "Dead", "Empty"}
+
+// stateFlag is list's --state: given alone, a bool that adds the STATE
+// column; given a value (--state=Stable,Empty, or --state Stable,Empty, which
+// groupsList reads from the arguments left after the flags), the states to
+// list. kafka-consumer-groups.sh's --state takes its value optionally, and Go's
+// flag package knows that only for bool flags.
+type stateFlag struct {
+	set    bool
+	states []string
+}
+
+// IsBoolFlag lets --state stand without a value.
+func (f *stateFlag) IsBoolFlag() bool { return true }
+
+// String is the states given, comma-separated, as flag.Value asks.
+func (f *stateFlag) String() string { return strings.Join(f.states, ",") }
+
+// Set takes "true" (--state alone) or a list of states.
+func (f *stateFlag) Set(v string) error {
+	f.set = true
+	if v == "true" {
+		return nil
+	}
+	return f.add(v)
+}
+
+// add appends the comma-separated states in v, spelled as the broker spells
+// them whatever their case was (Kafka's tool accepts "stable").
+func (f *stateFlag) add(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		i := slices.IndexFunc(groupStates, func(g string) bool { return strings.EqualFold(g, s) })
+		if i < 0 {
+			return fmt.Errorf("--state %q: a group's state is one of %s", s, strings.Join(groupStates, ", "))
+		}
+		f.states = append(f.states, groupStates[i])
+	}
+	return nil
+}
+
 // groupsList prints every group's id, as kafka-consumer-groups.sh --list;
-// with --state, in two columns, GROUP and STATE.
+// with --state, in two columns, GROUP and STATE, and only the groups in the
+// states given, if some are.
 func groupsList(args []string) error {
 	fs, bootstrap := groupsFlags("list")
-	withState := fs.Bool("state", false, "print each group's state too")
+	var state stateFlag
+	fs.Var(&state, "state", "print each group's state; with a value (Stable,Empty), list only groups in those states")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	// --state Stable,Empty: the flag package stopped at "Stable,Empty", as
+	// after any bool flag. Read it as --state's value, then the flags after.
+	if state.set && fs.NArg() > 0 {
+		if err := state.add(fs.Arg(0)); err != nil {
+			return err
+		}
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	adm, ctx, done, err := connect(*bootstrap)
 	if err != nil {
 		return err
 	}
 	defer done()
-	listed, err := adm.ListGroups(ctx)
+	// The broker filters by state (ListGroups v4, KIP-518).
+	listed, err := adm.ListGroups(ctx, state.states...)
 	if err != nil {
 		return fmt.Errorf("listing groups: %w", err)
 	}
-	if !*withState {
+	if !state.set {
 		for _, g := range listed.Groups() {
 			fmt.Println(g)
 		}
