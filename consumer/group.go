@@ -144,16 +144,10 @@ func (c *Consumer) pollGroup(ctx context.Context) error {
 		c.maybeAutoCommit()
 		return nil
 	}
-	// Abort a join if Close is called from another goroutine.
+	// Close, from another goroutine, ends what Poll waits for here.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-c.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	defer context.AfterFunc(g.ctx, cancel)()
 	if needJoin {
 		if err := c.join(ctx); err != nil {
 			return err
@@ -703,11 +697,16 @@ func (c *Consumer) heartbeatLoop(stop, done chan struct{}) {
 			wait = c.cfg.RetryBackoff
 		case now.Sub(lastBeat) >= c.cfg.HeartbeatInterval:
 			lastBeat = now
-			c.heartbeat(stop)
+			if !c.heartbeat(stop) {
+				// The coordinator moved or could not be reached: look for
+				// it again soon, not a heartbeat interval later.
+				lastBeat, wait = time.Time{}, c.cfg.RetryBackoff
+			}
 		default:
-			wait = min(lastBeat.Add(c.cfg.HeartbeatInterval).Sub(now), pollDeadline.Sub(now)+time.Millisecond)
+			wait = lastBeat.Add(c.cfg.HeartbeatInterval).Sub(now)
 		}
 		if joined && !now.After(pollDeadline) {
+			// Wake when Poll is overdue, to leave the group on time.
 			wait = min(wait, pollDeadline.Sub(now)+time.Millisecond)
 		}
 		timer.Reset(wait)
@@ -715,8 +714,8 @@ func (c *Consumer) heartbeatLoop(stop, done chan struct{}) {
 }
 
 // heartbeat sends one Heartbeat and acts on the answer. Closing stop
-// abandons it.
-func (c *Consumer) heartbeat(stop chan struct{}) {
+// abandons it. It reports false if it did not reach the coordinator.
+func (c *Consumer) heartbeat(stop chan struct{}) bool {
 	g := c.group
 	ctx, cancel := context.WithTimeout(context.Background(), min(c.cfg.RequestTimeout, c.cfg.SessionTimeout))
 	defer cancel()
@@ -729,7 +728,7 @@ func (c *Consumer) heartbeat(stop chan struct{}) {
 	}()
 	conn, err := c.coordinator(ctx)
 	if err != nil {
-		return // the next beat looks again
+		return false
 	}
 	g.mu.Lock()
 	req := kmsg.NewPtrHeartbeatRequest()
@@ -740,13 +739,13 @@ func (c *Consumer) heartbeat(stop chan struct{}) {
 	raw, err := conn.Request(ctx, req)
 	if err != nil {
 		c.coordinatorDead(conn)
-		return
+		return false
 	}
 	err = kerr.ErrorForCode(raw.(*kmsg.HeartbeatResponse).ErrorCode)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.generation != generation || !g.joined {
-		return // Poll began a rejoin meanwhile: the answer is about the past
+		return true // Poll began a rejoin meanwhile: the answer is about the past
 	}
 	switch {
 	case err == nil:
@@ -763,7 +762,9 @@ func (c *Consumer) heartbeat(stop chan struct{}) {
 			g.coord = nil
 		}
 		conn.Close()
+		return false
 	}
+	return true
 }
 
 // pollTimeout makes the member leave the group because the application

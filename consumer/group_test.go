@@ -468,3 +468,61 @@ func TestConfigSetsGroupSettings(t *testing.T) {
 	assert.Equal(t, []string{"roundrobin", "cooperative-sticky"}, cfg.PartitionAssignmentStrategy)
 	assert.Error(t, cfg.Set("partition.assignment.strategy", "sticky"))
 }
+
+func TestAStaticMemberKeepsItsPlaceThroughARestart(t *testing.T) {
+	addr := startCluster(t, "t", 4)
+	a := newMember(t, addr, "g", "t", "group.instance.id", "a").start(t)
+	b := newMember(t, addr, "g", "t", "group.instance.id", "b").start(t)
+	waitFor(t, 20*time.Second, "two partitions each", func() bool {
+		return len(a.c.Assignment()) == 2 && len(b.c.Assignment()) == 2
+	})
+	owned := a.c.Assignment()
+	a.close() // a static member sends no LeaveGroup
+
+	// a comes back within the session timeout under its instance id: it
+	// gets its partitions back, and b keeps its own.
+	a = newMember(t, addr, "g", "t", "group.instance.id", "a").start(t)
+	waitFor(t, 20*time.Second, "a's partitions back", func() bool {
+		return slices.Equal(owned, a.c.Assignment()) && len(b.c.Assignment()) == 2
+	})
+
+	// Gone for good, it is noticed when its session times out.
+	a.close()
+	began := time.Now()
+	waitFor(t, 3*sessionTimeout, "all four with b", func() bool { return len(b.c.Assignment()) == 4 })
+	assert.GreaterOrEqual(t, time.Since(began), sessionTimeout/2, "b took a's partitions before a's session could expire")
+}
+
+func TestAnAssigningConsumerCommitsToItsGroup(t *testing.T) {
+	addr := startCluster(t, "t", 2)
+	produceValues(t, addr, "t", 0, 10)
+	cfg := consumer.DefaultConfig()
+	cfg.BootstrapServers, cfg.GroupID, cfg.AutoOffsetReset = []string{addr}, "g", "earliest"
+	c, err := consumer.New(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	tps := partitions("t", 0, 1)
+	c.Assign(tps...)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for n := 0; n < 10; {
+		recs, err := c.Poll(ctx)
+		require.NoError(t, err)
+		n += len(recs)
+	}
+	require.NoError(t, c.CommitSync(ctx)) // generation -1, no member id: the group has no members
+	committed, err := c.Committed(ctx, tps...)
+	require.NoError(t, err)
+	assert.Equal(t, map[consumer.TopicPartition]int64{tps[0]: 5, tps[1]: 5}, committed)
+
+	// Commits carry the leader epoch of the last record read (KIP-320).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	offsets, err := kadm.NewClient(cl).FetchOffsets(ctx, "g")
+	require.NoError(t, err)
+	o, ok := offsets.Lookup("t", 0)
+	require.True(t, ok)
+	assert.Equal(t, int64(5), o.At)
+	assert.Equal(t, int32(0), o.LeaderEpoch)
+}
