@@ -159,3 +159,29 @@ func TestKcatConsumesInAGroup(t *testing.T) {
 	_ = context.Background
 	_ = time.Second
 }
+
+// __consumer_offsets is internal: Metadata says so, and a client may not
+// write to it (its records would be read as commits).
+func TestTheOffsetsTopicIsInternal(t *testing.T) {
+	b := start(t, t.TempDir(), groupSettings...)
+	cl := client(t, b)
+	find := kmsg.NewFindCoordinatorRequest()
+	find.CoordinatorKey = "g"
+	fr, err := find.RequestWith(ctxT(t), cl) // creates __consumer_offsets
+	require.NoError(t, err)
+	require.Zero(t, fr.ErrorCode)
+	meta := kmsg.NewMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("__consumer_offsets")
+	var mr *kmsg.MetadataResponse
+	meta.Topics = append(meta.Topics, mt)
+	mr, err = meta.RequestWith(ctxT(t), cl)
+	require.NoError(t, err)
+	require.Len(t, mr.Topics, 1)
+	require.Zero(t, mr.Topics[0].ErrorCode)
+	assert.True(t, mr.Topics[0].IsInternal)
+	assert.Len(t, mr.Topics[0].Partitions, 4, "offsets.topic.num.partitions")
+
+	err = cl.ProduceSync(ctxT(t), &kgo.Record{Topic: "__consumer_offsets", Value: []byte("x")}).FirstErr()
+	assert.ErrorIs(t, err, kerr.InvalidTopicException)
+}
