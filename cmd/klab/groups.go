@@ -28,6 +28,9 @@ klab groups describe (--group G ... | --all-groups) [--offsets | --members [--ve
     coordinator, assignment strategy, state and member count.
 klab groups delete --group G [--group G2 ...]
   delete groups that have no active members, and their committed offsets.
+klab groups delete-offsets --group G --topic T[:P,P] [--topic ...]
+  forget an inactive group's committed offsets on some partitions
+  (OffsetDelete); a group still subscribed to a topic keeps them.
 klab groups reset-offsets --group G (--topic T[:P,P] ... | --all-topics)
     (--to-earliest | --to-latest | --to-offset N | --shift-by N |
      --to-datetime YYYY-MM-DDTHH:mm:SS.sss | --to-current) [--dry-run | --execute]
@@ -55,6 +58,8 @@ func runGroups(args []string) error {
 		return groupsDescribe(args[1:])
 	case "delete":
 		return groupsDelete(args[1:])
+	case "delete-offsets":
+		return groupsDeleteOffsets(args[1:])
 	case "reset-offsets":
 		return groupsResetOffsets(args[1:])
 	}
@@ -508,6 +513,86 @@ func groupsDelete(args []string) error {
 // quoteAll is names as Kafka lists them in a message: 'a', 'b'.
 func quoteAll(names []string) string {
 	return "'" + strings.Join(names, "', '") + "'"
+}
+
+// groupsDeleteOffsets is kafka-consumer-groups.sh --delete-offsets: it
+// forgets a group's committed offsets on the partitions given, so that the
+// group's next consumer of them starts from auto.offset.reset. The
+// coordinator refuses partitions of a topic the group's members still
+// subscribe to (GROUP_SUBSCRIBED_TO_TOPIC): they would commit again.
+func groupsDeleteOffsets(args []string) error {
+	fs, bootstrap := groupsFlags("delete-offsets")
+	group := fs.String("group", "", "the group")
+	var topics stringsFlag
+	fs.Var(&topics, "topic", "a topic, or topic:p,p for some of its partitions; repeat for more")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *group == "" || len(topics) == 0 {
+		return errors.New("--group and --topic are required")
+	}
+	chosen, err := parseTopicPartitions(topics)
+	if err != nil {
+		return err
+	}
+	adm, ctx, done, err := connect(*bootstrap)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := fillPartitions(ctx, adm, chosen); err != nil {
+		return err
+	}
+	set := make(kadm.TopicsSet)
+	names := make([]string, 0, len(chosen))
+	for topic, ps := range chosen {
+		set.Add(topic, ps...)
+		names = append(names, topic)
+	}
+	sort.Strings(names)
+	resps, err := adm.DeleteOffsets(ctx, *group, set)
+	switch {
+	case errors.Is(err, kerr.GroupIDNotFound):
+		return fmt.Errorf("'%s' does not exist", *group)
+	case errors.Is(err, kerr.NonEmptyGroup):
+		return fmt.Errorf("deleting offsets of a consumer group '%s' is forbidden if the group is not empty", *group)
+	case err != nil:
+		return fmt.Errorf("deleting offsets: %w", err)
+	}
+	failed := 0
+	for _, ps := range resps {
+		for _, perr := range ps {
+			if perr != nil {
+				failed++
+			}
+		}
+	}
+	if failed == 0 {
+		fmt.Printf("Request succeed for deleting offsets with topic %s group %s\n", strings.Join(names, ", "), *group)
+	} else {
+		fmt.Fprintln(os.Stderr, "Error: Encounter some partition level error, see the follow-up details:")
+	}
+	fmt.Println()
+	tw := newTable(os.Stdout)
+	row(tw, "TOPIC", "PARTITION", "STATUS")
+	for _, tp := range set.Sorted() {
+		for _, p := range tp.Partitions {
+			status := "Successful"
+			if perr, ok := resps.Lookup(tp.Topic, p); !ok {
+				status = "Error: no answer"
+			} else if perr != nil {
+				status = "Error: " + perr.Error()
+			}
+			row(tw, tp.Topic, strconv.Itoa(int(p)), status)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d partitions' offsets not deleted", failed)
+	}
+	return nil
 }
 
 // resetSpec is where reset-offsets moves each partition: the flag that

@@ -336,18 +336,31 @@ func TestGroupsResetOffsets(t *testing.T) {
 }
 
 // delete refuses a group with a member (NON_EMPTY_GROUP) and removes one
-// whose members have left.
+// whose members have left; delete-offsets refuses the partitions of a topic
+// the members subscribe to, and forgets them once they have left.
 func TestGroupsDelete(t *testing.T) {
 	addr := startGroupsCluster(t)
-	produceTo(t, addr, map[int32]int{0: 2})
-	consumer := consumeAndCommit(t, addr, "billing", 2, map[int32]int64{0: 2})
+	produceTo(t, addr, map[int32]int{0: 2, 1: 1})
+	consumer := consumeAndCommit(t, addr, "billing", 3, map[int32]int64{0: 2, 1: 1})
 	defer consumer.Close()
 
 	out, _, err := groups(t, addr, "delete", "--group", "billing")
 	assert.Error(t, err)
 	assert.Contains(t, out, "* Group 'billing' could not be deleted due to: NON_EMPTY_GROUP: The group is not empty.")
+	out, _, err = groups(t, addr, "delete-offsets", "--group", "billing", "--topic", groupsTopic+":0")
+	assert.Error(t, err)
+	assert.Contains(t, out, "Error: GROUP_SUBSCRIBED_TO_TOPIC")
 
 	leave(t, addr, "billing", consumer)
+	out, _, err = groups(t, addr, "delete-offsets", "--group", "billing", "--topic", groupsTopic+":0")
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{
+		{"Request", "succeed", "for", "deleting", "offsets", "with", "topic", groupsTopic, "group", "billing"},
+		{"TOPIC", "PARTITION", "STATUS"},
+		{groupsTopic, "0", "Successful"},
+	}, table(out))
+	assert.Equal(t, map[int32]int64{1: 1}, committed(t, addr, "billing"), "partition 0's offset forgotten")
+
 	out, _, err = groups(t, addr, "delete", "--group", "billing")
 	require.NoError(t, err)
 	assert.Equal(t, "Deletion of requested consumer groups ('billing') was successful.\n", out)

@@ -28,7 +28,7 @@ func commands() []command {
 		{"topics", "klab topics create|list|describe|delete [flags]", "create, list, describe and delete topics", runTopics},
 		{"produce", "klab produce --topic T [--key-separator S] [-X k=v]", "write lines of standard input as records", runProduce},
 		{"consume", "klab consume --topic T [--from-beginning] [flags]", "print records", runConsume},
-		{"groups", "klab groups list|describe|delete|reset-offsets [flags]", "list, describe, delete consumer groups and reset their offsets", runGroups},
+		{"groups", "klab groups list|describe|delete|delete-offsets|reset-offsets [flags]", "list, describe and delete consumer groups; delete or reset their offsets", runGroups},
 		{"transactions", "klab transactions describe-producers --topic T --partition P", "a partition's idempotent producers and their last sequences", runTransactions},
 		{"course", "klab course [test|solve|reset NN | gen | check]", "the course: progress, tests, solutions", runCourse},
 		{"perf", "klab perf log|recovery|produce|consume|compare|clients|replicated|failover [flags]", "measure the log, the cluster and the clients", runPerf},
