@@ -240,8 +240,8 @@ func groupsDescribe(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if (len(groups) == 0) == !*all {
-		return errors.New("give --group G (one or more) or --all-groups")
+	if *all == (len(groups) > 0) {
+		return errors.New("give --group G (one or more) or --all-groups, not both")
 	}
 	views := 0
 	for _, v := range []bool{*members, *state, *offsets} {
@@ -348,7 +348,7 @@ func printMembers(g kadm.DescribedGroup, verbose bool) {
 		var parts []string
 		for topic, ps := range owned {
 			n += len(ps)
-			sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+			slices.Sort(ps)
 			parts = append(parts, topic+"("+joinInts(ps)+")")
 		}
 		sort.Strings(parts)
@@ -410,8 +410,8 @@ func printOffsets(ctx context.Context, adm *kadm.Client, g kadm.DescribedGroup) 
 		}
 	}
 	committed.Each(func(o kadm.OffsetResponse) {
-		// A partition answered with an error or offset -1 has no commit;
-		// only a partition someone owns is worth a line then.
+		// An error or offset -1 means no commit: such a partition gets a
+		// line only if a member owns it.
 		if o.Err == nil && o.At >= 0 {
 			at(o.Topic, o.Partition).committed = o.At
 		}
@@ -628,8 +628,8 @@ func groupsResetOffsets(args []string) error {
 	if *group == "" {
 		return errors.New("--group is required")
 	}
-	if (len(topics) == 0) == !*allTopics {
-		return errors.New("give --topic T (one or more) or --all-topics")
+	if *allTopics == (len(topics) > 0) {
+		return errors.New("give --topic T (one or more) or --all-topics, not both")
 	}
 	if *dryRun && *execute {
 		return errors.New("--dry-run and --execute: give one")

@@ -67,9 +67,9 @@ func captureAll(t *testing.T, fn func() error) (stdout, stderr string, err error
 	return stdout, <-done, err
 }
 
-// groups runs `klab groups args...` against addr and returns its standard
+// groupsCmd runs `klab groups args...` against addr and returns its standard
 // output, standard error and error.
-func groups(t *testing.T, addr string, args ...string) (string, string, error) {
+func groupsCmd(t *testing.T, addr string, args ...string) (string, string, error) {
 	t.Helper()
 	args = append(args[:1:1], append([]string{"--bootstrap-server=" + addr}, args[1:]...)...)
 	return captureAll(t, func() error { return runGroups(args) })
@@ -210,23 +210,23 @@ func TestGroupsListAndDescribe(t *testing.T) {
 	consumer := consumeAndCommit(t, addr, "billing", 14, map[int32]int64{0: 6, 1: 4})
 	defer consumer.Close()
 
-	out, _, err := groups(t, addr, "list")
+	out, _, err := groupsCmd(t, addr, "list")
 	require.NoError(t, err)
 	assert.Equal(t, "billing\n", out)
 	eventually(t, "billing to be Stable", func() bool { return groupState(t, addr, "billing") == "Stable" })
-	out, _, err = groups(t, addr, "list", "--state")
+	out, _, err = groupsCmd(t, addr, "list", "--state")
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{{"GROUP", "STATE"}, {"billing", "Stable"}}, table(out))
-	out, _, err = groups(t, addr, "list", "--state", "stable,empty")
+	out, _, err = groupsCmd(t, addr, "list", "--state", "stable,empty")
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{{"GROUP", "STATE"}, {"billing", "Stable"}}, table(out), "listed by state")
-	out, _, err = groups(t, addr, "list", "--state=Empty")
+	out, _, err = groupsCmd(t, addr, "list", "--state=Empty")
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{{"GROUP", "STATE"}}, table(out), "no group is Empty")
-	_, _, err = groups(t, addr, "list", "--state", "Sleepy")
+	_, _, err = groupsCmd(t, addr, "list", "--state", "Sleepy")
 	assert.ErrorContains(t, err, "one of PreparingRebalance")
 
-	out, _, err = groups(t, addr, "describe", "--group", "billing")
+	out, _, err = groupsCmd(t, addr, "describe", "--group", "billing")
 	require.NoError(t, err)
 	rows := table(out)
 	require.Len(t, rows, 4, "a header and three partitions:\n%s", out)
@@ -243,14 +243,14 @@ func TestGroupsListAndDescribe(t *testing.T) {
 	}
 	assert.Equal(t, strings.Index(strings.Split(out, "\n")[1], "CONSUMER-ID"), strings.Index(strings.Split(out, "\n")[2], rows[1][6]), "columns aligned:\n%s", out)
 
-	out, _, err = groups(t, addr, "describe", "--group", "billing", "--members", "--verbose")
+	out, _, err = groupsCmd(t, addr, "describe", "--group", "billing", "--members", "--verbose")
 	require.NoError(t, err)
 	rows = table(out)
 	require.Len(t, rows, 2, out)
 	assert.Equal(t, []string{"GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "ASSIGNMENT"}, rows[0])
 	assert.Equal(t, []string{"billing-app", "3", groupsTopic + "(0,1,2)"}, rows[1][3:])
 
-	out, _, err = groups(t, addr, "describe", "--group", "billing", "--state")
+	out, _, err = groupsCmd(t, addr, "describe", "--group", "billing", "--state")
 	require.NoError(t, err)
 	rows = table(out)
 	require.Len(t, rows, 2, out)
@@ -258,7 +258,7 @@ func TestGroupsListAndDescribe(t *testing.T) {
 	assert.Equal(t, []string{"Stable", "1"}, rows[1][len(rows[1])-2:])
 
 	leave(t, addr, "billing", consumer)
-	out, errOut, err := groups(t, addr, "describe", "--all-groups")
+	out, errOut, err := groupsCmd(t, addr, "describe", "--all-groups")
 	require.NoError(t, err)
 	assert.Contains(t, errOut, "Consumer group 'billing' has no active members.")
 	assert.Equal(t, [][]string{
@@ -267,7 +267,7 @@ func TestGroupsListAndDescribe(t *testing.T) {
 		{"billing", groupsTopic, "1", "4", "4", "0", "-", "-", "-"},
 	}, table(out), "committed partitions, no owners")
 
-	_, errOut, err = groups(t, addr, "describe", "--group", "nobody")
+	_, errOut, err = groupsCmd(t, addr, "describe", "--group", "nobody")
 	assert.Error(t, err)
 	assert.Contains(t, errOut, "Consumer group 'nobody' does not exist.")
 }
@@ -282,12 +282,12 @@ func TestGroupsResetOffsets(t *testing.T) {
 	defer consumer.Close()
 	eventually(t, "billing to be Stable", func() bool { return groupState(t, addr, "billing") == "Stable" })
 
-	_, _, err := groups(t, addr, "reset-offsets", "--group", "billing", "--all-topics", "--to-earliest", "--execute")
+	_, _, err := groupsCmd(t, addr, "reset-offsets", "--group", "billing", "--all-topics", "--to-earliest", "--execute")
 	require.ErrorContains(t, err, "can only be reset if the group 'billing' is inactive, but the current state is Stable")
 	assert.Equal(t, map[int32]int64{0: 6, 1: 4}, committed(t, addr, "billing"))
 	leave(t, addr, "billing", consumer)
 
-	out, _, err := groups(t, addr, "reset-offsets", "--group", "billing", "--all-topics", "--to-earliest", "--dry-run")
+	out, _, err := groupsCmd(t, addr, "reset-offsets", "--group", "billing", "--all-topics", "--to-earliest", "--dry-run")
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{
 		{"GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"},
@@ -295,7 +295,7 @@ func TestGroupsResetOffsets(t *testing.T) {
 		{"billing", groupsTopic, "1", "0"},
 	}, table(out))
 	assert.Equal(t, map[int32]int64{0: 6, 1: 4}, committed(t, addr, "billing"), "a dry run commits nothing")
-	_, errOut, err := groups(t, addr, "reset-offsets", "--group", "billing", "--all-topics", "--to-earliest")
+	_, errOut, err := groupsCmd(t, addr, "reset-offsets", "--group", "billing", "--all-topics", "--to-earliest")
 	require.NoError(t, err)
 	assert.Contains(t, errOut, "--execute option is missing")
 	assert.Equal(t, map[int32]int64{0: 6, 1: 4}, committed(t, addr, "billing"), "no --execute, no commit")
@@ -318,20 +318,20 @@ func TestGroupsResetOffsets(t *testing.T) {
 		{[]string{"--all-topics", "--to-current"}, map[int32]int64{0: 5, 1: 4, 2: 0}},
 	} {
 		args := append([]string{"reset-offsets", "--group", "billing", "--execute"}, step.args...)
-		out, _, err := groups(t, addr, args...)
+		out, _, err := groupsCmd(t, addr, args...)
 		require.NoError(t, err, "%v", step.args)
 		assert.Equal(t, []string{"GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"}, table(out)[0])
 		assert.Equal(t, step.want, committed(t, addr, "billing"), "%v", step.args)
 	}
 
-	out, _, err = groups(t, addr, "describe", "--group", "billing")
+	out, _, err = groupsCmd(t, addr, "describe", "--group", "billing")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"billing", groupsTopic, "0", "5", "10", "5", "-", "-", "-"}, table(out)[1], "describe reads the reset offsets")
 
-	_, _, err = groups(t, addr, "reset-offsets", "--group", "fresh", "--topic", groupsTopic+":0", "--shift-by", "1")
+	_, _, err = groupsCmd(t, addr, "reset-offsets", "--group", "fresh", "--topic", groupsTopic+":0", "--shift-by", "1")
 	assert.ErrorContains(t, err, "no committed offset", "nothing to shift from")
 
-	_, _, err = groups(t, addr, "reset-offsets", "--group", "billing", "--topic", groupsTopic, "--to-offset", "1", "--to-latest")
+	_, _, err = groupsCmd(t, addr, "reset-offsets", "--group", "billing", "--topic", groupsTopic, "--to-offset", "1", "--to-latest")
 	assert.ErrorContains(t, err, "give one of")
 }
 
@@ -344,15 +344,15 @@ func TestGroupsDelete(t *testing.T) {
 	consumer := consumeAndCommit(t, addr, "billing", 3, map[int32]int64{0: 2, 1: 1})
 	defer consumer.Close()
 
-	out, _, err := groups(t, addr, "delete", "--group", "billing")
+	out, _, err := groupsCmd(t, addr, "delete", "--group", "billing")
 	assert.Error(t, err)
 	assert.Contains(t, out, "* Group 'billing' could not be deleted due to: NON_EMPTY_GROUP: The group is not empty.")
-	out, _, err = groups(t, addr, "delete-offsets", "--group", "billing", "--topic", groupsTopic+":0")
+	out, _, err = groupsCmd(t, addr, "delete-offsets", "--group", "billing", "--topic", groupsTopic+":0")
 	assert.Error(t, err)
 	assert.Contains(t, out, "Error: GROUP_SUBSCRIBED_TO_TOPIC")
 
 	leave(t, addr, "billing", consumer)
-	out, _, err = groups(t, addr, "delete-offsets", "--group", "billing", "--topic", groupsTopic+":0")
+	out, _, err = groupsCmd(t, addr, "delete-offsets", "--group", "billing", "--topic", groupsTopic+":0")
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{
 		{"Request", "succeed", "for", "deleting", "offsets", "with", "topic", groupsTopic, "group", "billing"},
@@ -361,10 +361,10 @@ func TestGroupsDelete(t *testing.T) {
 	}, table(out))
 	assert.Equal(t, map[int32]int64{1: 1}, committed(t, addr, "billing"), "partition 0's offset forgotten")
 
-	out, _, err = groups(t, addr, "delete", "--group", "billing")
+	out, _, err = groupsCmd(t, addr, "delete", "--group", "billing")
 	require.NoError(t, err)
 	assert.Equal(t, "Deletion of requested consumer groups ('billing') was successful.\n", out)
-	out, _, err = groups(t, addr, "list")
+	out, _, err = groupsCmd(t, addr, "list")
 	require.NoError(t, err)
 	assert.Empty(t, out)
 }
@@ -377,7 +377,7 @@ func TestGroupsUnreachableCluster(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	start := time.Now()
-	_, _, err = groups(t, addr, "list")
+	_, _, err = groupsCmd(t, addr, "list")
 	assert.ErrorContains(t, err, "cannot reach the cluster at "+addr)
 	assert.Less(t, time.Since(start), 5*time.Second)
 }
@@ -399,10 +399,10 @@ func TestGroupsAcrossCoordinators(t *testing.T) {
 	// first offsets: a quick way to make an Empty group.
 	names := []string{"g1", "g2", "g3", "g4", "g5", "g6"}
 	for _, g := range names {
-		_, _, err := groups(t, addr, "reset-offsets", "--group", g, "--topic", groupsTopic, "--to-earliest", "--execute")
+		_, _, err := groupsCmd(t, addr, "reset-offsets", "--group", g, "--topic", groupsTopic, "--to-earliest", "--execute")
 		require.NoError(t, err, g)
 	}
-	out, _, err := groups(t, addr, "list")
+	out, _, err := groupsCmd(t, addr, "list")
 	require.NoError(t, err)
 	assert.Equal(t, strings.Join(names, "\n")+"\n", out)
 
@@ -412,7 +412,7 @@ func TestGroupsAcrossCoordinators(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	coordinators := kadm.NewClient(cl).FindGroupCoordinators(ctx, names...)
-	out, _, err = groups(t, addr, "describe", "--all-groups", "--state")
+	out, _, err = groupsCmd(t, addr, "describe", "--all-groups", "--state")
 	require.NoError(t, err)
 	seen := map[string]bool{} // coordinators
 	described := 0
