@@ -35,22 +35,22 @@ type group struct {
 	findMu sync.Mutex
 
 	mu         sync.Mutex
-	coord      *client.Conn // our own connection to the coordinator; nil when unknown
-	topics     []string     // the subscription, sorted; nil before Subscribe
-	memberID   string       // "" until the coordinator gives one
-	generation int32        // -1 outside a generation
-	protocol   string       // the assignor the coordinator chose
-	joined     bool         // member of a generation with an assignment: heartbeat
-	rejoin     bool         // Poll must rejoin: a rebalance began, or we gave partitions up
-	lost       bool         // the membership ended: what we own is lost, not revoked
-	fatal      error        // Poll returns this from now on (a fenced static member)
-	pending    []TopicPartition
-	hasPending bool      // an assignment waits for its committed offsets
-	lastPoll   time.Time // when Poll last ran, for max.poll.interval.ms
-	nextCommit time.Time // when Poll next auto-commits
-	committing bool      // an auto commit is under way: one at a time
-	hbStop     chan struct{}
-	hbDone     chan struct{}
+	coord      *client.Conn     // our own connection to the coordinator; nil when unknown
+	topics     []string         // the subscription, sorted; nil before Subscribe
+	memberID   string           // "" until the coordinator gives one
+	generation int32            // -1 outside a generation
+	protocol   string           // the assignor the coordinator chose, for SyncGroup
+	joined     bool             // member of a generation with an assignment: heartbeat
+	rejoin     bool             // Poll must rejoin: a rebalance began, or we gave partitions up
+	lost       bool             // the membership ended: what we own is lost, not revoked
+	fatal      error            // Poll returns this from now on (a fenced static member)
+	pending    []TopicPartition // the last rebalance's assignment, sorted
+	hasPending bool             // pending waits for its committed offsets
+	lastPoll   time.Time        // when Poll last ran, for max.poll.interval.ms
+	nextCommit time.Time        // when Poll next auto-commits
+	committing bool             // an auto commit is under way: one at a time
+	hbStop     chan struct{}    // closed to stop the heartbeat goroutine; nil before it starts
+	hbDone     chan struct{}    // closed when it has stopped
 
 	// joining is the outcome of the join under way, nil if none. A join
 	// runs on a goroutine of its own and outlives the Poll that started
@@ -72,7 +72,6 @@ type joinOutcome struct {
 // newGroup returns the group state of a consumer with group.id set.
 func newGroup(cfg Config) (*group, error) {
 	g := &group{id: cfg.GroupID, instanceID: cfg.GroupInstanceID, generation: -1, cooperative: true}
-	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if len(cfg.PartitionAssignmentStrategy) == 0 {
 		return nil, errors.New("partition.assignment.strategy is empty")
 	}
@@ -87,6 +86,7 @@ func newGroup(cfg Config) (*group, error) {
 		// members must all follow the same rebalance protocol.
 		g.cooperative = g.cooperative && a.Name() == (assign.CooperativeSticky{}).Name()
 	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
 	return g, nil
 }
 
@@ -108,7 +108,7 @@ func (c *Consumer) Subscribe(topics ...string) error {
 	}
 	c.mu.Lock()
 	manual := len(c.order) > 0 && !c.subscribed
-	c.subscribed = true
+	c.subscribed = !manual
 	c.mu.Unlock()
 	if manual {
 		return errors.New("consumer: Subscribe after Assign: a consumer either subscribes or assigns itself partitions")
@@ -170,10 +170,11 @@ func (c *Consumer) join(ctx context.Context) error {
 		outcome := g.joining
 		if outcome == nil {
 			g.joined = false // no heartbeats while the join is under way
+			g.rejoin = false // what asks for a rejoin from now on asks for another
 		}
 		g.mu.Unlock()
 		if outcome == nil {
-			c.prepareJoin(ctx)
+			c.prepareJoin()
 			outcome = make(chan joinOutcome, 1)
 			g.mu.Lock()
 			g.joining = outcome
@@ -249,8 +250,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 // where we stopped. With a cooperative one (KIP-429) the member keeps
 // consuming and revokes only, after the rebalance, what it was not given
 // back; here it gives up only the topics it no longer subscribes to.
-func (c *Consumer) prepareJoin(ctx context.Context) {
+func (c *Consumer) prepareJoin() {
 	g := c.group
+	ctx, cancel := c.rebalanceContext()
+	defer cancel()
 	g.mu.Lock()
 	lost, cooperative := g.lost, g.cooperative
 	topics := g.topics
@@ -259,8 +262,8 @@ func (c *Consumer) prepareJoin(ctx context.Context) {
 	g.mu.Unlock()
 	owned := c.Assignment()
 	if lost {
-		c.dropPartitions(owned)
 		c.lostPartitions(owned)
+		c.dropPartitions(owned)
 		return
 	}
 	revoked := owned
@@ -273,6 +276,13 @@ func (c *Consumer) prepareJoin(ctx context.Context) {
 		}
 	}
 	c.revokePartitions(ctx, revoked)
+}
+
+// rebalanceContext bounds the commits of a rebalance. It is not the
+// context of the Poll that runs the rebalance: a commit cut short by a
+// short Poll would make whoever gets the partitions read them again.
+func (c *Consumer) rebalanceContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.group.ctx, c.cfg.RequestTimeout)
 }
 
 // revokePartitions commits the partitions (with auto commit), tells the
@@ -541,12 +551,16 @@ func (c *Consumer) completeJoin(ctx context.Context, a map[string][]int32) error
 			revoked = append(revoked, tp)
 		}
 	}
-	c.revokePartitions(ctx, revoked) // nothing with an eager protocol: all went before the join
+	rctx, cancel := c.rebalanceContext()
+	c.revokePartitions(rctx, revoked) // nothing with an eager protocol: all went before the join
+	cancel()
 	now := time.Now()
 	g.mu.Lock()
 	g.pending, g.hasPending = assigned, true
 	g.joined = true
-	g.rejoin = len(revoked) > 0 && g.cooperative
+	if len(revoked) > 0 && g.cooperative {
+		g.rejoin = true // so that the partitions we gave up go to others
+	}
 	g.nextCommit = now.Add(c.cfg.AutoCommitInterval)
 	if g.hbStop == nil {
 		g.hbStop, g.hbDone = make(chan struct{}), make(chan struct{})
