@@ -176,7 +176,8 @@ func New(cfg Config) (*Consumer, error) {
 }
 
 // Assign makes tps the consumer's partitions, replacing any before.
-// Partitions it keeps keep their positions; new ones start with none.
+// Partitions it keeps keep their positions; new ones start with none. A
+// consumer that subscribed (Subscribe) must not: its group assigns them.
 func (c *Consumer) Assign(tps ...TopicPartition) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
