@@ -60,7 +60,7 @@ func TestBadFramesCloseTheConnection(t *testing.T) {
 		{"a negative size", binary.BigEndian.AppendUint32(nil, 0xffffffff)},
 		{"a header cut short", append(binary.BigEndian.AppendUint32(nil, 3), 0, 18, 0)},
 		{"an unknown API key", frame(kmsg.Key(999), 0, nil)},
-		{"an API klab does not implement", frame(kmsg.JoinGroup, 0, nil)},
+		{"JoinGroup v10, newer than klab implements", frame(kmsg.JoinGroup, 10, nil)},
 		{"Produce v2, older than record batches", frame(kmsg.Produce, 2, nil)},
 		{"a body that does not decode", frame(kmsg.Metadata, 1, []byte{0, 0, 0, 5, 0})},
 	} {

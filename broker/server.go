@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/bufpool"
@@ -117,7 +119,7 @@ func (b *Broker) dispatch(ctx context.Context, r *request) (kmsg.Response, error
 	//klab:lesson 03 begin (*Broker).dispatch
 	a, ok := apis[r.key]
 	if !ok {
-		return nil, fmt.Errorf("API key %d is not implemented", r.key)
+		return unimplemented(r)
 	}
 	if r.unsupported || r.version < a.min || r.version > a.max {
 		if r.key == kmsg.ApiVersions {
@@ -142,6 +144,29 @@ func clientHost(addr net.Addr) string {
 		host = addr.String()
 	}
 	return "/" + host
+}
+
+// unimplemented answers a request of an API klab does not implement (yet):
+// its response, with UNSUPPORTED_VERSION in the top-level error code and a
+// message saying so where the response has them. ApiVersions does not list
+// the API, so a client that checks never sends it; one that does not (or a
+// tool sending it by hand) gets an error it can show, not a closed
+// connection it may wait on, retrying. (Kafka implements every API it
+// knows, so it never faces this.) A response without a top-level error
+// code has nowhere to say it: the connection is closed.
+func unimplemented(r *request) (kmsg.Response, error) {
+	resp := r.body.ResponseKind()
+	v := reflect.ValueOf(resp).Elem()
+	code := v.FieldByName("ErrorCode")
+	if !code.IsValid() || code.Kind() != reflect.Int16 {
+		return nil, fmt.Errorf("%s (API key %d) is not implemented", r.key.Name(), r.key)
+	}
+	code.SetInt(int64(kerr.UnsupportedVersion.Code))
+	if msg := v.FieldByName("ErrorMessage"); msg.IsValid() && msg.Type() == reflect.TypeOf((*string)(nil)) {
+		text := fmt.Sprintf("klab does not implement %s", r.key.Name())
+		msg.Set(reflect.ValueOf(&text))
+	}
+	return resp, nil
 }
 
 // readFrame reads one size-prefixed request. A size that is negative or
@@ -177,7 +202,7 @@ func parseRequest(frame []byte) (*request, error) {
 		return nil, fmt.Errorf("request header: %w", rd.err)
 	}
 	// Only keys kmsg cannot decode are refused here; one it can decode but
-	// the broker does not implement (JoinGroup, say) is dispatch's to refuse.
+	// the broker does not implement (DescribeAcls, say) is dispatch's to answer.
 	body := kmsg.RequestForKey(int16(r.key))
 	if body == nil {
 		return nil, fmt.Errorf("API key %d is unknown", r.key)
