@@ -72,6 +72,12 @@ type joinOutcome struct {
 // newGroup returns the group state of a consumer with group.id set.
 func newGroup(cfg Config) (*group, error) {
 	g := &group{id: cfg.GroupID, instanceID: cfg.GroupInstanceID, generation: -1, cooperative: true}
+	if cfg.HeartbeatInterval <= 0 || cfg.HeartbeatInterval >= cfg.SessionTimeout {
+		// As the Java client checks: a member whose heartbeats come no
+		// more often than its session lasts would time out between two.
+		return nil, fmt.Errorf("heartbeat.interval.ms (%v) must be positive and below session.timeout.ms (%v)",
+			cfg.HeartbeatInterval, cfg.SessionTimeout)
+	}
 	if len(cfg.PartitionAssignmentStrategy) == 0 {
 		return nil, errors.New("partition.assignment.strategy is empty")
 	}

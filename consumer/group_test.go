@@ -467,6 +467,10 @@ func TestConfigSetsGroupSettings(t *testing.T) {
 	assert.Equal(t, 100*time.Millisecond, cfg.AutoCommitInterval)
 	assert.Equal(t, []string{"roundrobin", "cooperative-sticky"}, cfg.PartitionAssignmentStrategy)
 	assert.Error(t, cfg.Set("partition.assignment.strategy", "sticky"))
+
+	cfg.HeartbeatInterval = cfg.SessionTimeout
+	_, err := consumer.New(cfg)
+	assert.ErrorContains(t, err, "heartbeat.interval.ms")
 }
 
 func TestAStaticMemberKeepsItsPlaceThroughARestart(t *testing.T) {
