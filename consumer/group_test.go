@@ -530,3 +530,25 @@ func TestAnAssigningConsumerCommitsToItsGroup(t *testing.T) {
 	assert.Equal(t, int64(5), o.At)
 	assert.Equal(t, int32(0), o.LeaderEpoch)
 }
+
+// A member joining mid-stream makes the first revoke partitions, which it
+// commits first (auto commit): between them, the two read every record
+// once.
+func TestARebalanceNeitherLosesNorRepeats(t *testing.T) {
+	for _, strategy := range []string{"range", "cooperative-sticky"} {
+		t.Run(strategy, func(t *testing.T) {
+			addr := startCluster(t, "t", 4)
+			produceValues(t, addr, "t", 0, 100)
+			settings := []string{"partition.assignment.strategy", strategy, "max.poll.records", "3"}
+			a := newMember(t, addr, "g", "t", settings...).start(t)
+			waitFor(t, 15*time.Second, "a reading", func() bool { return len(a.got()) >= 10 })
+			b := newMember(t, addr, "g", "t", settings...).start(t)
+			waitFor(t, 20*time.Second, "two each", func() bool {
+				return len(a.c.Assignment()) == 2 && len(b.c.Assignment()) == 2
+			})
+			produceValues(t, addr, "t", 100, 200)
+			waitFor(t, 20*time.Second, "all 200 read", func() bool { return len(a.got())+len(b.got()) >= 200 })
+			assert.ElementsMatch(t, values(0, 200), append(a.got(), b.got()...))
+		})
+	}
+}
