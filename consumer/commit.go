@@ -61,8 +61,9 @@ func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[TopicPartition
 }
 
 // CommitAsync commits as CommitSync does, without waiting: cb, if not nil,
-// gets the result, on a goroutine of its own. Close waits for commits
-// under way.
+// gets the result, on a goroutine of its own. Commits made this way (and
+// auto commits) are sent in the order they were made. Close waits for
+// commits under way.
 func (c *Consumer) CommitAsync(cb func(error)) {
 	if c.group == nil {
 		if cb != nil {
@@ -70,10 +71,26 @@ func (c *Consumer) CommitAsync(cb func(error)) {
 		}
 		return
 	}
-	offsets := c.positions(c.Assignment())
+	c.commitInBackground(c.positions(c.Assignment()), cb)
+}
+
+// commitInBackground commits offsets on a goroutine, after the commit it
+// started before has finished: were two commits of one partition to race,
+// the older offset could land last and move the group back.
+func (c *Consumer) commitInBackground(offsets map[TopicPartition]committedOffset, cb func(error)) {
+	g := c.group
+	done := make(chan struct{})
+	g.mu.Lock()
+	previous := g.lastCommit
+	g.lastCommit = done
+	g.mu.Unlock()
 	c.commits.Add(1)
 	go func() {
 		defer c.commits.Done()
+		defer close(done)
+		if previous != nil {
+			<-previous
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
 		defer cancel()
 		err := c.commitSync(ctx, offsets)
@@ -135,17 +152,12 @@ func (c *Consumer) maybeAutoCommit() {
 	if !due {
 		return
 	}
-	offsets := c.positions(c.Assignment())
-	c.commits.Add(1)
-	go func() {
-		defer c.commits.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
-		defer cancel()
-		c.commitSync(ctx, offsets) // a failed auto commit is made good by the next
+	// A failed auto commit is made good by the next.
+	c.commitInBackground(c.positions(c.Assignment()), func(error) {
 		g.mu.Lock()
 		g.committing = false
 		g.mu.Unlock()
-	}()
+	})
 }
 
 // commitSync commits offsets, retrying until ctx ends while the errors are

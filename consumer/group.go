@@ -49,6 +49,7 @@ type group struct {
 	lastPoll   time.Time        // when Poll last ran, for max.poll.interval.ms
 	nextCommit time.Time        // when Poll next auto-commits
 	committing bool             // an auto commit is under way: one at a time
+	lastCommit chan struct{}    // closed when the last background commit is done
 	hbStop     chan struct{}    // closed to stop the heartbeat goroutine; nil before it starts
 	hbDone     chan struct{}    // closed when it has stopped
 
