@@ -61,9 +61,10 @@ func (c *Consumer) CommitOffsets(ctx context.Context, offsets map[TopicPartition
 }
 
 // CommitAsync commits as CommitSync does, without waiting: cb, if not nil,
-// gets the result, on a goroutine of its own. Commits made this way (and
-// auto commits) are sent in the order they were made. Close waits for
-// commits under way.
+// gets the result, on a goroutine of its own. As in the Java client, an
+// asynchronous commit is not retried: a retry could land after a newer
+// commit and move the group back; the next commit makes good a failed one.
+// Close waits for commits under way.
 func (c *Consumer) CommitAsync(cb func(error)) {
 	if c.group == nil {
 		if cb != nil {
@@ -74,30 +75,34 @@ func (c *Consumer) CommitAsync(cb func(error)) {
 	c.commitInBackground(c.positions(c.Assignment()), cb)
 }
 
-// commitInBackground commits offsets on a goroutine, after the commit it
-// started before has finished: were two commits of one partition to race,
-// the older offset could land last and move the group back.
+// commitInBackground makes one attempt at committing offsets, on a
+// goroutine, in its turn.
 func (c *Consumer) commitInBackground(offsets map[TopicPartition]committedOffset, cb func(error)) {
-	g := c.group
-	done := make(chan struct{})
-	g.mu.Lock()
-	previous := g.lastCommit
-	g.lastCommit = done
-	g.mu.Unlock()
+	previous, done := c.commitTurn()
 	c.commits.Add(1)
 	go func() {
 		defer c.commits.Done()
-		defer close(done)
-		if previous != nil {
-			<-previous
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
 		defer cancel()
-		err := c.commitSync(ctx, offsets)
+		err := c.commitInTurn(ctx, previous, done, offsets, false)
 		if cb != nil {
 			cb(err)
 		}
 	}()
+}
+
+// commitTurn places a commit in line after those made before it, so that
+// commits reach the coordinator in the order they were made: were two
+// commits of one partition to race, the older offset could land last and
+// move the group back. The commit waits for previous to close, and closes
+// done when it is over.
+func (c *Consumer) commitTurn() (previous <-chan struct{}, done chan struct{}) {
+	g := c.group
+	done = make(chan struct{})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	previous, g.lastCommit = g.lastCommit, done
+	return previous, done
 }
 
 // Committed returns the offsets the group last committed for the
@@ -160,20 +165,42 @@ func (c *Consumer) maybeAutoCommit() {
 	})
 }
 
-// commitSync commits offsets, retrying until ctx ends while the errors are
-// ones a retry can cure (the coordinator moved, or is loading).
+// commitSync commits offsets, in its turn, retrying until ctx ends while
+// the errors are ones a retry can cure (the coordinator moved, or is
+// loading).
 func (c *Consumer) commitSync(ctx context.Context, offsets map[TopicPartition]committedOffset) error {
+	previous, done := c.commitTurn()
+	return c.commitInTurn(ctx, previous, done, offsets, true)
+}
+
+// commitInTurn waits for the commits before this one, commits, and lets the
+// next one go.
+func (c *Consumer) commitInTurn(ctx context.Context, previous <-chan struct{}, done chan struct{}, offsets map[TopicPartition]committedOffset, retry bool) error {
+	if previous != nil {
+		select {
+		case <-previous:
+		case <-ctx.Done():
+			// Out of time: give up this commit, but hold the line until
+			// the one before is over, so that the next does not pass it.
+			go func() {
+				<-previous
+				close(done)
+			}()
+			return ctx.Err()
+		}
+	}
+	defer close(done)
 	if len(offsets) == 0 {
 		return nil
 	}
 	for {
 		err := c.commitOnce(ctx, offsets)
-		var retry retriable
-		if !errors.As(err, &retry) {
+		var again retriable
+		if !retry || !errors.As(err, &again) {
 			return err
 		}
 		if err := sleep(ctx, c.cfg.RetryBackoff); err != nil {
-			return fmt.Errorf("%w (last: %w)", err, retry.err)
+			return fmt.Errorf("%w (last: %w)", err, again.err)
 		}
 	}
 }

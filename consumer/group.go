@@ -235,7 +235,10 @@ type retriable struct {
 	now bool
 }
 
+// Error is the error retried.
 func (r retriable) Error() string { return r.err.Error() }
+
+// Unwrap lets errors.Is see the Kafka error inside.
 func (r retriable) Unwrap() error { return r.err }
 
 // sleep waits d, or until ctx ends.

@@ -15,8 +15,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker"
 	"klab.dev/klab/consumer"
@@ -551,4 +553,85 @@ func TestARebalanceNeitherLosesNorRepeats(t *testing.T) {
 			assert.ElementsMatch(t, values(0, 200), append(a.got(), b.got()...))
 		})
 	}
+}
+
+// A coordinator that moved or is not ready makes the member look for it
+// again and retry: each request here fails once, and the member still
+// joins, reads, heartbeats and commits.
+func TestCoordinatorErrorsAreRetried(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "t"),
+		kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	addr := cluster.ListenAddrs()[0]
+	produceValues(t, addr, "t", 0, 20)
+
+	var mu sync.Mutex
+	failed := map[kmsg.Key]bool{}
+	failOnce := func(key kmsg.Key, answer func(kmsg.Request) kmsg.Response) {
+		cluster.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			failed[key] = true
+			return answer(req), nil, true
+		})
+	}
+	failOnce(kmsg.JoinGroup, func(req kmsg.Request) kmsg.Response {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp
+	})
+	failOnce(kmsg.Heartbeat, func(req kmsg.Request) kmsg.Response {
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.NotCoordinator.Code
+		return resp
+	})
+	failOnce(kmsg.OffsetFetch, func(req kmsg.Request) kmsg.Response {
+		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code // v2-v7
+		g := kmsg.NewOffsetFetchResponseGroup()
+		g.Group, g.ErrorCode = "g", kerr.CoordinatorLoadInProgress.Code // v8+
+		resp.Groups = append(resp.Groups, g)
+		return resp
+	})
+	failOnce(kmsg.OffsetCommit, func(req kmsg.Request) kmsg.Response {
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.(*kmsg.OffsetCommitRequest).Topics {
+			t := kmsg.NewOffsetCommitResponseTopic()
+			t.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				p := kmsg.NewOffsetCommitResponseTopicPartition()
+				p.Partition, p.ErrorCode = rp.Partition, kerr.NotCoordinator.Code
+				t.Partitions = append(t.Partitions, p)
+			}
+			resp.Topics = append(resp.Topics, t)
+		}
+		return resp
+	})
+
+	m := newMember(t, addr, "g", "t", "auto.commit.interval.ms", "100").start(t)
+	waitFor(t, 15*time.Second, "all 20 read", func() bool { return len(m.got()) >= 20 })
+	waitFor(t, 15*time.Second, "every request failed once", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(failed) == 4
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, m.c.CommitSync(ctx))
+	committed, err := m.c.Committed(ctx, partitions("t", 0, 1)...)
+	require.NoError(t, err)
+	assert.Equal(t, map[consumer.TopicPartition]int64{{Topic: "t", Partition: 0}: 10, {Topic: "t", Partition: 1}: 10}, committed)
+	assert.Equal(t, values(0, 20), sorted(m.got()))
+}
+
+// sorted sorts decimal strings by value.
+func sorted(vs []string) []string {
+	out := slices.Clone(vs)
+	slices.SortFunc(out, func(a, b string) int {
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		return x - y
+	})
+	return out
 }
