@@ -34,6 +34,7 @@ var All = []Lesson{
 	{"07", "controller", "The controller and membership: leader election, epochs, preferred leaders, racks"},
 	{"08", "follower-reads", "Reading from followers: client.rack and the preferred read replica"},
 	{"09", "idempotent-producer", "The idempotent producer: producer ids, epochs, sequence numbers, retries written once"},
+	{"10", "consumer-groups", "Consumer groups: the coordinator, rebalances, heartbeats, committed offsets, the range assignor"},
 }
 
 // Find returns the lesson with the given number, "01" or "1".
