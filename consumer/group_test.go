@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -177,10 +178,14 @@ func (m *member) loop() {
 		for _, r := range recs {
 			m.values = append(m.values, string(r.Value))
 		}
-		if err != nil && ctx.Err() == nil {
+		failed := err != nil && !errors.Is(err, context.DeadlineExceeded)
+		if failed {
 			m.errs = append(m.errs, err)
 		}
 		m.mu.Unlock()
+		if failed {
+			return // as an application stops on an error it does not expect
+		}
 	}
 }
 
@@ -634,4 +639,22 @@ func sorted(vs []string) []string {
 		return x - y
 	})
 	return out
+}
+
+// Two consumers with one group.instance.id: the newer takes the place of
+// the older, whose Poll fails from then on (FENCED_INSTANCE_ID).
+func TestASecondStaticMemberWithTheSameIDFencesTheFirst(t *testing.T) {
+	addr := startCluster(t, "t", 2)
+	a := newMember(t, addr, "g", "t", "group.instance.id", "x").start(t)
+	waitFor(t, 15*time.Second, "a has both", func() bool { return len(a.c.Assignment()) == 2 })
+	b := newMember(t, addr, "g", "t", "group.instance.id", "x").start(t)
+	waitFor(t, 15*time.Second, "b has both", func() bool { return len(b.c.Assignment()) == 2 })
+	waitFor(t, 15*time.Second, "a fenced", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.errs) > 0
+	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	assert.ErrorContains(t, a.errs[0], "FENCED_INSTANCE_ID")
 }
