@@ -658,3 +658,38 @@ func TestASecondStaticMemberWithTheSameIDFencesTheFirst(t *testing.T) {
 	defer a.mu.Unlock()
 	assert.ErrorContains(t, a.errs[0], "FENCED_INSTANCE_ID")
 }
+
+// A member the coordinator no longer knows (UNKNOWN_MEMBER_ID: its session
+// expired) or that missed a generation (ILLEGAL_GENERATION) has lost its
+// partitions: OnPartitionsLost, not OnPartitionsRevoked, and it joins
+// again.
+func TestAMemberThatFellOutOfItsGenerationLosesItsPartitionsAndRejoins(t *testing.T) {
+	for _, code := range []*kerr.Error{kerr.UnknownMemberID, kerr.IllegalGeneration} {
+		t.Run(code.Message, func(t *testing.T) {
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "t"),
+				kfake.GroupMinSessionTimeout(100*time.Millisecond))
+			require.NoError(t, err)
+			t.Cleanup(cluster.Close)
+			addr := cluster.ListenAddrs()[0]
+			m := newMember(t, addr, "g", "t").start(t)
+			waitFor(t, 15*time.Second, "both assigned", func() bool { return len(m.c.Assignment()) == 2 })
+
+			cluster.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+				resp.ErrorCode = code.Code
+				return resp, nil, true
+			})
+			waitFor(t, 15*time.Second, "lost, and assigned again", func() bool {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				return len(m.lost) == 1 && len(m.assigned) == 2
+			})
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			assert.Equal(t, partitions("t", 0, 1), m.lost[0])
+			assert.Equal(t, partitions("t", 0, 1), m.assigned[1])
+			assert.Empty(t, m.revoked)
+			assert.Empty(t, m.errs)
+		})
+	}
+}
