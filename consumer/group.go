@@ -175,15 +175,15 @@ func (c *Consumer) join(ctx context.Context) error {
 	for {
 		g.mu.Lock()
 		outcome := g.joining
-		if outcome == nil {
-			g.joined = false // no heartbeats while the join is under way
-			g.rejoin = false // what asks for a rejoin from now on asks for another
-		}
 		g.mu.Unlock()
 		if outcome == nil {
+			// Heartbeats go on while the callbacks revoke partitions,
+			// however long they take, and stop while the join is out.
 			c.prepareJoin()
 			outcome = make(chan joinOutcome, 1)
 			g.mu.Lock()
+			g.joined = false
+			g.rejoin = false // what asks for a rejoin from now on asks for another
 			g.joining = outcome
 			g.mu.Unlock()
 			g.joins.Add(1)
