@@ -74,9 +74,16 @@ func (b *Broker) commitOffsets(ctx context.Context, req *kmsg.OffsetCommitReques
 	if err != nil {
 		return err
 	}
-	if g, ok := b.coord.groups.Lookup(req.Group); ok {
+	g, ok := b.coord.groups.Lookup(req.Group)
+	if !ok && req.Generation < 0 {
+		// A commit from outside group management makes the group, Empty,
+		// as in Kafka (the coordinator forgets it again if it ends up
+		// with no offsets).
+		g, ok = b.coord.groups.Group(req.Group), true
+	}
+	if ok {
 		err = g.ValidateCommit(req.MemberID, deref(req.InstanceID), req.Generation)
-	} else if req.Generation >= 0 {
+	} else {
 		// The group is not here (a failover lost it, or it was removed):
 		// the committer's generation is over. It joins again.
 		err = fmt.Errorf("%w: group %q has no generation %d here", kerr.IllegalGeneration, req.Group, req.Generation)

@@ -65,13 +65,16 @@ func TestAMemberThatDoesNotRejoinIsDroppedAtTheRebalanceTimeout(t *testing.T) {
 	leader := g.Join(joinReq(ms[0].id)) // a leader rejoining a Stable group starts a rebalance
 	follower := g.Join(joinReq(ms[1].id))
 	slow := ms[2] // alive (it heartbeats) but busy in its poll loop: it does not rejoin
-	for elapsed := time.Duration(0); elapsed+9*time.Second < rebalance; elapsed += 9 * time.Second {
+	elapsed := time.Duration(0)
+	for ; elapsed+9*time.Second < rebalance; elapsed += 9 * time.Second {
 		clk.Advance(9 * time.Second)
 		assert.ErrorIs(t, g.Heartbeat(slow.id, "", slow.generation), kerr.RebalanceInProgress)
 		within(t, "Tick", g.Tick)
 		waiting(t, leader, "the leader, before the rebalance timeout")
 	}
-	clk.Advance(rebalance)
+	// Its session is alive (it heartbeated just now) when the rebalance
+	// timeout passes: the join phase itself must leave it out.
+	clk.Advance(rebalance - elapsed)
 	within(t, "Tick at the rebalance timeout", g.Tick)
 	l, f := answered(t, leader, "the leader"), answered(t, follower, "the follower")
 	require.NoError(t, l.Err)
@@ -231,4 +234,45 @@ func within2(t *testing.T, what string, f func() <-chan group.JoinResult) <-chan
 	var ch <-chan group.JoinResult
 	within(t, what, func() { ch = f() })
 	return ch
+}
+
+// group.initial.rebalance.delay.ms holds the first rebalance of an empty
+// group, so that consumers started together form one generation instead
+// of one rebalance each. It applies to that first rebalance only: later
+// ones end as soon as every member has rejoined.
+func TestTheInitialDelayHoldsOnlyTheFirstRebalance(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cfg := group.DefaultConfig() // a 3 s initial delay
+	cfg.Now = clk.Now
+	g := group.NewGroup("g", cfg)
+	first := g.Join(joinReq(""))
+	clk.Advance(2 * time.Second)
+	second := g.Join(joinReq(""))
+	within(t, "Tick", g.Tick)
+	waiting(t, first, "the first member, during the initial delay")
+	clk.Advance(3 * time.Second) // each newcomer pushes the delay back, 3 s from the last one
+	within(t, "Tick after the delay", g.Tick)
+	a, b := answered(t, first, "the first member"), answered(t, second, "the second member")
+	require.NoError(t, a.Err)
+	require.NoError(t, b.Err)
+	assert.Equal(t, a.Generation, b.Generation, "one generation for both")
+	syncAll(t, g, []member{{a.Leader, a.Generation}, {otherThan(a.Leader, a.MemberID, b.MemberID), a.Generation}})
+
+	third := g.Join(joinReq(""))
+	rejoins := []<-chan group.JoinResult{g.Join(joinReq(a.MemberID))}
+	rejoins = append(rejoins, within2(t, "the last rejoin", func() <-chan group.JoinResult { return g.Join(joinReq(b.MemberID)) }))
+	res := answered(t, third, "the newcomer, once everyone rejoined: no delay this time")
+	require.NoError(t, res.Err)
+	assert.Equal(t, a.Generation+1, res.Generation)
+	for _, r := range rejoins {
+		require.NoError(t, answered(t, r, "a rejoin").Err)
+	}
+}
+
+// otherThan returns whichever of a and b is not leader.
+func otherThan(leader, a, b string) string {
+	if a == leader {
+		return b
+	}
+	return a
 }

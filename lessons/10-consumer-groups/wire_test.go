@@ -7,9 +7,9 @@ package groups_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +33,9 @@ func startBroker(t *testing.T, n int) string {
 	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The broker's errors go to the test's log: a client sees only
+	// UNKNOWN_SERVER_ERROR where your code failed, the broker says why.
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
 	for _, kv := range [][2]string{{"group.initial.rebalance.delay.ms", "0"}, {"offsets.topic.num.partitions", "3"}, {"group.min.session.timeout.ms", "1000"}} {
 		require.NoError(t, cfg.Set(kv[0], kv[1]))
 	}
@@ -47,6 +49,14 @@ func startBroker(t *testing.T, n int) string {
 	require.NoError(t, err)
 	produceTo(t, cl, 0, n)
 	return b.Addr()
+}
+
+// testWriter writes to the test's log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 func produceTo(t *testing.T, cl *kgo.Client, from, n int) {
