@@ -3,6 +3,8 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -184,4 +186,61 @@ func TestTheOffsetsTopicIsInternal(t *testing.T) {
 
 	err = cl.ProduceSync(ctxT(t), &kgo.Record{Topic: "__consumer_offsets", Value: []byte("x")}).FirstErr()
 	assert.ErrorIs(t, err, kerr.InvalidTopicException)
+}
+
+// offsets.retention.minutes: a group without members loses the offsets it
+// has not committed for that long (tombstones in __consumer_offsets), and
+// then the group itself; a group with a member keeps its offsets.
+func TestOffsetsOfAnEmptyGroupExpire(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(testLog{t}, nil))
+	cfg.Groups.InitialRebalanceDelay = 0
+	cfg.OffsetsTopicPartitions = 2
+	cfg.OffsetsRetention = time.Second
+	cfg.OffsetsRetentionCheckInterval = 100 * time.Millisecond
+	b, err := broker.Start(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	adm := kadm.NewClient(client(t, b))
+	_, err = adm.CreateTopics(ctxT(t), 1, 1, nil, "t")
+	require.NoError(t, err)
+
+	member := client(t, b, kgo.ConsumerGroup("active"), kgo.ConsumeTopics("t"))
+	go func() {
+		for member.Context().Err() == nil {
+			member.PollFetches(member.Context())
+		}
+	}()
+	require.Eventually(t, func() bool {
+		d, err := adm.DescribeGroups(ctxT(t), "active")
+		return err == nil && d["active"].State == "Stable"
+	}, 20*time.Second, 10*time.Millisecond)
+	for _, g := range []string{"idle", "active"} {
+		var os kadm.Offsets
+		os.Add(kadm.Offset{Topic: "t", Partition: 0, At: 1, LeaderEpoch: -1})
+		if g == "active" {
+			var commitErr error
+			member.CommitOffsetsSync(ctxT(t), map[string]map[int32]kgo.EpochOffset{"t": {0: {Epoch: -1, Offset: 1}}},
+				func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { commitErr = err })
+			require.NoError(t, commitErr)
+			continue
+		}
+		committed, err := adm.CommitOffsets(ctxT(t), g, os)
+		require.NoError(t, err)
+		require.NoError(t, committed.Error())
+	}
+
+	require.Eventually(t, func() bool {
+		listed, err := adm.ListGroups(ctxT(t))
+		return err == nil && !slices.Contains(listed.Groups(), "idle")
+	}, 20*time.Second, 10*time.Millisecond, "the idle group's offsets expire, and the group with them")
+	fetched, err := adm.FetchOffsets(ctxT(t), "idle")
+	require.NoError(t, err)
+	_, ok := fetched.Lookup("t", 0)
+	assert.False(t, ok, "no offset left")
+	fetched, err = adm.FetchOffsets(ctxT(t), "active")
+	require.NoError(t, err)
+	o, ok := fetched.Lookup("t", 0)
+	assert.True(t, ok && o.At == 1, "the group with a member keeps its offsets: %+v", o)
 }
