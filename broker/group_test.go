@@ -222,7 +222,9 @@ func TestOffsetsOfAnEmptyGroupExpire(t *testing.T) {
 		if g == "active" {
 			var commitErr error
 			member.CommitOffsetsSync(ctxT(t), map[string]map[int32]kgo.EpochOffset{"t": {0: {Epoch: -1, Offset: 1}}},
-				func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { commitErr = err })
+				func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+					commitErr = err
+				})
 			require.NoError(t, commitErr)
 			continue
 		}
