@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker"
+	"klab.dev/klab/broker/clustertest"
 	"klab.dev/klab/consumer"
 )
 
@@ -692,4 +693,50 @@ func TestAMemberThatFellOutOfItsGenerationLosesItsPartitionsAndRejoins(t *testin
 			assert.Empty(t, m.errs)
 		})
 	}
+}
+
+// The group's coordinator dies: the member finds the new one (the
+// broker that now leads the group's partition of __consumer_offsets),
+// and reads on. Records may be read twice (what was read after the last
+// commit), none is lost.
+func TestTheMemberFollowsItsCoordinatorWhenItDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a three-broker cluster")
+	}
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3, Configure: func(cfg *broker.Config) {
+		cfg.Groups.InitialRebalanceDelay = 0
+		cfg.Groups.MinSessionTimeout = 100 * time.Millisecond
+		cfg.OffsetsTopicPartitions = 3
+	}})
+	c.CreateTopic("t", 2, 3, nil, nil)
+	coordinator := int32(-1)
+	c.WaitFor(20*time.Second, "a coordinator", func() bool {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey = "g"
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := req.RequestWith(ctx, c.Client())
+		if err != nil || resp.ErrorCode != 0 {
+			return false
+		}
+		coordinator = resp.NodeID
+		return true
+	})
+	var survivor string
+	for _, id := range c.IDs() {
+		if id != coordinator {
+			survivor = c.Addr(id)
+		}
+	}
+	produceValues(t, survivor, "t", 0, 50)
+	m := newMember(t, survivor, "g", "t", "auto.commit.interval.ms", "100").start(t)
+	waitFor(t, 30*time.Second, "50 read", func() bool { return len(m.got()) >= 50 })
+
+	c.Kill(coordinator)
+	produceValues(t, survivor, "t", 50, 100)
+	waitFor(t, 60*time.Second, "all 100 read", func() bool { return len(slices.Compact(sorted(m.got()))) >= 100 })
+	assert.Equal(t, values(0, 100), slices.Compact(sorted(m.got())))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	assert.Empty(t, m.errs)
 }
