@@ -146,8 +146,9 @@ func TestTheSessionClockRestartsWhenTheJoinPhaseEnds(t *testing.T) {
 }
 
 // After the join phase, every member owes a SyncGroup within the rebalance
-// timeout. A leader that never sends its assignment would leave the group
-// waiting forever: it is removed, and the others rebalance without it.
+// timeout. A leader that heartbeats but never sends its assignment would
+// leave the group waiting forever: it is removed, and the others
+// rebalance without it.
 func TestALeaderThatNeverSyncsIsRemoved(t *testing.T) {
 	g, clk, ms := stable(t, 2)
 	leader := g.Join(joinReq(ms[0].id))
@@ -158,6 +159,11 @@ func TestALeaderThatNeverSyncsIsRemoved(t *testing.T) {
 	synced := g.Sync(group.SyncRequest{MemberID: ms[1].id, Generation: f.Generation}) // the follower waits for the leader
 	for elapsed := time.Duration(0); elapsed <= rebalance; elapsed += 5 * time.Second {
 		clk.Advance(5 * time.Second)
+		// The leader is alive, its heartbeats say so: only the missing
+		// SyncGroup can get it removed.
+		if err := g.Heartbeat(ms[0].id, "", l.Generation); err != nil {
+			break
+		}
 		within(t, "Tick", g.Tick)
 	}
 	res := answered(t, synced, "the follower's SyncGroup, once the leader is given up on")
