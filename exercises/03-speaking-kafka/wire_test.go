@@ -100,17 +100,36 @@ func TestAnUnsupportedApiVersionsIsAnsweredInVersion0(t *testing.T) {
 	}
 }
 
-// TestAnUnimplementedRequestClosesTheConnection: an API the broker does
-// not implement, or a version of one outside what it advertises, closes
-// the connection unanswered (only ApiVersions is answered regardless).
-func TestAnUnimplementedRequestClosesTheConnection(t *testing.T) {
+// TestAnUnimplementedAPIIsAnsweredUnsupported: a request of an API klab
+// does not implement (DescribeAcls: klab has no ACLs) is answered, with
+// UNSUPPORTED_VERSION in its response's error code, so that a client that
+// sent it without checking ApiVersions shows an error instead of waiting;
+// the connection stays open.
+func TestAnUnimplementedAPIIsAnsweredUnsupported(t *testing.T) {
+	b, _ := setup(t, 1, nil)
+	conn := dial(t, b.Addr())
+	send(t, conn, 0, 5, kmsg.NewPtrDescribeACLsRequest())
+	resp := readResponse(t, conn)
+	require.Equal(t, uint32(5), binary.BigEndian.Uint32(resp), "the correlation id")
+	var acls kmsg.DescribeACLsResponse // version 0
+	require.NoError(t, acls.ReadFrom(resp[4:]), "the answer is a DescribeAcls v0 response")
+	assert.Equal(t, kerr.UnsupportedVersion.Code, acls.ErrorCode)
+
+	send(t, conn, 0, 6, kmsg.NewPtrApiVersionsRequest())
+	resp = readResponse(t, conn)
+	require.Equal(t, uint32(6), binary.BigEndian.Uint32(resp), "the connection is still served")
+}
+
+// TestAnUnadvertisedVersionClosesTheConnection: a version of an API
+// outside what the broker advertises closes the connection unanswered, as
+// Kafka does (only ApiVersions is answered regardless).
+func TestAnUnadvertisedVersionClosesTheConnection(t *testing.T) {
 	b, _ := setup(t, 1, nil)
 	cases := []struct {
 		what    string
 		version int16
 		req     kmsg.Request
 	}{
-		{"JoinGroup v0, an API klab does not implement", 0, kmsg.NewPtrJoinGroupRequest()},
 		{"Metadata v13, above the 12 klab implements", 13, kmsg.NewPtrMetadataRequest()},
 		{"Produce v2, below the 3 klab implements", 2, kmsg.NewPtrProduceRequest()},
 		{"Fetch v3, below the 4 klab implements", 3, kmsg.NewPtrFetchRequest()},

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"klab.dev/klab/broker/group"
 )
 
 // Config is a broker's configuration. Set takes Kafka's names for it, as a
@@ -97,6 +99,25 @@ type Config struct {
 	// producer.id.expiration.check.interval.ms, 10 minutes).
 	ProducerIDExpiration time.Duration
 
+	// Groups are the group coordinator's settings: group.min.session.timeout.ms
+	// (6 s), group.max.session.timeout.ms (30 min),
+	// group.initial.rebalance.delay.ms (3 s; a Config built field by field
+	// without DefaultConfig has none) and group.max.size (no limit).
+	Groups group.Config
+	// OffsetsTopicPartitions is offsets.topic.num.partitions: how many
+	// partitions __consumer_offsets is created with (50). Groups are spread
+	// over them, and so over their leaders, the coordinators.
+	OffsetsTopicPartitions int32
+	// OffsetsTopicReplicationFactor is offsets.topic.replication.factor (3),
+	// capped at the cluster's size when the topic is created.
+	OffsetsTopicReplicationFactor int16
+	// OffsetsRetention is offsets.retention.minutes (7 days, KIP-186): a
+	// group without members loses the offsets it has not committed for
+	// this long. Checked every OffsetsRetentionCheckInterval
+	// (offsets.retention.check.interval.ms, 10 minutes).
+	OffsetsRetention              time.Duration
+	OffsetsRetentionCheckInterval time.Duration
+
 	// Logger receives what the broker has to say: errors a client sees only
 	// as an error code, and why a connection was closed. Default slog.Default().
 	Logger *slog.Logger
@@ -126,6 +147,12 @@ func DefaultConfig() Config {
 		RetentionCheckInterval:   5 * time.Minute,
 		ProducerIDExpiration:     24 * time.Hour,
 		TopicDefaults:            map[string]string{},
+
+		Groups:                        group.DefaultConfig(),
+		OffsetsTopicPartitions:        50,
+		OffsetsTopicReplicationFactor: 3,
+		OffsetsRetention:              7 * 24 * time.Hour,
+		OffsetsRetentionCheckInterval: 10 * time.Minute,
 
 		ReplicaLagTimeMax:            30 * time.Second,
 		ReplicaFetchWaitMax:          500 * time.Millisecond,
@@ -168,6 +195,27 @@ func (c *Config) fillDefaults() {
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = d.StartTimeout
+	}
+	if c.Groups.MinSessionTimeout <= 0 {
+		c.Groups.MinSessionTimeout = d.Groups.MinSessionTimeout
+	}
+	if c.Groups.MaxSessionTimeout <= 0 {
+		c.Groups.MaxSessionTimeout = d.Groups.MaxSessionTimeout
+	}
+	if c.Groups.Now == nil {
+		c.Groups.Now = time.Now
+	}
+	if c.OffsetsTopicPartitions <= 0 {
+		c.OffsetsTopicPartitions = d.OffsetsTopicPartitions
+	}
+	if c.OffsetsTopicReplicationFactor <= 0 {
+		c.OffsetsTopicReplicationFactor = d.OffsetsTopicReplicationFactor
+	}
+	if c.OffsetsRetention <= 0 {
+		c.OffsetsRetention = d.OffsetsRetention
+	}
+	if c.OffsetsRetentionCheckInterval <= 0 {
+		c.OffsetsRetentionCheckInterval = d.OffsetsRetentionCheckInterval
 	}
 	if c.Gossip == "" {
 		host, _, err := net.SplitHostPort(c.Listen)
@@ -237,6 +285,29 @@ func (c *Config) Set(name, value string) error {
 		c.RetentionCheckInterval, err = parseMillis(value)
 	case "producer.id.expiration.ms":
 		c.ProducerIDExpiration, err = parseMillis(value)
+	case "group.min.session.timeout.ms":
+		c.Groups.MinSessionTimeout, err = parseMillis(value)
+	case "group.max.session.timeout.ms":
+		c.Groups.MaxSessionTimeout, err = parseMillis(value)
+	case "group.initial.rebalance.delay.ms":
+		c.Groups.InitialRebalanceDelay, err = parseMillisOrZero(value)
+	case "group.max.size":
+		var n int32
+		err = parseInt32(value, &n)
+		c.Groups.MaxSize = int(n)
+	case "offsets.topic.num.partitions":
+		err = parseInt32(value, &c.OffsetsTopicPartitions)
+	case "offsets.topic.replication.factor":
+		var n int32
+		err = parseInt32(value, &n)
+		c.OffsetsTopicReplicationFactor = int16(n)
+	case "offsets.retention.minutes":
+		var n int64
+		if n, err = strconv.ParseInt(value, 10, 64); err == nil {
+			c.OffsetsRetention = time.Duration(n) * time.Minute
+		}
+	case "offsets.retention.check.interval.ms":
+		c.OffsetsRetentionCheckInterval, err = parseMillis(value)
 	case "log.retention.hours", "log.retention.minutes":
 		var n int64
 		if n, err = strconv.ParseInt(value, 10, 64); err == nil {
@@ -305,6 +376,15 @@ func parseMillis(s string) (time.Duration, error) {
 	ms, err := strconv.ParseInt(s, 10, 64)
 	if err == nil && ms <= 0 {
 		err = fmt.Errorf("must be positive")
+	}
+	return time.Duration(ms) * time.Millisecond, err
+}
+
+// parseMillisOrZero reads a number of milliseconds that may be 0.
+func parseMillisOrZero(s string) (time.Duration, error) {
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err == nil && ms < 0 {
+		err = fmt.Errorf("must not be negative")
 	}
 	return time.Duration(ms) * time.Millisecond, err
 }

@@ -62,6 +62,8 @@ type Broker struct {
 
 	producerIDs *producerIDs // hands out producer ids to InitProducerId
 
+	coord *coordinator // the group coordinator (coordinator.go)
+
 	// reconciled is the metadata offset the replicas have caught up with.
 	reconcileMu   sync.Mutex
 	reconciled    uint64
@@ -108,6 +110,7 @@ func Start(cfg Config) (*Broker, error) {
 	b.cleaner = log.NewCleaner(b.cfg.RetentionCheckInterval)
 	b.fetchers = newFetchers(b)
 	b.producerIDs = newProducerIDs(b.ctx, &b.bg, b.log, b.allocateProducerIDs)
+	b.coord = newCoordinator(b)
 	if err := b.checkDataDir(); err != nil {
 		return nil, err
 	}
@@ -148,9 +151,10 @@ func Start(cfg Config) (*Broker, error) {
 		b.Close()
 		return nil, err
 	}
-	b.bg.Add(2)
+	b.bg.Add(3)
 	go b.reconcileLoop()
 	go b.replicaLoop()
+	go b.coord.run()
 	if err := b.waitReconciled(ctx, b.ctrl.Image().Offset); err != nil {
 		b.Close()
 		return nil, err

@@ -5,8 +5,10 @@ package broker
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -114,6 +116,14 @@ func (b *Broker) describeBrokerConfigs(names []string) []kmsg.DescribeConfigsRes
 		{"default.replication.factor", strconv.Itoa(int(c.DefaultReplicationFactor)), kmsg.ConfigTypeShort},
 		{"socket.request.max.bytes", strconv.Itoa(int(c.SocketRequestMaxBytes)), kmsg.ConfigTypeInt},
 		{"log.retention.check.interval.ms", strconv.FormatInt(c.RetentionCheckInterval.Milliseconds(), 10), kmsg.ConfigTypeLong},
+		{"group.min.session.timeout.ms", strconv.FormatInt(c.Groups.MinSessionTimeout.Milliseconds(), 10), kmsg.ConfigTypeInt},
+		{"group.max.session.timeout.ms", strconv.FormatInt(c.Groups.MaxSessionTimeout.Milliseconds(), 10), kmsg.ConfigTypeInt},
+		{"group.initial.rebalance.delay.ms", strconv.FormatInt(c.Groups.InitialRebalanceDelay.Milliseconds(), 10), kmsg.ConfigTypeInt},
+		{"group.max.size", strconv.Itoa(groupMaxSize(c.Groups.MaxSize)), kmsg.ConfigTypeInt},
+		{"offsets.topic.num.partitions", strconv.Itoa(int(c.OffsetsTopicPartitions)), kmsg.ConfigTypeInt},
+		{"offsets.topic.replication.factor", strconv.Itoa(int(c.OffsetsTopicReplicationFactor)), kmsg.ConfigTypeShort},
+		{"offsets.retention.minutes", strconv.FormatInt(int64(c.OffsetsRetention/time.Minute), 10), kmsg.ConfigTypeInt},
+		{"offsets.retention.check.interval.ms", strconv.FormatInt(c.OffsetsRetentionCheckInterval.Milliseconds(), 10), kmsg.ConfigTypeLong},
 	}
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for _, s := range settings {
@@ -147,4 +157,13 @@ func (b *Broker) describeBrokerConfigs(names []string) []kmsg.DescribeConfigsRes
 		return 0
 	})
 	return out
+}
+
+// groupMaxSize is group.max.size as Kafka shows it: no limit is
+// Integer.MAX_VALUE.
+func groupMaxSize(n int) int {
+	if n <= 0 {
+		return math.MaxInt32
+	}
+	return n
 }

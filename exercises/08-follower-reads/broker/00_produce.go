@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/log"
+	"klab.dev/klab/broker/offsets"
 )
 
 // Produce: the client sends record batches for partitions it believes this
@@ -28,7 +29,9 @@ import (
 // request's timeout. acks=all fails with NOT_ENOUGH_REPLICAS, before
 // appending, when the ISR is smaller than the topic's min.insync.replicas,
 // and with NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank below it while
-// the records were being replicated.
+// the records were being replicated. __consumer_offsets is the group
+// coordinator's alone: INVALID_TOPIC_EXCEPTION, as Kafka answers a client
+// writing to an internal topic.
 //
 // Version notes: v3 is the first to carry v2 record batches and the
 // transactional id; v5 adds the log start offset to the response, v8 the
@@ -51,6 +54,10 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 			switch {
 			case req.TransactionID != nil:
 				err = fmt.Errorf("%w: transactions arrive in lesson 16", kerr.TransactionalIDAuthorizationFailed)
+			case rt.Topic == offsets.Topic:
+				// Only the group coordinator writes there, in its formats:
+				// a client's records would be read as commits.
+				err = fmt.Errorf("%w: %s is internal: the group coordinator writes it", kerr.InvalidTopicException, rt.Topic)
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				err = fmt.Errorf("%w: acks=%d; acks is 0, 1 or -1 (all)", kerr.InvalidRequiredAcks, req.Acks)
 			case err == nil:

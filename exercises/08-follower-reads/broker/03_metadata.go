@@ -13,6 +13,7 @@ import (
 
 	"klab.dev/klab/broker/membership"
 	"klab.dev/klab/broker/metadata"
+	"klab.dev/klab/broker/offsets"
 )
 
 // Metadata: which brokers there are, where they listen, and for each topic
@@ -105,6 +106,9 @@ func topicMetadata(t *metadata.Topic, alive map[int32]membership.Member) kmsg.Me
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID = &name, t.ID
+	// Kafka's tools hide internal topics unless asked, and consumers
+	// subscribed by pattern skip them.
+	mt.IsInternal = name == offsets.Topic
 	for i, st := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(i)

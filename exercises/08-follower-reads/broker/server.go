@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/bufpool"
@@ -41,6 +43,9 @@ type request struct {
 	correlation int32
 	clientID    *string
 	body        kmsg.Request
+	// clientHost is the client's address as Kafka shows it in
+	// DescribeGroups: "/" and the IP.
+	clientHost string
 	// unsupported is set on an ApiVersions request of a version the broker
 	// does not know: it is answered, in version 0, with UNSUPPORTED_VERSION.
 	unsupported bool
@@ -73,7 +78,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 			}
 			return
 		}
-		resp, err := b.serveFrame(ctx, frame)
+		resp, err := b.serveFrame(ctx, frame, clientHost(nc.RemoteAddr()))
 		bufpool.Put(frame) // handlers keep nothing of a request once they answer
 		if err != nil {
 			b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", err)
@@ -87,11 +92,12 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 
 // serveFrame decodes one request frame, handles it, and encodes the
 // response, or returns nil when there is none to send.
-func (b *Broker) serveFrame(ctx context.Context, frame []byte) ([]byte, error) {
+func (b *Broker) serveFrame(ctx context.Context, frame []byte, host string) ([]byte, error) {
 	r, err := parseRequest(frame)
 	if err != nil {
 		return nil, err
 	}
+	r.clientHost = host
 	resp, err := b.dispatch(ctx, r)
 	if err != nil || resp == nil {
 		return nil, err
@@ -114,7 +120,7 @@ func (b *Broker) serveFrame(ctx context.Context, frame []byte) ([]byte, error) {
 func (b *Broker) dispatch(ctx context.Context, r *request) (kmsg.Response, error) {
 	a, ok := apis[r.key]
 	if !ok {
-		return nil, fmt.Errorf("API key %d is not implemented", r.key)
+		return unimplemented(r)
 	}
 	if r.unsupported || r.version < a.min || r.version > a.max {
 		if r.key == kmsg.ApiVersions {
@@ -123,6 +129,42 @@ func (b *Broker) dispatch(ctx context.Context, r *request) (kmsg.Response, error
 		return nil, fmt.Errorf("%s version %d is not implemented (versions %d to %d are)", r.key.Name(), r.version, a.min, a.max)
 	}
 	return a.handle(b, ctx, r)
+}
+
+// clientHost is "/" and the IP of a client's address, as Kafka's
+// DescribeGroups shows a member's host.
+func clientHost(addr net.Addr) string {
+	if addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		host = addr.String()
+	}
+	return "/" + host
+}
+
+// unimplemented answers a request of an API klab does not implement (yet):
+// its response, with UNSUPPORTED_VERSION in the top-level error code and a
+// message saying so where the response has them. ApiVersions does not list
+// the API, so a client that checks never sends it; one that does not (or a
+// tool sending it by hand) gets an error it can show, not a closed
+// connection it may wait on, retrying. (Kafka implements every API it
+// knows, so it never faces this.) A response without a top-level error
+// code has nowhere to say it: the connection is closed.
+func unimplemented(r *request) (kmsg.Response, error) {
+	resp := r.body.ResponseKind()
+	v := reflect.ValueOf(resp).Elem()
+	code := v.FieldByName("ErrorCode")
+	if !code.IsValid() || code.Kind() != reflect.Int16 {
+		return nil, fmt.Errorf("%s (API key %d) is not implemented", r.key.Name(), r.key)
+	}
+	code.SetInt(int64(kerr.UnsupportedVersion.Code))
+	if msg := v.FieldByName("ErrorMessage"); msg.IsValid() && msg.Type() == reflect.TypeOf((*string)(nil)) {
+		text := fmt.Sprintf("klab does not implement %s", r.key.Name())
+		msg.Set(reflect.ValueOf(&text))
+	}
+	return resp, nil
 }
 
 // readFrame reads one size-prefixed request. A size that is negative or
@@ -158,7 +200,7 @@ func parseRequest(frame []byte) (*request, error) {
 		return nil, fmt.Errorf("request header: %w", rd.err)
 	}
 	// Only keys kmsg cannot decode are refused here; one it can decode but
-	// the broker does not implement (JoinGroup, say) is dispatch's to refuse.
+	// the broker does not implement (DescribeAcls, say) is dispatch's to answer.
 	body := kmsg.RequestForKey(int16(r.key))
 	if body == nil {
 		return nil, fmt.Errorf("API key %d is unknown", r.key)

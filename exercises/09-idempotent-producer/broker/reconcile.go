@@ -13,6 +13,7 @@ import (
 
 	"klab.dev/klab/broker/metadata"
 	"klab.dev/klab/exercises/09-idempotent-producer/broker/log"
+	"klab.dev/klab/exercises/09-idempotent-producer/broker/offsets"
 )
 
 // reconcileLoop applies each new metadata image to this broker's replicas:
@@ -106,11 +107,17 @@ func (b *Broker) reconcile(im *metadata.Image) {
 // follower fetching accordingly. The caller holds b.mu.
 func (b *Broker) applyPartition(im *metadata.Image, p *partition, st metadata.Partition) {
 	becameLeader, becameFollower := p.apply(st)
+	if becameFollower && p.topic.name == offsets.Topic {
+		b.coord.resign(p.index)
+	}
 	switch {
 	case becameLeader:
 		b.fetchers.remove(p)
 		b.log.Info("leading", "partition", p.String(), "epoch", st.LeaderEpoch, "isr", st.ISR)
 		b.notifyAppend()
+		if p.topic.name == offsets.Topic {
+			b.coord.lead(p, st.LeaderEpoch)
+		}
 	case becameFollower && st.Leader >= 0:
 		leader, ok := im.Brokers[st.Leader]
 		if !ok {
@@ -137,6 +144,9 @@ func (b *Broker) dropTopic(t *topic) {
 
 // dropPartition stops, closes and deletes a replica.
 func (b *Broker) dropPartition(p *partition) {
+	if p.topic.name == offsets.Topic {
+		b.coord.resign(p.index)
+	}
 	b.fetchers.remove(p)
 	b.cleaner.Remove(p.log)
 	p.mu.Lock()

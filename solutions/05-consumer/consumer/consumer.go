@@ -9,6 +9,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -67,6 +68,10 @@ type Consumer struct {
 
 	results chan fetchResult
 	stop    chan struct{}
+
+	group      *group         // nil without group.id
+	subscribed bool           // Subscribe was called: the group assigns the partitions
+	commits    sync.WaitGroup // commits under way on goroutines of their own, for Close
 }
 
 // partition is the consumer's state for one assigned partition.
@@ -78,6 +83,35 @@ type partition struct {
 	gen       int      // counts Seeks and resets, to drop answers they made stale
 	fetching  bool
 	retryAt   time.Time
+
+	// epoch is the leader epoch of the record before the position (the
+	// last one returned, or the one the committed offset came with), -1
+	// if unknown: commits carry it. epochs are the leader epochs of the
+	// batches buffered, to find it from.
+	epoch  int32
+	epochs []batchEpoch
+}
+
+// batchEpoch is the leader epoch a batch was written in, from its header.
+type batchEpoch struct {
+	base  int64 // the offset of its first record
+	epoch int32
+}
+
+// newPartition is the state of a partition just assigned: no position yet.
+func newPartition(tp TopicPartition) *partition {
+	return &partition{tp: tp, position: -1, nextFetch: -1, epoch: -1}
+}
+
+// consumed notes that Poll returned the record at offset: its batch's
+// leader epoch is the one to commit with the position after it.
+func (p *partition) consumed(offset int64) {
+	for i := len(p.epochs) - 1; i >= 0; i-- {
+		if p.epochs[i].base <= offset {
+			p.epoch = p.epochs[i].epoch
+			return
+		}
+	}
 }
 
 // fetchOffset is where the next fetch of the partition starts: after what
@@ -98,6 +132,7 @@ func (p *partition) forget() {
 // seek moves the position and drops what was fetched from elsewhere.
 func (p *partition) seek(offset int64) {
 	p.position, p.buffered, p.nextFetch = offset, nil, -1
+	p.epoch, p.epochs = -1, nil
 	p.gen++
 }
 
@@ -117,7 +152,8 @@ type answer struct {
 	asked   int64    // the offset the partition was fetched from
 	err     error    // the partition's error code, as an error
 	records []Record // whole batches, so they may begin before asked
-	corrupt error    // the records did not decode
+	epochs  []batchEpoch
+	corrupt error // the records did not decode
 }
 
 // New makes a consumer. It connects when it first needs to.
@@ -128,7 +164,15 @@ func New(cfg Config) (*Consumer, error) {
 	if cfg.MaxPollRecords <= 0 {
 		return nil, fmt.Errorf("max.poll.records must be positive")
 	}
+	var g *group
+	if cfg.GroupID != "" {
+		var err error
+		if g, err = newGroup(cfg); err != nil {
+			return nil, err
+		}
+	}
 	return &Consumer{
+		group:    g,
 		cfg:      cfg,
 		cluster:  client.NewCluster(cfg.BootstrapServers, cfg.ClientID),
 		parts:    map[TopicPartition]*partition{},
@@ -139,7 +183,8 @@ func New(cfg Config) (*Consumer, error) {
 }
 
 // Assign makes tps the consumer's partitions, replacing any before.
-// Partitions it keeps keep their positions; new ones start with none.
+// Partitions it keeps keep their positions; new ones start with none. A
+// consumer that subscribed (Subscribe) must not: its group assigns them.
 func (c *Consumer) Assign(tps ...TopicPartition) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -148,7 +193,7 @@ func (c *Consumer) Assign(tps ...TopicPartition) {
 		if p, ok := c.parts[tp]; ok {
 			parts[tp] = p
 		} else {
-			parts[tp] = &partition{tp: tp, position: -1, nextFetch: -1}
+			parts[tp] = newPartition(tp)
 		}
 	}
 	c.parts, c.order = parts, append([]TopicPartition(nil), tps...)
@@ -203,9 +248,16 @@ func (c *Consumer) Position(ctx context.Context, tp TopicPartition) (int64, erro
 // Poll returns the next records of the assigned partitions, at most
 // max.poll.records, waiting for some until ctx is done. Before it returns,
 // it asks the brokers for what comes next, so that the next Poll finds it
-// ready.
+// ready. A member of a group joins and rejoins it here, runs the rebalance
+// callbacks, and auto-commits: call Poll at least every
+// max.poll.interval.ms, or the consumer leaves its group.
 func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 	for {
+		if c.group != nil && !c.isClosed() {
+			if err := c.pollGroup(ctx); err != nil {
+				return nil, err
+			}
+		}
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
@@ -217,6 +269,9 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 			return nil, err
 		}
 		recs, err := c.take(c.cfg.MaxPollRecords)
+		for _, r := range recs {
+			c.parts[TopicPartition{r.Topic, r.Partition}].consumed(r.Offset)
+		}
 		c.mu.Unlock()
 		if err != nil {
 			return nil, err
@@ -404,30 +459,34 @@ func (c *Consumer) fetch(leader int32, asked map[TopicPartition]int64) {
 // decode decodes a partition's records, as the consumer's records. The
 // log's records are decoded a batch at a time into one reused slice, so
 // that only the consumer's slice grows with the answer.
-func decode(tp TopicPartition, raw []byte) ([]Record, error) {
+func decode(tp TopicPartition, raw []byte) ([]Record, []batchEpoch, error) {
 	whole := log.WholeBatches(raw)
 	out := make([]Record, 0, log.CountRecords(whole))
 	batches, err := log.Batches(whole)
 	if len(whole) == 0 {
-		return out, nil
+		return out, nil, nil
 	}
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	var recs []log.Record
+	var epochs []batchEpoch
 	for _, b := range batches {
 		if err := log.CheckBatch(b); err != nil { // check.crcs, on by default in Kafka's consumer
-			return out, err
+			return out, epochs, err
 		}
 		if recs, err = log.AppendRecords(recs[:0], b); err != nil {
-			return out, err
+			return out, epochs, err
 		}
+		// A batch's header begins with its base offset (8 bytes), its
+		// length (4) and the leader epoch it was written in (4).
+		epochs = append(epochs, batchEpoch{int64(binary.BigEndian.Uint64(b)), int32(binary.BigEndian.Uint32(b[12:]))})
 		for _, r := range recs {
 			out = append(out, Record{Topic: tp.Topic, Partition: tp.Partition, Offset: r.Offset,
 				Timestamp: r.Timestamp, Key: r.Key, Value: r.Value, Headers: r.Headers})
 		}
 	}
-	return out, nil
+	return out, epochs, nil
 }
 
 func (c *Consumer) leaderEpoch(tp TopicPartition) int32 {
@@ -558,7 +617,7 @@ func (c *Consumer) handle(res fetchResult) {
 	c.startFetches()
 	for i := range work {
 		if work[i].a.err == nil {
-			work[i].a.records, work[i].a.corrupt = decode(work[i].p.tp, work[i].raw)
+			work[i].a.records, work[i].a.epochs, work[i].a.corrupt = decode(work[i].p.tp, work[i].raw)
 		}
 	}
 
@@ -571,6 +630,7 @@ func (c *Consumer) handle(res fetchResult) {
 		if err := c.fetched(w.p, w.a); err != nil && c.err == nil {
 			c.err = err
 		}
+		w.p.epochs = w.a.epochs
 	}
 }
 
@@ -604,8 +664,21 @@ func (c *Consumer) fetched(p *partition, a answer) error {
 	return nil
 }
 
-// Close stops the consumer and closes its connections.
+// isClosed reports whether Close was called.
+func (c *Consumer) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// Close stops the consumer and closes its connections. A member of a group
+// first commits (with auto commit), revokes its partitions and leaves the
+// group (unless it is a static member: KIP-345's members keep their place
+// through a restart), so that the others take its partitions at once.
 func (c *Consumer) Close() error {
+	if c.group != nil && !c.isClosed() {
+		c.closeGroup()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
