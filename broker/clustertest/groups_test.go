@@ -113,9 +113,11 @@ func TestCommittedOffsetsNeverGoBackThroughACoordinatorKill(t *testing.T) {
 		}
 	}()
 
+	killed := false
 	for next := int64(1); next <= 150 && ctx.Err() == nil; next++ {
-		if next == 50 {
+		if next == 50 && !killed {
 			c.Kill(coord)
+			killed = true
 		}
 		var os kadm.Offsets
 		for p := range int32(3) {
