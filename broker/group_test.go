@@ -246,3 +246,59 @@ func TestOffsetsOfAnEmptyGroupExpire(t *testing.T) {
 	o, ok := fetched.Lookup("t", 0)
 	assert.True(t, ok && o.At == 1, "the group with a member keeps its offsets: %+v", o)
 }
+
+// Retention counts from when the group became empty (KIP-211), not from
+// the commit: a member that committed once and then stayed longer than the
+// retention keeps the offset, and the group keeps it for the retention
+// after the member leaves.
+func TestOffsetsExpireCountedFromWhenTheGroupEmptied(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(testLog{t}, nil))
+	cfg.Groups.InitialRebalanceDelay = 0
+	cfg.Groups.MinSessionTimeout = time.Second
+	cfg.OffsetsTopicPartitions = 2
+	cfg.OffsetsRetention = 2 * time.Second
+	cfg.OffsetsRetentionCheckInterval = 50 * time.Millisecond
+	b, err := broker.Start(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	adm := kadm.NewClient(client(t, b))
+	_, err = adm.CreateTopics(ctxT(t), 1, 1, nil, "t")
+	require.NoError(t, err)
+
+	member, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"),
+		kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100*time.Millisecond))
+	require.NoError(t, err)
+	go func() {
+		for member.Context().Err() == nil {
+			member.PollFetches(member.Context())
+		}
+	}()
+	committed := func() bool {
+		fetched, err := adm.FetchOffsets(ctxT(t), "g")
+		if err != nil {
+			return false
+		}
+		_, ok := fetched.Lookup("t", 0)
+		return ok
+	}
+	require.Eventually(t, func() bool {
+		var commitErr error
+		member.CommitOffsetsSync(ctxT(t), map[string]map[int32]kgo.EpochOffset{"t": {0: {Epoch: -1, Offset: 1}}},
+			func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+				commitErr = err
+			})
+		return commitErr == nil && committed()
+	}, 20*time.Second, 50*time.Millisecond, "the member commits")
+	committedAt := time.Now()
+	for time.Since(committedAt) < 3*time.Second { // past the retention, with a member
+		require.True(t, committed(), "expired while the group had a member")
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+	}
+	member.Close() // leaves: the group is empty from now on
+	emptied := time.Now()
+	assert.True(t, committed(), "the commit is older than the retention, but the group just emptied")
+	require.Eventually(t, func() bool { return !committed() }, 20*time.Second, 50*time.Millisecond, "the offsets expire after the retention")
+	assert.GreaterOrEqual(t, time.Since(emptied), 1500*time.Millisecond, "not before the retention counted from the group's emptying")
+}
