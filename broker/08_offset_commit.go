@@ -83,6 +83,11 @@ func (b *Broker) commitOffsets(ctx context.Context, req *kmsg.OffsetCommitReques
 	}
 	if ok {
 		err = g.ValidateCommit(req.MemberID, deref(req.InstanceID), req.Generation)
+		if err == nil && req.MemberID != "" {
+			// A member's commit proves it alive, as a heartbeat does (Kafka's
+			// classic coordinator counts it as one).
+			_ = g.Heartbeat(req.MemberID, deref(req.InstanceID), req.Generation)
+		}
 	} else {
 		// The group is not here (a failover lost it, or it was removed):
 		// the committer's generation is over. It joins again.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 	"strings"
 	"time"
 
@@ -13,7 +14,9 @@ import (
 )
 
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM too: `kill` stops a console consumer as Ctrl-C does, so that
+	// it leaves its group at once instead of after its session timeout.
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 func perfProduce(args []string) error {
