@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/group"
@@ -59,6 +60,13 @@ func handleJoinGroup(b *Broker, ctx context.Context, r *request) (kmsg.Response,
 	if r.version == 0 {
 		jr.RebalanceTimeout = jr.SessionTimeout
 	}
+	if jr.SessionTimeout < b.cfg.Groups.MinSessionTimeout || jr.SessionTimeout > b.cfg.Groups.MaxSessionTimeout {
+		// Refused before the group is looked up, so that a bad join does
+		// not leave an empty group behind (the state machine checks again).
+		resp.ErrorCode, resp.MemberID = kerr.InvalidSessionTimeout.Code, req.MemberID
+		return resp, nil
+	}
+	b.coord.touch(req.Group)
 	for _, p := range req.Protocols {
 		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
 	}

@@ -5,7 +5,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,15 +46,15 @@ func (b *Broker) deleteGroup(ctx context.Context, id string) error {
 	if err := b.coord.groups.Delete(id); err != nil {
 		return fmt.Errorf("%w: group %q has members", err, id)
 	}
-	committed := op.store.Committed(id)
-	if !live && len(committed) == 0 {
+	if !live && !op.store.Has(id) {
 		return fmt.Errorf("%w: %q", kerr.GroupIDNotFound, id)
 	}
-	now := time.Now()
-	tps := make([]offsets.TopicPartition, 0, len(committed))
-	for tp := range committed {
-		tps = append(tps, tp)
-	}
-	recs := append(deleteRecords(id, tps, now), offsets.GroupTombstone(id, now))
-	return b.coord.write(ctx, op, recs)
+	_, err = b.coord.deleteOffsets(ctx, op, id, true, func(committed map[offsets.TopicPartition]offsets.Commit) []offsets.TopicPartition {
+		all := make([]offsets.TopicPartition, 0, len(committed))
+		for tp := range committed {
+			all = append(all, tp)
+		}
+		return all
+	})
+	return err
 }

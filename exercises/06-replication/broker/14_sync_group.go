@@ -37,6 +37,7 @@ func handleSyncGroup(b *Broker, ctx context.Context, r *request) (kmsg.Response,
 		resp.ErrorCode = b.code(err)
 		return resp, nil
 	}
+	b.coord.touch(req.Group)
 	sr := group.SyncRequest{
 		MemberID:     req.MemberID,
 		InstanceID:   deref(req.InstanceID),

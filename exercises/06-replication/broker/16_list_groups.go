@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/group"
+	"klab.dev/klab/broker/offsets"
 )
 
 // ListGroups: the groups this broker coordinates. An admin client asks
@@ -55,17 +56,22 @@ func (c *coordinator) list() (listings []group.Listing, loading bool) {
 		led = append(led, op)
 	}
 	c.mu.Unlock()
+	ledIndex := map[int32]bool{}
+	for _, op := range led {
+		ledIndex[op.p.index] = op.ready()
+	}
+	n := c.offsetsPartitions()
 	seen := map[string]bool{}
 	for _, l := range c.groups.List() {
-		if l.State != group.Dead {
+		// A group made as this broker resigned its partition is not its to
+		// list: the new coordinator lists it (expireOffsets lets it go).
+		if l.State != group.Dead && n > 0 && ledIndex[offsets.PartitionFor(l.GroupID, n)] {
 			listings = append(listings, l)
 			seen[l.GroupID] = true
 		}
 	}
 	for _, op := range led {
-		select {
-		case <-op.loaded:
-		default:
+		if !op.ready() {
 			loading = true
 			continue
 		}

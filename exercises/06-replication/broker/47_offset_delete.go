@@ -5,7 +5,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,7 +45,7 @@ func handleOffsetDelete(b *Broker, ctx context.Context, r *request) (kmsg.Respon
 	if live {
 		subscribed = subscribedTopics(g.Describe())
 	}
-	var tps []offsets.TopicPartition
+	asked := map[offsets.TopicPartition]bool{}
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetDeleteResponseTopic()
 		st.Topic = rt.Topic
@@ -54,21 +53,27 @@ func handleOffsetDelete(b *Broker, ctx context.Context, r *request) (kmsg.Respon
 			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			sp.Partition = rp.Partition
 			tp := offsets.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
-			switch _, has := committed[tp]; {
-			case subscribed(rt.Topic):
+			if subscribed(rt.Topic) {
 				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
-			case has:
-				tps = append(tps, tp)
+			} else {
+				asked[tp] = true
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if len(tps) > 0 {
-		if err := b.coord.write(ctx, op, deleteRecords(req.Group, tps, time.Now())); err != nil {
-			resp.ErrorCode = b.code(fmt.Errorf("deleting offsets of %q: %w", req.Group, err))
-			resp.Topics = nil
+	_, err = b.coord.deleteOffsets(ctx, op, req.Group, false, func(committed map[offsets.TopicPartition]offsets.Commit) []offsets.TopicPartition {
+		var tps []offsets.TopicPartition
+		for tp := range committed {
+			if asked[tp] {
+				tps = append(tps, tp)
+			}
 		}
+		return tps
+	})
+	if err != nil {
+		resp.ErrorCode = b.code(fmt.Errorf("deleting offsets of %q: %w", req.Group, err))
+		resp.Topics = nil
 	}
 	return resp, nil
 }

@@ -35,8 +35,8 @@ const offsetMetadataMaxBytes = 4096
 //
 // Version notes: v1 adds the generation and member id (and a commit
 // timestamp, ignored: the coordinator stamps the time), v2–v4 a retention
-// time (ignored since Kafka 2.1, KIP-211: offsets.retention.minutes
-// applies), v3 the throttle time, v6 the leader epoch of the committed
+// time (klab ignores it: offsets.retention.minutes applies; Kafka still
+// honours one that is not -1), v3 the throttle time, v6 the leader epoch of the committed
 // position, v7 group.instance.id, v8 is flexible.
 func init() { register(kmsg.OffsetCommit, 0, 8, handleOffsetCommit) }
 
@@ -85,6 +85,11 @@ func (b *Broker) commitOffsets(ctx context.Context, req *kmsg.OffsetCommitReques
 	}
 	if ok {
 		err = g.ValidateCommit(req.MemberID, deref(req.InstanceID), req.Generation)
+		if err == nil && req.MemberID != "" {
+			// A member's commit proves it alive, as a heartbeat does (Kafka's
+			// classic coordinator counts it as one).
+			_ = g.Heartbeat(req.MemberID, deref(req.InstanceID), req.Generation)
+		}
 	} else {
 		// The group is not here (a failover lost it, or it was removed):
 		// the committer's generation is over. It joins again.
@@ -96,6 +101,7 @@ func (b *Broker) commitOffsets(ctx context.Context, req *kmsg.OffsetCommitReques
 	now := time.Now()
 	im := b.ctrl.Image()
 	var recs []log.Record
+	var tps []offsets.TopicPartition
 	for i, rt := range req.Topics {
 		for j, rp := range rt.Partitions {
 			switch _, exists := im.Partition(rt.Topic, rp.Partition); {
@@ -108,12 +114,13 @@ func (b *Broker) commitOffsets(ctx context.Context, req *kmsg.OffsetCommitReques
 				if req.Version >= 6 {
 					c.LeaderEpoch = rp.LeaderEpoch
 				}
-				recs = append(recs, offsets.CommitRecord(req.Group, offsets.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}, c))
+				tp := offsets.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+				recs, tps = append(recs, offsets.CommitRecord(req.Group, tp, c)), append(tps, tp)
 			}
 		}
 	}
 	if len(recs) == 0 {
 		return nil
 	}
-	return b.coord.write(ctx, op, recs)
+	return b.coord.commit(ctx, op, req.Group, recs, tps)
 }

@@ -32,6 +32,7 @@ func handleHeartbeat(b *Broker, _ context.Context, r *request) (kmsg.Response, e
 		if err != nil {
 			return err
 		}
+		b.coord.touch(req.Group)
 		return g.Heartbeat(req.MemberID, deref(req.InstanceID), req.Generation)
 	}()
 	resp.ErrorCode = b.code(err)

@@ -41,6 +41,9 @@ func handleOffsetFetch(b *Broker, _ context.Context, r *request) (kmsg.Response,
 				}
 			}
 			topics, code := b.fetchOffsets(rg.Group, asked)
+			if code != 0 {
+				topics = nil
+			}
 			sg := kmsg.NewOffsetFetchResponseGroup()
 			sg.Group, sg.ErrorCode = rg.Group, code
 			for _, t := range topics {
@@ -59,13 +62,16 @@ func handleOffsetFetch(b *Broker, _ context.Context, r *request) (kmsg.Response,
 	}
 	topics, code := b.fetchOffsets(req.Group, req.Topics)
 	resp.Topics, resp.ErrorCode = topics, code
-	if code != 0 && r.version < 2 {
+	switch {
+	case code != 0 && r.version < 2:
 		// No group error code before v2: every partition carries it.
 		for i := range resp.Topics {
 			for j := range resp.Topics[i].Partitions {
 				resp.Topics[i].Partitions[j].ErrorCode = code
 			}
 		}
+	case code != 0:
+		resp.Topics = nil // the group's error says it all, as in Kafka
 	}
 	return resp, nil
 }
@@ -76,7 +82,7 @@ func (b *Broker) fetchOffsets(groupID string, asked []kmsg.OffsetFetchRequestTop
 	op, err := b.coord.coordinating(groupID)
 	if err != nil {
 		// Echo the asked partitions, so that a client before v2 sees the
-		// error on each.
+		// error on each (handleOffsetFetch keeps them only there).
 		var out []kmsg.OffsetFetchResponseTopic
 		for _, t := range asked {
 			st := kmsg.NewOffsetFetchResponseTopic()

@@ -28,19 +28,23 @@ func handleLeaveGroup(b *Broker, _ context.Context, r *request) (kmsg.Response, 
 		resp.ErrorCode = b.code(err)
 		return resp, nil
 	}
+	// A group this coordinator does not know has none of the members:
+	// UNKNOWN_MEMBER_ID, for the request before v3, for each member since.
 	g, err := b.coord.group(req.Group)
-	if err != nil {
-		resp.ErrorCode = b.code(err)
-		return resp, nil
+	leave := func(memberID, instanceID string) error {
+		if err != nil {
+			return err
+		}
+		return g.Leave(memberID, instanceID)
 	}
 	if r.version < 3 {
-		resp.ErrorCode = b.code(g.Leave(req.MemberID, ""))
+		resp.ErrorCode = b.code(leave(req.MemberID, ""))
 		return resp, nil
 	}
 	for _, m := range req.Members {
 		rm := kmsg.NewLeaveGroupResponseMember()
 		rm.MemberID, rm.InstanceID = m.MemberID, m.InstanceID
-		rm.ErrorCode = b.code(g.Leave(m.MemberID, deref(m.InstanceID)))
+		rm.ErrorCode = b.code(leave(m.MemberID, deref(m.InstanceID)))
 		if m.Reason != nil {
 			b.log.Info("member left its group", "group", req.Group, "member", m.MemberID, "reason", *m.Reason)
 		}

@@ -32,7 +32,7 @@ func handleDescribeGroups(b *Broker, _ context.Context, r *request) (kmsg.Respon
 		sg.Group = id
 		op, err := b.coord.coordinating(id)
 		if err != nil {
-			sg.ErrorCode, sg.State = b.code(err), group.Dead.String()
+			sg.ErrorCode = b.code(err) // and no state, as Kafka answers
 			resp.Groups = append(resp.Groups, sg)
 			continue
 		}

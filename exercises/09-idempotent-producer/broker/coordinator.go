@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -58,6 +59,12 @@ type coordinator struct {
 	led map[int32]*offsetsPartition
 
 	createMu sync.Mutex // one creation of __consumer_offsets at a time
+
+	// active is when each group was last seen with members (a JoinGroup,
+	// SyncGroup or Heartbeat, or the expiry pass): offsets retention counts
+	// from when a group became empty (KIP-211), not from its last commit.
+	activeMu sync.Mutex
+	active   map[string]time.Time
 }
 
 // offsetsPartition is a __consumer_offsets partition this broker leads.
@@ -65,39 +72,82 @@ type offsetsPartition struct {
 	p     *partition
 	epoch int32 // the leader epoch the store was loaded in
 	store *offsets.Store
-	// loaded is closed once store holds every record of the log.
-	loaded chan struct{}
+	// loaded is closed once the load ended; failed says it did not get to
+	// the log end (a read error), and the partition's groups are refused.
+	loaded   chan struct{}
+	failed   atomic.Bool
+	loadedAt time.Time // set before loaded is closed
+
+	// appendMu orders writes: commits hold it shared while they append
+	// (not while they wait for the ISR); deletions hold it alone from
+	// choosing what to delete until their tombstones are appended, so that
+	// no commit can land between the choice and the tombstone and be
+	// deleted unseen.
+	appendMu sync.RWMutex
+	// pending counts, per key, commits appended but not yet in the store:
+	// a deletion leaves those keys alone, their newest value is not
+	// visible yet.
+	pendingMu sync.Mutex
+	pending   map[pendingKey]int
+	writing   int // writes in flight; the store's tombstones go when none is
+}
+
+// pendingKey is a commit's key: group, topic, partition.
+type pendingKey struct {
+	group string
+	tp    offsets.TopicPartition
 }
 
 func newCoordinator(b *Broker) *coordinator {
-	return &coordinator{b: b, groups: group.NewManager(b.cfg.Groups), led: make(map[int32]*offsetsPartition)}
+	return &coordinator{b: b, groups: group.NewManager(b.cfg.Groups), led: make(map[int32]*offsetsPartition), active: make(map[string]time.Time)}
 }
 
-// run checks group deadlines every coordinatorTick and expires offsets
-// every offsets.retention.check.interval.ms, until the broker stops.
+// run checks group deadlines every coordinatorTick until the broker
+// stops. Offsets expire on a loop of their own (expireLoop): their writes
+// wait for the ISR, and sessions must not wait with them.
 func (c *coordinator) run() {
 	defer c.b.bg.Done()
+	c.b.bg.Add(1)
+	go c.expireLoop()
 	tick := time.NewTicker(coordinatorTick)
 	defer tick.Stop()
-	expire := time.NewTicker(c.b.cfg.OffsetsRetentionCheckInterval)
-	defer expire.Stop()
 	for {
 		select {
 		case <-c.b.ctx.Done():
 			return
 		case <-tick.C:
 			c.groups.Tick()
+		}
+	}
+}
+
+// expireLoop expires offsets every offsets.retention.check.interval.ms.
+func (c *coordinator) expireLoop() {
+	defer c.b.bg.Done()
+	expire := time.NewTicker(c.b.cfg.OffsetsRetentionCheckInterval)
+	defer expire.Stop()
+	for {
+		select {
+		case <-c.b.ctx.Done():
+			return
 		case <-expire.C:
 			c.expireOffsets()
 		}
 	}
 }
 
+// touch notes that a group has members now.
+func (c *coordinator) touch(groupID string) {
+	c.activeMu.Lock()
+	c.active[groupID] = time.Now()
+	c.activeMu.Unlock()
+}
+
 // lead starts coordinating a __consumer_offsets partition this broker now
 // leads in epoch: its groups are loaded from its log in the background.
 // The caller holds b.mu (reconcile).
 func (c *coordinator) lead(p *partition, epoch int32) {
-	op := &offsetsPartition{p: p, epoch: epoch, store: offsets.NewStore(), loaded: make(chan struct{})}
+	op := &offsetsPartition{p: p, epoch: epoch, store: offsets.NewStore(), loaded: make(chan struct{}), pending: make(map[pendingKey]int)}
 	c.mu.Lock()
 	c.led[p.index] = op
 	c.mu.Unlock()
@@ -148,6 +198,7 @@ func (c *coordinator) offsetsPartitions() int32 {
 // load and clients may not produce to the topic.
 func (c *coordinator) load(op *offsetsPartition) {
 	defer close(op.loaded)
+	op.failed.Store(true) // until the load reaches the log end
 	start := time.Now()
 	next, records := op.p.log.StartOffset(), 0
 	for c.b.ctx.Err() == nil {
@@ -160,11 +211,15 @@ func (c *coordinator) load(op *offsetsPartition) {
 		case errors.As(err, &outOfRange) && next < outOfRange.Start:
 			next = outOfRange.Start // retention moved the start meanwhile
 			continue
+		case errors.Is(err, log.ErrClosed):
+			return // the replica is being dropped
 		case err != nil:
 			c.b.log.Error("loading groups", "partition", op.p.String(), "err", err)
 			return
 		case len(raw) == 0:
 			op.store.Compact()
+			op.loadedAt = time.Now()
+			op.failed.Store(false)
 			c.b.log.Info("coordinating", "partition", op.p.String(), "epoch", op.epoch, "records", records, "took", time.Since(start).Round(time.Millisecond))
 			return
 		}
@@ -206,10 +261,11 @@ func (c *coordinator) coordinating(groupID string) (*offsetsPartition, error) {
 	if op == nil {
 		return nil, fmt.Errorf("%w: broker %d does not lead %s-%d", kerr.NotCoordinator, c.b.cfg.NodeID, offsets.Topic, index)
 	}
-	select {
-	case <-op.loaded:
-	default:
+	if !op.ready() {
 		return nil, fmt.Errorf("%w: %s-%d", kerr.CoordinatorLoadInProgress, offsets.Topic, index)
+	}
+	if op.failed.Load() {
+		return nil, fmt.Errorf("%w: %s-%d could not be loaded (see the broker's log)", kerr.CoordinatorNotAvailable, offsets.Topic, index)
 	}
 	if leader, epoch := op.p.isLeader(); !leader || epoch != op.epoch {
 		return nil, fmt.Errorf("%w: broker %d no longer leads %s", kerr.NotCoordinator, c.b.cfg.NodeID, op.p)
@@ -217,77 +273,217 @@ func (c *coordinator) coordinating(groupID string) (*offsetsPartition, error) {
 	return op, nil
 }
 
-// write appends records to a group's partition and waits until every
-// in-sync replica has them, then applies them to the store. Errors are
+// ready reports whether the load has ended.
+func (op *offsetsPartition) ready() bool {
+	select {
+	case <-op.loaded:
+		return true
+	default:
+		return false
+	}
+}
+
+// commit appends commit records to a group's partition and waits until
+// every in-sync replica has them, then puts them in the store. Errors are
 // those Kafka gives a commit: NOT_COORDINATOR when leadership moved,
 // COORDINATOR_NOT_AVAILABLE when the ISR cannot take the write in time.
-func (c *coordinator) write(ctx context.Context, op *offsetsPartition, recs []log.Record) error {
-	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
-	defer cancel()
-	base, err := c.b.produceAndWait(ctx, op.p, log.EncodeBatch(recs...), -1)
-	switch {
-	case errors.Is(err, kerr.NotLeaderForPartition):
-		return fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
-	case errors.Is(err, kerr.NotEnoughReplicas), errors.Is(err, kerr.NotEnoughReplicasAfterAppend),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, kerr.RequestTimedOut):
-		return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
-	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
-		return fmt.Errorf("%w: %v", kerr.InvalidCommitOffsetSize, err)
-	case err != nil:
+func (c *coordinator) commit(ctx context.Context, op *offsetsPartition, groupID string, recs []log.Record, tps []offsets.TopicPartition) error {
+	op.startWrite(groupID, tps)
+	defer op.endWrite(groupID, tps)
+	op.appendMu.RLock()
+	base, epoch, err := c.append(op, recs)
+	op.appendMu.RUnlock()
+	if err != nil {
 		return err
 	}
+	return c.await(ctx, op, recs, base, epoch)
+}
+
+// deleteOffsets deletes, with tombstones, the commits of a group that
+// choose picks among its committed ones (all of them, those of some
+// partitions, the expired ones), and the group's metadata too with
+// withGroup. It returns what it deleted. Nothing can be committed between
+// the choice and the tombstones' append; commits appended but not yet
+// acknowledged are not offered to choose.
+func (c *coordinator) deleteOffsets(ctx context.Context, op *offsetsPartition, groupID string, withGroup bool, choose func(map[offsets.TopicPartition]offsets.Commit) []offsets.TopicPartition) ([]offsets.TopicPartition, error) {
+	op.startWrite(groupID, nil)
+	defer op.endWrite(groupID, nil)
+	op.appendMu.Lock()
+	committed := op.store.Committed(groupID)
+	op.pendingMu.Lock()
+	for tp := range committed {
+		if op.pending[pendingKey{groupID, tp}] > 0 {
+			delete(committed, tp)
+		}
+	}
+	op.pendingMu.Unlock()
+	tps := choose(committed)
+	now := time.Now()
+	recs := make([]log.Record, 0, len(tps)+1)
+	for _, tp := range tps {
+		recs = append(recs, offsets.CommitTombstone(groupID, tp, now))
+	}
+	if withGroup {
+		recs = append(recs, offsets.GroupTombstone(groupID, now))
+	}
+	if len(recs) == 0 {
+		op.appendMu.Unlock()
+		return nil, nil
+	}
+	base, epoch, err := c.append(op, recs)
+	op.appendMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return tps, c.await(ctx, op, recs, base, epoch)
+}
+
+// append writes records to the partition as its leader.
+func (c *coordinator) append(op *offsetsPartition, recs []log.Record) (base int64, epoch int32, err error) {
+	base, epoch, err = c.b.producePartition(op.p, log.EncodeBatch(recs...), -1)
+	if err != nil {
+		return 0, 0, coordinatorError(err)
+	}
+	c.b.leaderAppended(op.p)
+	return base, epoch, nil
+}
+
+// await waits until every in-sync replica has records appended at base in
+// epoch, then applies them to the store of the term they were written in:
+// op's, or, if leadership changed and came back between the check and the
+// append, the current term's (whose load may have ended before the
+// append).
+func (c *coordinator) await(ctx context.Context, op *offsetsPartition, recs []log.Record, base int64, epoch int32) error {
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
+	if err := c.b.awaitAllInSync(ctx, op.p, base+int64(len(recs)), epoch); err != nil {
+		return coordinatorError(err)
+	}
+	stores := []*offsets.Store{op.store}
+	c.mu.Lock()
+	if cur := c.led[op.p.index]; cur != nil && cur != op && cur.epoch == epoch {
+		stores = append(stores, cur.store)
+	}
+	c.mu.Unlock()
 	for i, r := range recs {
 		r.Offset = base + int64(i)
-		if err := op.store.Apply(r); err != nil {
-			return err
+		for _, st := range stores {
+			if err := st.Apply(r); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// deleteRecords are the tombstones that delete a group's commits of tps.
-func deleteRecords(groupID string, tps []offsets.TopicPartition, now time.Time) []log.Record {
-	recs := make([]log.Record, 0, len(tps))
-	for _, tp := range tps {
-		recs = append(recs, offsets.CommitTombstone(groupID, tp, now))
+// coordinatorError is the error a group request gets for a failed write
+// to __consumer_offsets, as Kafka maps them: a moved leader is a moved
+// coordinator; a write the ISR could not take in time, or the broker
+// stopping, is a coordinator not available for now (the client finds it
+// again and retries). NOT_ENOUGH_REPLICAS_AFTER_APPEND is among those:
+// the records are written, but the store does not take them, as in Kafka.
+func coordinatorError(err error) error {
+	switch {
+	case errors.Is(err, kerr.NotLeaderForPartition):
+		return fmt.Errorf("%w: %v", kerr.NotCoordinator, err)
+	case errors.Is(err, kerr.NotEnoughReplicas), errors.Is(err, kerr.NotEnoughReplicasAfterAppend),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.Is(err, kerr.RequestTimedOut):
+		return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return fmt.Errorf("%w: %v", kerr.InvalidCommitOffsetSize, err)
 	}
-	return recs
+	return err
 }
 
-// expireOffsets deletes, with tombstones, the commits of groups without
-// members that are older than offsets.retention.minutes, and forgets
-// groups left with neither members nor offsets.
+// startWrite and endWrite bracket a write: its commit keys are pending
+// meanwhile; when the last write in flight ends, the store forgets its
+// tombstones, kept only to order late applies against.
+func (op *offsetsPartition) startWrite(groupID string, tps []offsets.TopicPartition) {
+	op.pendingMu.Lock()
+	defer op.pendingMu.Unlock()
+	op.writing++
+	for _, tp := range tps {
+		op.pending[pendingKey{groupID, tp}]++
+	}
+}
+
+func (op *offsetsPartition) endWrite(groupID string, tps []offsets.TopicPartition) {
+	op.pendingMu.Lock()
+	defer op.pendingMu.Unlock()
+	op.writing--
+	for _, tp := range tps {
+		k := pendingKey{groupID, tp}
+		if op.pending[k]--; op.pending[k] == 0 {
+			delete(op.pending, k)
+		}
+	}
+	if op.writing == 0 {
+		op.store.Compact()
+	}
+}
+
+// expireOffsets deletes the commits of groups without members that are
+// older than offsets.retention.minutes, counted from the later of the
+// commit and when the group was last seen with members (KIP-211: a group's
+// offsets start expiring when it becomes empty), or when this broker
+// loaded the partition, since members are not known across a failover.
+// It also lets go of groups left with neither members nor offsets, and of
+// groups of partitions this broker no longer leads.
 func (c *coordinator) expireOffsets() {
+	now := time.Now()
+	cutoff := now.Add(-c.b.cfg.OffsetsRetention)
+	for _, l := range c.groups.List() {
+		if l.State != group.Empty {
+			c.touch(l.GroupID)
+		}
+	}
 	c.mu.Lock()
 	led := make([]*offsetsPartition, 0, len(c.led))
 	for _, op := range c.led {
 		led = append(led, op)
 	}
 	c.mu.Unlock()
-	now := time.Now()
-	cutoff := now.Add(-c.b.cfg.OffsetsRetention)
 	for _, op := range led {
+		if leader, epoch := op.p.isLeader(); !op.ready() || op.failed.Load() || !leader || epoch != op.epoch {
+			continue // a partial store would expire what the log has newer
+		}
 		for _, id := range op.store.Groups() {
 			if g, ok := c.groups.Lookup(id); ok && g.State() != group.Empty {
 				continue // a group with members keeps its offsets
 			}
-			expired := op.store.Expired(id, cutoff)
-			if len(expired) == 0 {
+			c.activeMu.Lock()
+			since := later(op.loadedAt, c.active[id])
+			c.activeMu.Unlock()
+			if !since.Before(cutoff) {
 				continue
 			}
-			if err := c.write(c.b.ctx, op, deleteRecords(id, expired, now)); err != nil {
+			expired, err := c.deleteOffsets(c.b.ctx, op, id, false, func(committed map[offsets.TopicPartition]offsets.Commit) []offsets.TopicPartition {
+				var out []offsets.TopicPartition
+				for tp, cm := range committed {
+					if cm.Time.Before(cutoff) {
+						out = append(out, tp)
+					}
+				}
+				return out
+			})
+			switch {
+			case err != nil:
 				c.b.log.Warn("expiring offsets", "group", id, "err", err)
-				continue
+			case len(expired) > 0:
+				c.b.log.Info("expired offsets", "group", id, "partitions", len(expired))
 			}
-			c.b.log.Info("expired offsets", "group", id, "partitions", len(expired))
 		}
 	}
 	for _, l := range c.groups.List() {
-		if l.State != group.Empty {
-			continue
-		}
-		if op, err := c.coordinating(l.GroupID); err == nil && !op.store.Has(l.GroupID) {
+		op, err := c.coordinating(l.GroupID)
+		switch {
+		case errors.Is(err, kerr.NotCoordinator):
+			c.groups.Unload(l.GroupID) // made just as this broker resigned
+		case err == nil && l.State == group.Empty && !op.store.Has(l.GroupID):
 			_ = c.groups.Delete(l.GroupID) // Empty, and nothing to keep: gone
+			c.activeMu.Lock()
+			delete(c.active, l.GroupID)
+			c.activeMu.Unlock()
 		}
 	}
 }
@@ -323,7 +519,13 @@ func (c *coordinator) offsetsTopic(ctx context.Context) (*metadata.Topic, error)
 	if t := c.b.ctrl.Image().Topic(offsets.Topic); t != nil {
 		return t, nil
 	}
-	rf := min(int(c.b.cfg.OffsetsTopicReplicationFactor), len(c.b.ctrl.Image().Brokers))
+	// Capped at the cluster's size: the brokers registered, or the brokers a
+	// new cluster is formed from, whichever is more, so that a client's
+	// first FindCoordinator while brokers are still registering does not
+	// make an under-replicated topic for good (Kafka refuses until enough
+	// brokers are up, KAFKA-3959); the creation fails, retriably, until
+	// they are.
+	rf := min(int(c.b.cfg.OffsetsTopicReplicationFactor), max(len(c.b.ctrl.Image().Brokers), c.b.bootstrapExpect()))
 	configs := map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -375,4 +577,12 @@ func (c *coordinator) group(id string) (*group.Group, error) {
 		return nil, fmt.Errorf("%w: group %q has no members here", kerr.UnknownMemberID, id)
 	}
 	return g, nil
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

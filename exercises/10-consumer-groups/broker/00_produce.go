@@ -89,14 +89,21 @@ func (b *Broker) produceAndWait(ctx context.Context, p *partition, records []byt
 	if acks != -1 {
 		return base, nil
 	}
-	if err := p.awaitHighWatermark(ctx, log.NextOffset(records), epoch); err != nil {
-		return 0, err
+	return base, b.awaitAllInSync(ctx, p, log.NextOffset(records), epoch)
+}
+
+// awaitAllInSync is acks=all's wait, after the leader appended up to next
+// in epoch: until every in-sync replica has the records, and then the ISR
+// must still satisfy min.insync.replicas.
+func (b *Broker) awaitAllInSync(ctx context.Context, p *partition, next int64, epoch int32) error {
+	if err := p.awaitHighWatermark(ctx, next, epoch); err != nil {
+		return err
 	}
 	minInSync := int(b.cfg.intConfig(p.topic.configs(), "min.insync.replicas"))
 	if n := p.inSync(); n < minInSync {
-		return 0, fmt.Errorf("%w: %s: the records are written, but the ISR shrank to %d, under min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, p, n, minInSync)
+		return fmt.Errorf("%w: %s: the records are written, but the ISR shrank to %d, under min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, p, n, minInSync)
 	}
-	return base, nil
+	return nil
 }
 
 // producePartition appends a partition's record batches to its log, if

@@ -65,8 +65,9 @@ type Config struct {
 	AutoCommitInterval time.Duration
 	// PartitionAssignmentStrategy is partition.assignment.strategy: the
 	// assignors this member can run, preferred first ("range",
-	// "roundrobin", "cooperative-sticky"). The coordinator picks the first
-	// one every member lists. The rebalance is cooperative only if every
+	// "roundrobin", "cooperative-sticky"). The coordinator picks, among the
+	// assignors every member lists, the one most members prefer. The
+	// rebalance is cooperative only if every
 	// assignor listed is: the default list is eager, and lets a group move
 	// to cooperative-sticky with one rolling restart that removes "range".
 	PartitionAssignmentStrategy []string
