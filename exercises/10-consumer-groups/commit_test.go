@@ -23,6 +23,10 @@ import (
 func TestAnEmptyGroupTakesCommitsFromOutside(t *testing.T) {
 	g, _ := newGroup()
 	assert.NoError(t, g.ValidateCommit("", "", -1))
+	// Generation -1 is what makes it an outside commit, whatever member id
+	// it carries (an assigning consumer with a client-made id, say), as in
+	// Kafka, where that check comes first.
+	assert.NoError(t, g.ValidateCommit("assigner-1", "", -1))
 }
 
 // The members of the current generation commit; nobody else does while
