@@ -231,3 +231,20 @@ func TestAnEmptyGroupRefusesACommitNamingAGeneration(t *testing.T) {
 	g, _ := newGroup()
 	assert.ErrorIs(t, g.ValidateCommit("", "", 3), kerr.UnknownMemberID)
 }
+
+// Generation 0 names a member too (only -1 means "outside"): an Empty group
+// has none, so it is UNKNOWN_MEMBER_ID.
+func TestGenerationZeroIsNotOutside(t *testing.T) {
+	g, _ := newGroup()
+	assert.ErrorIs(t, g.ValidateCommit("", "", 0), kerr.UnknownMemberID)
+}
+
+// A member that names itself but sends generation -1 while the group has
+// members is a member of no generation: ILLEGAL_GENERATION, not the
+// outsider's UNKNOWN_MEMBER_ID; a static member named only by its instance
+// id is judged by it, and fenced if another incarnation holds it.
+func TestAMemberWithGenerationMinusOneIsJudgedAsAMember(t *testing.T) {
+	g, _, ms := stable(t, 2)
+	assert.ErrorIs(t, g.ValidateCommit(ms[1].id, "", -1), kerr.IllegalGeneration)
+	assert.ErrorIs(t, g.ValidateCommit("", "worker-9", -1), kerr.UnknownMemberID, "an instance id the group does not know")
+}
