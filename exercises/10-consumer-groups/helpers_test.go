@@ -92,7 +92,7 @@ func waiting[T any](t *testing.T, ch <-chan T, what string) {
 // joinOK is a join whose answer must come at once, without error.
 func joinOK(t *testing.T, g *group.Group, req group.JoinRequest) group.JoinResult {
 	t.Helper()
-	res := answered(t, g.Join(req), "JoinGroup")
+	res := answered(t, within2(t, "JoinGroup", func() <-chan group.JoinResult { return g.Join(req) }), "JoinGroup")
 	require.NoError(t, res.Err, "JoinGroup of %q", req.MemberID)
 	return res
 }
@@ -111,10 +111,10 @@ func stable(t *testing.T, n int) (*group.Group, *clock, []member) {
 	first := joinOK(t, g, joinReq(""))
 	members := []member{{first.MemberID, first.Generation}}
 	for i := 1; i < n; i++ {
-		newcomer := g.Join(joinReq(""))
+		newcomer := within2(t, "a newcomer's JoinGroup", func() <-chan group.JoinResult { return g.Join(joinReq("")) })
 		var rejoins []<-chan group.JoinResult
 		for _, m := range members {
-			rejoins = append(rejoins, g.Join(joinReq(m.id)))
+			rejoins = append(rejoins, within2(t, "a rejoin", func() <-chan group.JoinResult { return g.Join(joinReq(m.id)) }))
 		}
 		for j, r := range rejoins { // the last rejoin completed the join phase
 			res := answered(t, r, "a rejoin")
