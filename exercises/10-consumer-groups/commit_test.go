@@ -88,5 +88,6 @@ func TestAFencedStaticMemberCannotCommit(t *testing.T) {
 	restarted := joinOK(t, g, req) // the same instance, restarted: a new member id
 	require.NotEqual(t, old.MemberID, restarted.MemberID)
 	assert.ErrorIs(t, g.ValidateCommit(old.MemberID, "worker-1", old.Generation), kerr.FencedInstanceID)
+	assert.ErrorIs(t, g.ValidateCommit("", "worker-1", -1), kerr.FencedInstanceID, "an instance id names a member, even without a member id or generation")
 	assert.NoError(t, g.ValidateCommit(restarted.MemberID, "worker-1", restarted.Generation))
 }

@@ -79,25 +79,15 @@ func handleOffsetFetch(b *Broker, _ context.Context, r *request) (kmsg.Response,
 // fetchOffsets answers one group: the asked partitions (nil: every one
 // with a commit), or the group's error code.
 func (b *Broker) fetchOffsets(groupID string, asked []kmsg.OffsetFetchRequestTopic) ([]kmsg.OffsetFetchResponseTopic, int16) {
+	// On an error the asked partitions are echoed without offsets, so that
+	// a client before v2 sees the error on each (handleOffsetFetch keeps
+	// them only there).
 	op, err := b.coord.coordinating(groupID)
-	if err != nil {
-		// Echo the asked partitions, so that a client before v2 sees the
-		// error on each (handleOffsetFetch keeps them only there).
-		var out []kmsg.OffsetFetchResponseTopic
-		for _, t := range asked {
-			st := kmsg.NewOffsetFetchResponseTopic()
-			st.Topic = t.Topic
-			for _, p := range t.Partitions {
-				sp := kmsg.NewOffsetFetchResponseTopicPartition()
-				sp.Partition, sp.Offset, sp.LeaderEpoch = p, -1, -1
-				st.Partitions = append(st.Partitions, sp)
-			}
-			out = append(out, st)
-		}
-		return out, b.code(err)
+	var committed map[offsets.TopicPartition]offsets.Commit
+	if err == nil {
+		committed = op.store.Committed(groupID)
 	}
-	committed := op.store.Committed(groupID)
-	if asked == nil {
+	if err == nil && asked == nil {
 		byTopic := map[string][]int32{}
 		for tp := range committed {
 			byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
@@ -123,5 +113,5 @@ func (b *Broker) fetchOffsets(groupID string, asked []kmsg.OffsetFetchRequestTop
 		}
 		out = append(out, st)
 	}
-	return out, 0
+	return out, b.code(err)
 }
