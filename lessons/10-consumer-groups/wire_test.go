@@ -48,7 +48,35 @@ func startBroker(t *testing.T, n int) string {
 	_, err = kadm.NewClient(cl).CreateTopics(ctx(t), 4, 1, nil, "t")
 	require.NoError(t, err)
 	produceTo(t, cl, 0, n)
+	requireGroups(t, cl)
 	return b.Addr()
+}
+
+// requireGroups fails the test at once if the broker cannot form a group
+// (one member joins a group of its own and leaves), rather than after the
+// test's own wait: a client only retries an UNKNOWN_SERVER_ERROR, and the
+// broker's log above says why it failed.
+func requireGroups(t *testing.T, cl *kgo.Client) {
+	t.Helper()
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType = "probe", "consumer"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 10000, 10000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
+	for {
+		resp, err := join.RequestWith(ctx(t), cl)
+		require.NoError(t, err)
+		if resp.ErrorCode == kerr.MemberIDRequired.Code {
+			join.MemberID = resp.MemberID
+			continue
+		}
+		require.Zero(t, resp.ErrorCode, "a JoinGroup to a new group fails: %v", kerr.ErrorForCode(resp.ErrorCode))
+		leave := kmsg.NewPtrLeaveGroupRequest()
+		leave.Group = "probe"
+		leave.Members = []kmsg.LeaveGroupRequestMember{{MemberID: resp.MemberID}}
+		_, err = leave.RequestWith(ctx(t), cl)
+		require.NoError(t, err)
+		return
+	}
 }
 
 // testWriter writes to the test's log.
@@ -303,6 +331,7 @@ func TestCommitsSurviveTheCoordinatorsDeath(t *testing.T) {
 		if err == nil {
 			err = committed.Error()
 		}
+		require.NotErrorIs(t, err, kerr.UnknownServerError, "commit %d: the coordinator failed it (its log above says why)", next)
 		if err != nil {
 			// The client may give up on the dead coordinator before the
 			// cluster has moved the group: an application commits again.
