@@ -215,11 +215,25 @@ func (s *Store) Groups() []string {
 // offsets.retention.minutes, a group without members loses the offsets it
 // has not committed for that long.
 func (s *Store) Expired(group string, cutoff time.Time) []TopicPartition {
+	return OlderThan(s.Committed(group), cutoff)
+}
+
+// OlderThan returns the partitions of commits made before cutoff, sorted.
+func OlderThan(commits map[TopicPartition]Commit, cutoff time.Time) []TopicPartition {
 	var out []TopicPartition
-	for tp, c := range s.Committed(group) {
-		if c.Time.Before(cutoff) {
+	for _, tp := range Sorted(commits) {
+		if commits[tp].Time.Before(cutoff) {
 			out = append(out, tp)
 		}
+	}
+	return out
+}
+
+// Sorted returns the partitions of commits by topic, then partition.
+func Sorted(commits map[TopicPartition]Commit) []TopicPartition {
+	out := make([]TopicPartition, 0, len(commits))
+	for tp := range commits {
+		out = append(out, tp)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Topic != out[j].Topic {

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"klab.dev/klab/broker/log"
 	"klab.dev/klab/broker/offsets"
 )
 
@@ -100,8 +99,7 @@ func (b *Broker) commitOffsets(ctx context.Context, req *kmsg.OffsetCommitReques
 	}
 	now := time.Now()
 	im := b.ctrl.Image()
-	var recs []log.Record
-	var tps []offsets.TopicPartition
+	commits := map[offsets.TopicPartition]offsets.Commit{}
 	for i, rt := range req.Topics {
 		for j, rp := range rt.Partitions {
 			switch _, exists := im.Partition(rt.Topic, rp.Partition); {
@@ -114,13 +112,12 @@ func (b *Broker) commitOffsets(ctx context.Context, req *kmsg.OffsetCommitReques
 				if req.Version >= 6 {
 					c.LeaderEpoch = rp.LeaderEpoch
 				}
-				tp := offsets.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
-				recs, tps = append(recs, offsets.CommitRecord(req.Group, tp, c)), append(tps, tp)
+				commits[offsets.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}] = c
 			}
 		}
 	}
-	if len(recs) == 0 {
+	if len(commits) == 0 {
 		return nil
 	}
-	return b.coord.commit(ctx, op, req.Group, recs, tps)
+	return b.coord.commit(ctx, op, req.Group, commits)
 }

@@ -49,12 +49,6 @@ func (b *Broker) deleteGroup(ctx context.Context, id string) error {
 	if !live && !op.store.Has(id) {
 		return fmt.Errorf("%w: %q", kerr.GroupIDNotFound, id)
 	}
-	_, err = b.coord.deleteOffsets(ctx, op, id, true, func(committed map[offsets.TopicPartition]offsets.Commit) []offsets.TopicPartition {
-		all := make([]offsets.TopicPartition, 0, len(committed))
-		for tp := range committed {
-			all = append(all, tp)
-		}
-		return all
-	})
+	_, err = b.coord.deleteOffsets(ctx, op, id, true, offsets.Sorted)
 	return err
 }

@@ -283,11 +283,17 @@ func (op *offsetsPartition) ready() bool {
 	}
 }
 
-// commit appends commit records to a group's partition and waits until
-// every in-sync replica has them, then puts them in the store. Errors are
-// those Kafka gives a commit: NOT_COORDINATOR when leadership moved,
-// COORDINATOR_NOT_AVAILABLE when the ISR cannot take the write in time.
-func (c *coordinator) commit(ctx context.Context, op *offsetsPartition, groupID string, recs []log.Record, tps []offsets.TopicPartition) error {
+// commit appends a group's commits to its partition, one record each in
+// partition order, and waits until every in-sync replica has them, then
+// puts them in the store. Errors are those Kafka gives a commit:
+// NOT_COORDINATOR when leadership moved, COORDINATOR_NOT_AVAILABLE when the
+// ISR cannot take the write in time.
+func (c *coordinator) commit(ctx context.Context, op *offsetsPartition, groupID string, commits map[offsets.TopicPartition]offsets.Commit) error {
+	tps := offsets.Sorted(commits)
+	recs := make([]log.Record, 0, len(tps))
+	for _, tp := range tps {
+		recs = append(recs, offsets.CommitRecord(groupID, tp, commits[tp]))
+	}
 	op.startWrite(groupID, tps)
 	defer op.endWrite(groupID, tps)
 	op.appendMu.RLock()
@@ -458,13 +464,7 @@ func (c *coordinator) expireOffsets() {
 				continue
 			}
 			expired, err := c.deleteOffsets(c.b.ctx, op, id, false, func(committed map[offsets.TopicPartition]offsets.Commit) []offsets.TopicPartition {
-				var out []offsets.TopicPartition
-				for tp, cm := range committed {
-					if cm.Time.Before(cutoff) {
-						out = append(out, tp)
-					}
-				}
-				return out
+				return offsets.OlderThan(committed, cutoff)
 			})
 			switch {
 			case err != nil:

@@ -51,11 +51,9 @@ func handleJoinGroup(b *Broker, ctx context.Context, r *request) (kmsg.Response,
 		ProtocolType:           req.ProtocolType,
 		SessionTimeout:         time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
 		RebalanceTimeout:       time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond,
+		ClientID:               deref(r.clientID),
 		RequireKnownMemberID:   r.version >= 4,
 		SupportsSkipAssignment: r.version >= 9,
-	}
-	if r.clientID != nil {
-		jr.ClientID = *r.clientID
 	}
 	if r.version == 0 {
 		jr.RebalanceTimeout = jr.SessionTimeout
