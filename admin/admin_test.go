@@ -1,0 +1,305 @@
+package admin_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"klab.dev/klab/admin"
+	"klab.dev/klab/broker"
+	"klab.dev/klab/broker/clustertest"
+)
+
+// startBroker starts one klab broker on loopback and returns its address.
+func startBroker(t *testing.T) string {
+	t.Helper()
+	cfg := broker.DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := broker.Start(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	return b.Addr()
+}
+
+// newClient returns an admin client for the brokers, closed with the test.
+func newClient(t *testing.T, opts admin.Options) *admin.Client {
+	t.Helper()
+	c := admin.New(opts)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// testContext is a context that ends before the test would hang.
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestTopicsOnOneBroker(t *testing.T) {
+	ctx := testContext(t)
+	c := newClient(t, admin.Options{Bootstrap: []string{startBroker(t)}})
+
+	res, err := c.CreateTopics(ctx, admin.NewTopic{Name: "orders", Partitions: 3, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "60000"}})
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	assert.Equal(t, "orders", res[0].Name)
+	assert.EqualValues(t, 3, res[0].Partitions)
+	assert.NotEqual(t, [16]byte{}, res[0].ID, "a topic id from CreateTopics v7")
+
+	// Each topic of a request succeeds or fails alone, and each failure is
+	// its Kafka error, by name.
+	res, err = c.CreateTopics(ctx,
+		admin.NewTopic{Name: "orders", Partitions: 1},
+		admin.NewTopic{Name: "payments", Partitions: 1, ReplicationFactor: 3},
+		admin.NewTopic{Name: "refunds", Partitions: 2},
+	)
+	assert.ErrorIs(t, err, kerr.TopicAlreadyExists)
+	assert.ErrorIs(t, err, kerr.InvalidReplicationFactor, "three replicas on one broker")
+	require.Len(t, res, 3)
+	assert.ErrorIs(t, res[0].Err, kerr.TopicAlreadyExists)
+	assert.ErrorIs(t, res[1].Err, kerr.InvalidReplicationFactor)
+	assert.NoError(t, res[2].Err)
+
+	topics, err := c.DescribeTopics(ctx, "orders")
+	require.NoError(t, err)
+	require.Len(t, topics, 1)
+	require.Len(t, topics[0].Partitions, 3)
+	for i, p := range topics[0].Partitions {
+		assert.EqualValues(t, i, p.Partition)
+		assert.EqualValues(t, 1, p.Leader)
+		assert.Equal(t, []int32{1}, p.Replicas)
+		assert.Equal(t, []int32{1}, p.ISR)
+		assert.Empty(t, p.Offline)
+	}
+	all, err := c.DescribeTopics(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"orders", "refunds"}, topicNames(all), "every topic, in order")
+	_, err = c.DescribeTopics(ctx, "nope")
+	assert.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+
+	_, err = c.CreatePartitions(ctx, admin.NewPartitions{Topic: "orders", Count: 5})
+	require.NoError(t, err)
+	topics, err = c.DescribeTopics(ctx, "orders")
+	require.NoError(t, err)
+	assert.Len(t, topics[0].Partitions, 5)
+	_, err = c.CreatePartitions(ctx, admin.NewPartitions{Topic: "orders", Count: 2})
+	assert.ErrorIs(t, err, kerr.InvalidPartitions, "partitions only grow")
+
+	_, err = c.DeleteTopics(ctx, "orders", "refunds")
+	require.NoError(t, err)
+	_, err = c.DeleteTopics(ctx, "orders")
+	assert.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+}
+
+func topicNames(ts []admin.TopicDescription) []string {
+	var names []string
+	for _, t := range ts {
+		names = append(names, t.Name)
+	}
+	return names
+}
+
+func TestDescribeClusterAndConfigsOnOneBroker(t *testing.T) {
+	ctx := testContext(t)
+	c := newClient(t, admin.Options{Bootstrap: []string{startBroker(t)}})
+
+	d, err := c.DescribeCluster(ctx)
+	require.NoError(t, err)
+	assert.NotEmpty(t, d.ClusterID)
+	assert.EqualValues(t, 1, d.ControllerID)
+	require.Len(t, d.Brokers, 1)
+	assert.EqualValues(t, 1, d.Brokers[0].ID)
+
+	_, err = c.CreateTopics(ctx, admin.NewTopic{Name: "logs", Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}})
+	require.NoError(t, err)
+	got, err := c.DescribeConfigs(ctx,
+		admin.ConfigResource{Type: admin.TopicResource, Name: "logs"},
+		admin.ConfigResource{Type: admin.BrokerResource, Name: "1"},
+	)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	policy := findConfig(t, got[0].Configs, "cleanup.policy")
+	assert.Equal(t, "compact", *policy.Value)
+	assert.Equal(t, "DYNAMIC_TOPIC_CONFIG", policy.Source.String())
+	assert.Equal(t, "DEFAULT_CONFIG", policy.Synonyms[len(policy.Synonyms)-1].Source.String(), "the synonyms end at Kafka's default")
+	retention := findConfig(t, got[0].Configs, "retention.ms")
+	assert.Equal(t, "DEFAULT_CONFIG", retention.Source.String())
+	assert.Equal(t, "1", *findConfig(t, got[1].Configs, "node.id").Value)
+
+	_, err = c.DescribeConfigs(ctx, admin.ConfigResource{Type: admin.TopicResource, Name: "nope"})
+	assert.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+}
+
+func findConfig(t *testing.T, configs []admin.Config, name string) admin.Config {
+	t.Helper()
+	i := slices.IndexFunc(configs, func(c admin.Config) bool { return c.Name == name })
+	require.GreaterOrEqual(t, i, 0, "config %s is missing", name)
+	return configs[i]
+}
+
+func TestElectPreferredLeadersOnOneBroker(t *testing.T) {
+	ctx := testContext(t)
+	c := newClient(t, admin.Options{Bootstrap: []string{startBroker(t)}})
+	_, err := c.CreateTopics(ctx, admin.NewTopic{Name: "orders", Partitions: 2})
+	require.NoError(t, err)
+
+	// Its one replica leads each partition already: nothing to elect, and
+	// that is not a failure.
+	results, err := c.ElectLeaders(ctx, admin.Preferred)
+	require.NoError(t, err)
+	assert.Len(t, results, 2, "every partition, when none is named")
+	for tp, err := range results {
+		assert.ErrorIs(t, err, kerr.ElectionNotNeeded, tp.String())
+	}
+	results, err = c.ElectLeaders(ctx, admin.Preferred, admin.TopicPartition{Topic: "orders", Partition: 7})
+	assert.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+	assert.ErrorIs(t, results[admin.TopicPartition{Topic: "orders", Partition: 7}], kerr.UnknownTopicOrPartition)
+}
+
+func TestRetriesARefusedConnectionUntilTheContextEnds(t *testing.T) {
+	// A port that was free a moment ago: nothing listens there, so every
+	// connection is refused, which the client retries until its context
+	// ends, then says why it stopped.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newClient(t, admin.Options{Bootstrap: []string{addr}, RetryBackoff: 10 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.DescribeCluster(ctx)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	assert.ErrorContains(t, err, "gave up after")
+	assert.Less(t, time.Since(start), 5*time.Second, "the retries end with the context")
+}
+
+// startCluster starts three brokers that leave leadership where it is, so
+// that a test decides when the preferred leader gets its partitions back.
+func startCluster(t *testing.T) *clustertest.Cluster {
+	t.Helper()
+	return clustertest.Start(t, clustertest.Options{Brokers: 3, Configure: func(cfg *broker.Config) {
+		require.NoError(t, cfg.Set("auto.leader.rebalance.enable", "false"))
+	}})
+}
+
+// controllerAndOther returns the active controller's id and a broker that
+// is not the controller, as DescribeCluster says.
+func controllerAndOther(t *testing.T, ctx context.Context, c *admin.Client) (controller, other int32) {
+	t.Helper()
+	d, err := c.DescribeCluster(ctx)
+	require.NoError(t, err)
+	require.Len(t, d.Brokers, 3)
+	for _, b := range d.Brokers {
+		if b.ID != d.ControllerID {
+			return d.ControllerID, b.ID
+		}
+	}
+	t.Fatal("every broker is the controller")
+	return 0, 0
+}
+
+func TestThreeBrokersThroughABrokerThatIsNotTheController(t *testing.T) {
+	cl := startCluster(t)
+	ctx := testContext(t)
+	probe := newClient(t, admin.Options{Bootstrap: cl.Addrs()})
+	_, other := controllerAndOther(t, ctx, probe)
+
+	// Every request for the controller goes first to a broker that is not
+	// it: that broker forwards it (KIP-590), or answers NOT_CONTROLLER and
+	// the client finds the controller. Either way the caller sees success.
+	c := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(other)}, Via: cl.Addr(other)})
+	_, err := c.CreateTopics(ctx, admin.NewTopic{Name: "orders", Partitions: 3, ReplicationFactor: 3})
+	require.NoError(t, err)
+	_, err = c.CreateTopics(ctx, admin.NewTopic{Name: "orders", Partitions: 3})
+	assert.ErrorIs(t, err, kerr.TopicAlreadyExists, "the controller's own error comes back through the other broker")
+
+	for p := range int32(3) {
+		cl.WaitFullISR("orders", p, 15*time.Second)
+	}
+	topics, err := c.DescribeTopics(ctx, "orders")
+	require.NoError(t, err)
+	for _, p := range topics[0].Partitions {
+		assert.ElementsMatch(t, []int32{1, 2, 3}, p.Replicas)
+		assert.ElementsMatch(t, []int32{1, 2, 3}, p.ISR)
+		assert.Equal(t, p.Replicas[0], p.Leader, "the preferred leader leads a new partition")
+	}
+
+	c2 := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(other)}, Via: cl.Addr(other)})
+	_, err = c2.CreatePartitions(ctx, admin.NewPartitions{Topic: "orders", Count: 4})
+	require.NoError(t, err)
+	c3 := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(other)}, Via: cl.Addr(other)})
+	_, err = c3.DeleteTopics(ctx, "orders")
+	require.NoError(t, err)
+}
+
+func TestThreeBrokersEachBrokersConfigsFromItself(t *testing.T) {
+	cl := startCluster(t)
+	ctx := testContext(t)
+	c := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(1)}})
+	for _, id := range cl.IDs() {
+		name := strconv.Itoa(int(id))
+		got, err := c.DescribeConfigs(ctx, admin.ConfigResource{Type: admin.BrokerResource, Name: name})
+		require.NoError(t, err)
+		assert.Equal(t, name, *findConfig(t, got[0].Configs, "node.id").Value, "broker %d's configs come from broker %d", id, id)
+	}
+}
+
+func TestThreeBrokersPreferredLeaderElection(t *testing.T) {
+	cl := startCluster(t)
+	ctx := testContext(t)
+	cl.CreateTopic("orders", 1, 3, [][]int32{{1, 2, 3}}, nil)
+	cl.WaitFullISR("orders", 0, 15*time.Second)
+
+	// Broker 1 goes away: another replica leads, and Metadata shows broker
+	// 1 offline.
+	cl.Stop(1)
+	cl.WaitLeader("orders", 0, 15*time.Second, func(leader int32) bool { return leader != 1 })
+	c := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(2), cl.Addr(3)}})
+	eventually(t, "broker 1 offline in Metadata", func() bool {
+		topics, err := c.DescribeTopics(ctx, "orders")
+		return err == nil && slices.Equal(topics[0].Partitions[0].Offline, []int32{1})
+	})
+
+	// Back and in sync, broker 1 does not lead until asked to: the
+	// rebalance is off.
+	cl.Restart(1)
+	cl.WaitFullISR("orders", 0, 15*time.Second)
+	tp := admin.TopicPartition{Topic: "orders", Partition: 0}
+	results, err := c.ElectLeaders(ctx, admin.Preferred, tp)
+	require.NoError(t, err)
+	assert.NoError(t, results[tp])
+	cl.WaitLeader("orders", 0, 15*time.Second, func(leader int32) bool { return leader == 1 })
+
+	results, err = c.ElectLeaders(ctx, admin.Preferred, tp)
+	require.NoError(t, err, "ELECTION_NOT_NEEDED is not a failure")
+	assert.ErrorIs(t, results[tp], kerr.ElectionNotNeeded)
+}
+
+// eventually polls cond until it holds, failing the test after fifteen
+// seconds: the cluster changes asynchronously, and a fixed sleep would be
+// too short on a slow machine or wasted on a fast one.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
