@@ -303,3 +303,115 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+func TestIncrementalAlterConfigs(t *testing.T) {
+	ctx := testContext(t)
+	c := newClient(t, admin.Options{Bootstrap: []string{startBroker(t)}})
+	_, err := c.CreateTopics(ctx, admin.NewTopic{Name: "orders", Partitions: 1})
+	require.NoError(t, err)
+	orders := admin.ConfigResource{Type: admin.TopicResource, Name: "orders"}
+	value := func(r admin.ConfigResource, name string) admin.Config {
+		t.Helper()
+		got, err := c.DescribeConfigs(ctx, r)
+		require.NoError(t, err)
+		return findConfig(t, got[0].Configs, name)
+	}
+
+	require.NoError(t, c.IncrementalAlterConfigs(ctx, orders,
+		admin.ConfigChange{Op: admin.SetConfig, Name: "retention.ms", Value: "60000"},
+		admin.ConfigChange{Op: admin.AppendConfig, Name: "cleanup.policy", Value: "compact"},
+	))
+	retention := value(orders, "retention.ms")
+	assert.Equal(t, "60000", *retention.Value)
+	assert.Equal(t, "DYNAMIC_TOPIC_CONFIG", retention.Source.String())
+	assert.Equal(t, "delete,compact", *value(orders, "cleanup.policy").Value, "appended to Kafka's default, delete")
+
+	// A change leaves the other configs as they are: that is what makes
+	// it incremental.
+	require.NoError(t, c.IncrementalAlterConfigs(ctx, orders,
+		admin.ConfigChange{Op: admin.SubtractConfig, Name: "cleanup.policy", Value: "delete"},
+	))
+	assert.Equal(t, "compact", *value(orders, "cleanup.policy").Value)
+	assert.Equal(t, "60000", *value(orders, "retention.ms").Value)
+
+	require.NoError(t, c.IncrementalAlterConfigs(ctx, orders, admin.ConfigChange{Op: admin.DeleteConfig, Name: "retention.ms"}))
+	assert.Equal(t, "DEFAULT_CONFIG", value(orders, "retention.ms").Source.String(), "deleted: back to the default")
+
+	err = c.IncrementalAlterConfigs(ctx, orders, admin.ConfigChange{Op: admin.SetConfig, Name: "no.such.config", Value: "1"})
+	assert.ErrorIs(t, err, kerr.InvalidConfig)
+	err = c.IncrementalAlterConfigs(ctx, admin.ConfigResource{Type: admin.TopicResource, Name: "nope"},
+		admin.ConfigChange{Op: admin.SetConfig, Name: "retention.ms", Value: "1"})
+	assert.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+
+	// A broker's dynamic configs: broker 1's own, and every broker's default.
+	broker1 := admin.ConfigResource{Type: admin.BrokerResource, Name: "1"}
+	require.NoError(t, c.IncrementalAlterConfigs(ctx, broker1,
+		admin.ConfigChange{Op: admin.SetConfig, Name: "follower.replication.throttled.rate", Value: "1000000"}))
+	rate := value(broker1, "follower.replication.throttled.rate")
+	assert.Equal(t, "1000000", *rate.Value)
+	assert.Equal(t, "DYNAMIC_BROKER_CONFIG", rate.Source.String())
+	require.NoError(t, c.IncrementalAlterConfigs(ctx, admin.ConfigResource{Type: admin.BrokerResource},
+		admin.ConfigChange{Op: admin.SetConfig, Name: "leader.replication.throttled.rate", Value: "2000000"}))
+	assert.Equal(t, "2000000", *value(broker1, "leader.replication.throttled.rate").Value, "the cluster-wide default")
+	err = c.IncrementalAlterConfigs(ctx, broker1, admin.ConfigChange{Op: admin.SetConfig, Name: "num.partitions", Value: "3"})
+	assert.ErrorIs(t, err, kerr.InvalidConfig, "a static broker config changes with a restart")
+}
+
+// produce writes n records to one partition of a topic of the cluster.
+func produce(t *testing.T, cl *clustertest.Cluster, topic string, partition int32, n int) {
+	t.Helper()
+	for i := range n {
+		leader := cl.WaitLeader(topic, partition, 15*time.Second, nil)
+		require.NoError(t, cl.ProduceTo(leader, topic, partition, -1, "r"+strconv.Itoa(i)))
+	}
+}
+
+func TestThreeBrokersDeleteRecordsOnEachLeader(t *testing.T) {
+	cl := startCluster(t)
+	ctx := testContext(t)
+	// Two partitions led by two different brokers: one request each.
+	cl.CreateTopic("orders", 2, 3, [][]int32{{1, 2, 3}, {2, 3, 1}}, nil)
+	produce(t, cl, "orders", 0, 5)
+	produce(t, cl, "orders", 1, 4)
+
+	// The client knows only broker 3, which leads neither partition.
+	c := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(3)}})
+	p0, p1 := admin.TopicPartition{Topic: "orders", Partition: 0}, admin.TopicPartition{Topic: "orders", Partition: 1}
+	got, err := c.DeleteRecords(ctx, map[admin.TopicPartition]int64{p0: 3, p1: admin.HighWatermark})
+	require.NoError(t, err)
+	assert.Equal(t, admin.DeleteRecordsResult{LowWatermark: 3}, got[p0])
+	assert.Equal(t, admin.DeleteRecordsResult{LowWatermark: 4}, got[p1], "-1: up to the high watermark")
+
+	missing := admin.TopicPartition{Topic: "nope", Partition: 0}
+	got, err = c.DeleteRecords(ctx, map[admin.TopicPartition]int64{p0: 100, missing: 1})
+	assert.ErrorIs(t, err, kerr.OffsetOutOfRange)
+	assert.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+	assert.ErrorIs(t, got[p0].Err, kerr.OffsetOutOfRange, "past the high watermark")
+	assert.ErrorIs(t, got[missing].Err, kerr.UnknownTopicOrPartition)
+}
+
+func TestThreeBrokersDescribeLogDirsOfEveryBroker(t *testing.T) {
+	cl := startCluster(t)
+	ctx := testContext(t)
+	cl.CreateTopic("orders", 1, 3, nil, nil)
+	produce(t, cl, "orders", 0, 3)
+	cl.WaitFullISR("orders", 0, 15*time.Second)
+
+	c := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(1)}})
+	dirs, err := c.DescribeLogDirs(ctx)
+	require.NoError(t, err)
+	require.Len(t, dirs, 3, "one log dir on each broker")
+	for i, d := range dirs {
+		assert.EqualValues(t, i+1, d.Broker)
+		assert.NoError(t, d.Err)
+		assert.NotEmpty(t, d.Dir)
+		i := slices.IndexFunc(d.Partitions, func(p admin.LogDirPartition) bool { return p.TopicPartition.String() == "orders-0" })
+		require.GreaterOrEqual(t, i, 0, "broker %d holds orders-0", d.Broker)
+		assert.Positive(t, d.Partitions[i].Size, "broker %d's copy has the records", d.Broker)
+		assert.False(t, d.Partitions[i].IsFuture)
+	}
+
+	dirs, err = c.DescribeLogDirs(ctx, 2)
+	require.NoError(t, err)
+	require.Len(t, dirs, 1)
+	assert.EqualValues(t, 2, dirs[0].Broker)
+}
