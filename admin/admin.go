@@ -153,7 +153,7 @@ func kafkaError(code int16, message *string) error {
 		return nil
 	}
 	if message != nil && *message != "" {
-		return fmt.Errorf("%w: %s", err, *message)
+		return fmt.Errorf("%w (%s)", err, *message)
 	}
 	return err
 }

@@ -84,10 +84,19 @@ func serve(cfg broker.Config, started func(*broker.Broker)) error {
 	if err != nil {
 		return err
 	}
+	// The pid file is how `klab broker stop` finds this process, as
+	// kafka-server-stop.sh finds Kafka's by its command line.
+	pidFile := filepath.Join(cfg.DataDir, brokerPidFile)
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		b.Close()
+		return err
+	}
 	started(b)
 	<-ctx.Done()
-	fmt.Println("shutting down: leaving the cluster, closing connections and flushing logs")
-	if err := b.Close(); err != nil {
+	fmt.Println("shutting down: moving leadership away, leaving the cluster, closing connections and flushing logs")
+	err = b.Close()
+	os.Remove(pidFile)
+	if err != nil {
 		return err
 	}
 	fmt.Println("stopped")
@@ -114,6 +123,7 @@ func runCluster(args []string) error {
 	if err != nil {
 		return err
 	}
+	restart := restartCommand(self)
 	var rackList []string
 	if *racks != "" {
 		rackList = strings.Split(*racks, ",")
@@ -159,13 +169,14 @@ func runCluster(args []string) error {
 			err := cmd.Wait()
 			if ctx.Err() == nil {
 				fmt.Printf("[broker %d] exited (%v). Start it again, with its data, in another terminal:\n  %s %s\n",
-					id, err, filepath.Base(self), strings.Join(brokerArgs, " "))
+					id, err, restart, shellJoin(brokerArgs))
 			}
 		}()
 	}
 	fmt.Printf("\nbootstrap servers: %s\n", strings.Join(addrs, ","))
 	fmt.Printf("try: kcat -b %s -L\n", addrs[0])
 	fmt.Println("break it: kill -9 one broker's pid and watch the others elect new leaders.")
+	fmt.Printf("stop one cleanly: %s broker stop --id 2 --dir %s\n", restart, shellQuote(*dir))
 	fmt.Println("Ctrl-C stops them all; their data stays for the next start.")
 	<-ctx.Done()
 	fmt.Println("\nstopping the brokers")

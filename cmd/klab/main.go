@@ -24,11 +24,18 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"cluster", "klab cluster [--brokers 3] [--racks a,b,c] [--dir klab-data] [--port 9092]", "run a local Kafka-compatible cluster, one process per broker", runCluster},
-		{"broker", "klab broker --id N --listen host:port --gossip host:port --seeds a,b,c --dir D [--rack R] [--config F]", "run one broker", runBroker},
+		{"broker", "klab broker --id N --listen host:port --gossip host:port --seeds a,b,c --dir D [--rack R] [--config F]", "run one broker", runBrokerCommand},
+		// runBrokerCommand sends `klab broker stop` here; listed apart for the help.
+		{"broker stop", "klab broker stop --id N [--dir klab-data] [--timeout 60s]", "stop a running broker cleanly, as kafka-server-stop.sh does", runBrokerStop},
 		{"topics", "klab topics create|list|describe|delete [flags]", "create, list, describe and delete topics", runTopics},
 		{"produce", "klab produce --topic T [--key-separator S] [-X k=v]", "write lines of standard input as records", runProduce},
 		{"consume", "klab consume --topic T [--from-beginning] [flags]", "print records", runConsume},
 		{"groups", "klab groups list|describe|delete|delete-offsets|reset-offsets [flags]", "list, describe and delete consumer groups; delete or reset their offsets", runGroups},
+		{"configs", "klab configs --describe|--alter --entity-type topics|brokers [--entity-name N | --entity-default] [flags]", "describe and alter topic and broker configs, as kafka-configs.sh does", runConfigs},
+		{"log-dirs", "klab log-dirs --describe [--broker-list 1,2] [--topic-list a,b]", "each broker's log directories and partition sizes, as JSON", runLogDirs},
+		{"delete-records", "klab delete-records --offset-json-file F", "delete the records before an offset, as kafka-delete-records.sh does", runDeleteRecords},
+		{"leader-election", "klab leader-election --election-type preferred|unclean (--topic T --partition P | --all-topic-partitions | --path-to-json-file F)", "elect partition leaders", runLeaderElection},
+		{"reassign", "klab reassign --generate|--execute|--verify|--cancel|--list [flags]", "move partitions' replicas, as kafka-reassign-partitions.sh does", runReassign},
 		{"transactions", "klab transactions describe-producers --topic T --partition P", "a partition's idempotent producers and their last sequences", runTransactions},
 		{"course", "klab course [test|solve|reset NN | gen | check]", "the course: progress, tests, solutions", runCourse},
 		{"perf", "klab perf log|recovery|produce|consume|compare|clients|replicated|failover [flags]", "measure the log, the cluster and the clients", runPerf},
