@@ -415,3 +415,31 @@ func TestThreeBrokersDescribeLogDirsOfEveryBroker(t *testing.T) {
 	require.Len(t, dirs, 1)
 	assert.EqualValues(t, 2, dirs[0].Broker)
 }
+func TestThreeBrokersReassignAPartition(t *testing.T) {
+	cl := startCluster(t)
+	ctx := testContext(t)
+	cl.CreateTopic("orders", 1, 2, [][]int32{{1, 2}}, nil)
+	produce(t, cl, "orders", 0, 5)
+	probe := newClient(t, admin.Options{Bootstrap: cl.Addrs()})
+	_, other := controllerAndOther(t, ctx, probe)
+	c := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(other)}, Via: cl.Addr(other)})
+
+	tp := admin.TopicPartition{Topic: "orders", Partition: 0}
+	results, err := c.AlterPartitionReassignments(ctx, map[admin.TopicPartition][]int32{tp: {3, 2}})
+	require.NoError(t, err)
+	assert.NoError(t, results[tp])
+	eventually(t, "orders-0 to move to brokers 3 and 2", func() bool {
+		moving, err := c.ListPartitionReassignments(ctx)
+		if err != nil || len(moving) > 0 {
+			return false
+		}
+		topics, err := c.DescribeTopics(ctx, "orders")
+		return err == nil && slices.Equal(topics[0].Partitions[0].Replicas, []int32{3, 2})
+	})
+
+	results, err = c.AlterPartitionReassignments(ctx, map[admin.TopicPartition][]int32{tp: nil})
+	assert.ErrorIs(t, err, kerr.NoReassignmentInProgress, "nothing to cancel")
+	assert.ErrorIs(t, results[tp], kerr.NoReassignmentInProgress)
+	_, err = c.AlterPartitionReassignments(ctx, map[admin.TopicPartition][]int32{tp: {3, 9}})
+	assert.ErrorIs(t, err, kerr.InvalidReplicaAssignment, "broker 9 is not in the cluster")
+}
