@@ -270,3 +270,99 @@ func TestRestartCommandOfAGoRunBinary(t *testing.T) {
 	assert.Equal(t, "go run ../cmd/klab", restartCommand(goRun))
 	assert.Equal(t, "broker --id 2 --dir 'my data/broker-2'", shellJoin([]string{"broker", "--id", "2", "--dir", "my data/broker-2"}))
 }
+
+// reassignCmd runs `klab reassign args...` and returns its output.
+func reassignCmd(t *testing.T, bs string, args ...string) (string, error) {
+	t.Helper()
+	return capture(t, func() error { return runReassign(append([]string{bs}, args...)) })
+}
+
+// topicConfig is a config's value on a topic, "" when it has none.
+func topicConfig(t *testing.T, bs, topic, name string) string {
+	t.Helper()
+	out, err := capture(t, func() error {
+		return runConfigs([]string{bs, "--describe", "--entity-type", "topics", "--entity-name", topic})
+	})
+	require.NoError(t, err)
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "  "+name+"="); ok {
+			return strings.Fields(v)[0]
+		}
+	}
+	return ""
+}
+
+func TestReassignCommandExecuteVerifyWithThrottle(t *testing.T) {
+	cl, bs := startAdminCluster(t)
+	cl.CreateTopic("orders", 2, 2, [][]int32{{1, 2}, {2, 1}}, nil)
+	produceRecords(t, cl.Addrs(), "orders", 0, 5)
+	plan := writeFile(t, "plan.json", `{"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[3,2]},{"topic":"orders","partition":1,"replicas":[2,1]}]}`)
+
+	out, err := reassignCmd(t, bs, "--execute", "--reassignment-json-file", plan, "--throttle", "50000000")
+	require.NoError(t, err)
+	assert.Equal(t, `Current partition replica assignment
+
+{"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[1,2],"log_dirs":["any","any"]},{"topic":"orders","partition":1,"replicas":[2,1],"log_dirs":["any","any"]}]}
+
+Save this to use as the --reassignment-json-file option during rollback
+Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.
+The inter-broker throttle limit was set to 50000000 B/s
+Successfully started partition reassignments for orders-0,orders-1
+`, out)
+	// Only orders-0 moves: its current replicas may send (as leaders), its
+	// new one fetches (as a follower).
+	assert.Equal(t, "0:1,0:2", topicConfig(t, bs, "orders", "leader.replication.throttled.replicas"))
+	assert.Equal(t, "0:3", topicConfig(t, bs, "orders", "follower.replication.throttled.replicas"))
+
+	eventually(t, "the reassignment to complete", func() bool {
+		out, err = reassignCmd(t, bs, "--verify", "--reassignment-json-file", plan)
+		require.NoError(t, err)
+		return !strings.Contains(out, "in progress")
+	})
+	assert.Equal(t, `Status of partition reassignment:
+Reassignment of partition orders-0 is completed.
+Reassignment of partition orders-1 is completed.
+Clearing broker-level throttles on brokers 1,2,3
+Clearing topic-level throttles on topic orders
+`, out)
+	assert.Empty(t, topicConfig(t, bs, "orders", "leader.replication.throttled.replicas"), "verify removed the throttle")
+	out, err = capture(t, func() error {
+		return runConfigs([]string{bs, "--describe", "--entity-type", "brokers", "--entity-name", "3"})
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "Dynamic configs for broker 3 are:\n", out, "no throttle rate left on broker 3")
+
+	out, err = reassignCmd(t, bs, "--cancel", "--reassignment-json-file", plan, "--preserve-throttles")
+	require.NoError(t, err)
+	assert.Equal(t, "None of the specified partition reassignments are active.\n", out)
+
+	bad := writeFile(t, "bad.json", `{"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[3,9]}]}`)
+	_, err = reassignCmd(t, bs, "--execute", "--reassignment-json-file", bad)
+	assert.ErrorContains(t, err, "Error reassigning partition(s):\norders-0: INVALID_REPLICA_ASSIGNMENT")
+}
+
+func TestReassignCommandListAndCancelAMoveThatCannotFinish(t *testing.T) {
+	cl, bs := startAdminCluster(t)
+	cl.CreateTopic("orders", 1, 2, [][]int32{{1, 2}}, nil)
+	// Broker 3 is down: a replica added there cannot catch up, so the move
+	// stays in progress until it is cancelled.
+	cl.Stop(3)
+	plan := writeFile(t, "plan.json", `{"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[3,2]}]}`)
+	out, err := reassignCmd(t, bs, "--execute", "--reassignment-json-file", plan)
+	require.NoError(t, err)
+	assert.Contains(t, out, "Successfully started partition reassignment for orders-0\n")
+
+	out, err = reassignCmd(t, bs, "--list")
+	require.NoError(t, err)
+	assert.Equal(t, "Current partition reassignments:\norders-0: replicas: 3,2,1. adding: 3. removing: 1.\n", out)
+	out, err = reassignCmd(t, bs, "--verify", "--reassignment-json-file", plan)
+	require.NoError(t, err)
+	assert.Equal(t, "Status of partition reassignment:\nReassignment of partition orders-0 is still in progress.\n", out)
+
+	out, err = reassignCmd(t, bs, "--cancel", "--reassignment-json-file", plan)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(out, "Successfully cancelled partition reassignment for: orders-0\n"), out)
+	out, err = reassignCmd(t, bs, "--list")
+	require.NoError(t, err)
+	assert.Equal(t, "No partition reassignments found.\n", out)
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"klab.dev/klab/admin"
 	"klab.dev/klab/broker/controller"
 	"klab.dev/klab/broker/metadata"
@@ -459,6 +461,13 @@ func clearThrottles(ctx context.Context, adm *admin.Client, target assignment) e
 		err := adm.IncrementalAlterConfigs(ctx, r,
 			admin.ConfigChange{Op: admin.DeleteConfig, Name: leaderThrottledRate},
 			admin.ConfigChange{Op: admin.DeleteConfig, Name: followerThrottledRate})
+		if errors.Is(err, kerr.BrokerNotAvailable) {
+			// A broker that is down keeps its throttle: say how to clear it
+			// and go on with the others.
+			fmt.Fprintf(os.Stderr, "broker %d is not available, so it keeps its throttle; once it is back: klab configs --alter --entity-type brokers --entity-name %d --delete-config %s,%s\n",
+				id, id, leaderThrottledRate, followerThrottledRate)
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"klab.dev/klab/admin"
+)
+
+// TestBrokerStopStopsABrokerProcessCleanly runs three `klab broker`
+// processes, as `klab cluster` does, and stops two of them with `klab
+// broker stop`: one found in the cluster's layout (<dir>/broker-N), one by
+// its own data directory.
+func TestBrokerStopStopsABrokerProcessCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the klab binary and runs three processes")
+	}
+	bin := filepath.Join(t.TempDir(), "klab")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+	dir := t.TempDir()
+	c, err := startProcesses(bin, dir, 3)
+	require.NoError(t, err)
+	t.Cleanup(c.stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	require.NoError(t, waitBrokers(ctx, c.addrs, 3))
+	adm := admin.New(admin.Options{Bootstrap: c.addrs})
+	defer adm.Close()
+	_, err = adm.CreateTopics(ctx, admin.NewTopic{Name: "orders", Partitions: 6, ReplicationFactor: 3})
+	require.NoError(t, err)
+
+	pidFile := filepath.Join(dir, "broker-2", brokerPidFile)
+	pid, err := os.ReadFile(pidFile)
+	require.NoError(t, err, "a running broker has its pid file")
+	assert.Equal(t, strconv.Itoa(c.procs[2].Process.Pid)+"\n", string(pid))
+
+	exited := reap(c, 2)
+	bs := "--bootstrap-server=" + c.addrs[0]
+	out, err := capture(t, func() error { return runBrokerStop([]string{"--id", "2", "--dir", dir, bs}) })
+	require.NoError(t, err)
+	t.Logf("klab broker stop printed:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	assert.Equal(t, "sent SIGTERM to broker 2 (pid "+strings.TrimSpace(string(pid))+")", lines[0])
+	assert.True(t, strings.HasPrefix(lines[len(lines)-1], "broker 2 stopped (in "), out)
+	<-exited
+	assert.NoFileExists(t, pidFile, "a broker that stopped cleanly removes its pid file")
+
+	_, err = capture(t, func() error { return runBrokerStop([]string{"--id", "2", "--dir", dir, bs}) })
+	assert.ErrorContains(t, err, "broker 2 is not running: no klab-broker.pid in "+filepath.Join(dir, "broker-2"))
+
+	// Broker 1's own data directory, as `klab broker --dir` was given it.
+	exited = reap(c, 1)
+	out, err = capture(t, func() error {
+		return runBrokerStop([]string{"--id", "1", "--dir", filepath.Join(dir, "broker-1"), "--bootstrap-server=" + c.addrs[2]})
+	})
+	require.NoError(t, err)
+	assert.Contains(t, out, "broker 1 stopped")
+	<-exited
+}
+
+// reap waits for broker id's process in the background, as the shell or
+// `klab cluster` that started a broker does, and takes it from c, so that
+// c.stop leaves it alone. The returned channel closes when it has exited.
+func reap(c *processes, id int32) <-chan struct{} {
+	cmd := c.procs[id]
+	delete(c.procs, id)
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	return exited
+}
