@@ -443,3 +443,53 @@ func TestThreeBrokersReassignAPartition(t *testing.T) {
 	_, err = c.AlterPartitionReassignments(ctx, map[admin.TopicPartition][]int32{tp: {3, 9}})
 	assert.ErrorIs(t, err, kerr.InvalidReplicaAssignment, "broker 9 is not in the cluster")
 }
+
+// offlinePartition leaves orders-0, on brokers 1 and 2, without a leader
+// and with broker 2 alive but out of sync: broker 2 stops, broker 1 takes
+// a record alone, broker 1 stops, broker 2 comes back. Broker 3 keeps the
+// metadata quorum.
+func offlinePartition(t *testing.T, cl *clustertest.Cluster) {
+	t.Helper()
+	cl.CreateTopic("orders", 1, 2, [][]int32{{1, 2}}, nil)
+	cl.WaitFullISR("orders", 0, 15*time.Second)
+	cl.Stop(2)
+	cl.WaitFor(15*time.Second, "broker 2 out of the ISR", func() bool {
+		p, ok := cl.Partition(0, "orders", 0)
+		return ok && slices.Equal(p.ISR, []int32{1})
+	})
+	require.NoError(t, cl.ProduceTo(1, "orders", 0, 1, "only broker 1 has it"))
+	cl.Stop(1)
+	cl.Restart(2)
+	cl.WaitFor(15*time.Second, "orders-0 offline", func() bool {
+		p, ok := cl.Partition(0, "orders", 0)
+		return ok && p.Leader == -1
+	})
+}
+
+func TestThreeBrokersUncleanLeaderElection(t *testing.T) {
+	cl := startCluster(t)
+	ctx := testContext(t)
+	offlinePartition(t, cl)
+	c := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(2), cl.Addr(3)}})
+	tp := admin.TopicPartition{Topic: "orders", Partition: 0}
+
+	topics, err := c.DescribeTopics(ctx, "orders")
+	require.NoError(t, err)
+	assert.EqualValues(t, -1, topics[0].Partitions[0].Leader)
+	assert.ErrorIs(t, topics[0].Partitions[0].Err, kerr.LeaderNotAvailable)
+
+	// A preferred election cannot help: broker 1 is gone.
+	results, err := c.ElectLeaders(ctx, admin.Preferred, tp)
+	assert.ErrorIs(t, err, kerr.PreferredLeaderNotAvailable)
+	assert.ErrorIs(t, results[tp], kerr.PreferredLeaderNotAvailable)
+
+	// An unclean one takes broker 2, out of sync as it is.
+	results, err = c.ElectLeaders(ctx, admin.Unclean, tp)
+	require.NoError(t, err)
+	assert.NoError(t, results[tp])
+	cl.WaitLeader("orders", 0, 15*time.Second, func(leader int32) bool { return leader == 2 })
+
+	results, err = c.ElectLeaders(ctx, admin.Unclean, tp)
+	require.NoError(t, err, "ELECTION_NOT_NEEDED is not a failure")
+	assert.ErrorIs(t, results[tp], kerr.ElectionNotNeeded, "it has a leader now")
+}

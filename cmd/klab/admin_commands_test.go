@@ -366,3 +366,39 @@ func TestReassignCommandListAndCancelAMoveThatCannotFinish(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "No partition reassignments found.\n", out)
 }
+
+func TestLeaderElectionCommandUnclean(t *testing.T) {
+	cl, bs := startAdminCluster(t)
+	// orders-0 on brokers 1 and 2: broker 2 stops and falls out of the
+	// ISR, broker 1 takes a record alone and stops, broker 2 comes back.
+	// The partition has no leader, and only an unclean election gives it
+	// one. Broker 3 keeps the metadata quorum.
+	cl.CreateTopic("orders", 1, 2, [][]int32{{1, 2}}, nil)
+	cl.WaitFullISR("orders", 0, 15*time.Second)
+	cl.Stop(2)
+	cl.WaitFor(15*time.Second, "broker 2 out of the ISR", func() bool {
+		p, ok := cl.Partition(0, "orders", 0)
+		return ok && len(p.ISR) == 1
+	})
+	require.NoError(t, cl.ProduceTo(1, "orders", 0, 1, "only broker 1 has it"))
+	cl.Stop(1)
+	cl.Restart(2)
+	cl.WaitFor(15*time.Second, "orders-0 offline", func() bool {
+		p, ok := cl.Partition(0, "orders", 0)
+		return ok && p.Leader == -1
+	})
+	bs = "--bootstrap-server=" + cl.Addr(2) + "," + cl.Addr(3)
+
+	out, err := capture(t, func() error {
+		return runLeaderElection([]string{bs, "--election-type", "preferred", "--topic", "orders", "--partition", "0"})
+	})
+	assert.EqualError(t, err, "1 replica(s) could not be elected")
+	assert.True(t, strings.HasPrefix(out, "Error completing leader election (PREFERRED) for partition: orders-0: PREFERRED_LEADER_NOT_AVAILABLE"), out)
+
+	out, err = capture(t, func() error {
+		return runLeaderElection([]string{bs, "--election-type", "unclean", "--all-topic-partitions"})
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "Successfully completed leader election (UNCLEAN) for partitions orders-0\n", out)
+	cl.WaitLeader("orders", 0, 15*time.Second, func(leader int32) bool { return leader == 2 })
+}
