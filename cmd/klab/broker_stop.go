@@ -51,6 +51,9 @@ func runBrokerStop(args []string) error {
 	if !processAlive(pid) {
 		return fmt.Errorf("broker %d is not running: pid %d, from %s, has exited", *id, pid, pidFile)
 	}
+	if !isBrokerProcess(pid) {
+		return fmt.Errorf("pid %d, from %s, is not a klab broker: the broker died without removing its pid file, and the pid went to another process; remove %s", pid, pidFile, pidFile)
+	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		return fmt.Errorf("stopping broker %d (pid %d): %w", *id, pid, err)
 	}
@@ -131,6 +134,19 @@ func processAlive(pid int) bool {
 		return stat[i+2] != 'Z'
 	}
 	return true
+}
+
+// isBrokerProcess reports whether pid runs `klab broker`, as far as
+// Linux's /proc tells: a broker killed with -9 leaves its pid file behind,
+// and its pid may since have gone to another process, which must not get
+// the signal. Without /proc (macOS) it cannot tell, and trusts the file.
+func isBrokerProcess(pid int) bool {
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return true
+	}
+	args := strings.Split(string(cmdline), "\x00")
+	return len(args) > 1 && args[1] == "broker"
 }
 
 // waitForExit waits until the process has exited, printing progress()

@@ -79,3 +79,13 @@ func reap(c *processes, id int32) <-chan struct{} {
 	go func() { cmd.Wait(); close(exited) }()
 	return exited
 }
+
+func TestBrokerStopRefusesAPidThatIsNotABroker(t *testing.T) {
+	// A broker killed with -9 leaves its pid file; here the pid is this
+	// test's own process, which is no broker and must not get SIGTERM.
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "broker-4"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "broker-4", brokerPidFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644))
+	_, err := capture(t, func() error { return runBrokerStop([]string{"--id", "4", "--dir", dir}) })
+	assert.ErrorContains(t, err, "is not a klab broker")
+}
