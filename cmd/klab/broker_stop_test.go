@@ -89,3 +89,15 @@ func TestBrokerStopRefusesAPidThatIsNotABroker(t *testing.T) {
 	_, err := capture(t, func() error { return runBrokerStop([]string{"--id", "4", "--dir", dir}) })
 	assert.ErrorContains(t, err, "is not a klab broker")
 }
+
+func TestBrokerStopProgressCountsThePartitionsItLeads(t *testing.T) {
+	bs := startAdminBroker(t) // orders, two partitions, both led by broker 1
+	adm := admin.New(admin.Options{Bootstrap: []string{strings.TrimPrefix(bs, "--bootstrap-server=")}})
+	defer adm.Close()
+	assert.Equal(t, "broker 1 is moving leadership of 2 partitions…", shutdownProgress(adm, 1))
+	assert.Equal(t, "broker 2 leads no partitions; it is closing its logs and connections…", shutdownProgress(adm, 2))
+
+	gone := admin.New(admin.Options{Bootstrap: []string{"127.0.0.1:1"}})
+	defer gone.Close()
+	assert.Equal(t, "broker 1 is shutting down…", shutdownProgress(gone, 1), "no metadata: no count")
+}
