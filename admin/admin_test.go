@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -492,4 +493,45 @@ func TestThreeBrokersUncleanLeaderElection(t *testing.T) {
 	results, err = c.ElectLeaders(ctx, admin.Unclean, tp)
 	require.NoError(t, err, "ELECTION_NOT_NEEDED is not a failure")
 	assert.ErrorIs(t, results[tp], kerr.ElectionNotNeeded, "it has a leader now")
+}
+
+func TestThreeBrokersForwardToTheController(t *testing.T) {
+	cl := startCluster(t)
+	ctx := testContext(t)
+	probe := newClient(t, admin.Options{Bootstrap: cl.Addrs()})
+	_, other := controllerAndOther(t, ctx, probe)
+
+	// Each call goes first to a broker that is not the controller, and a
+	// retry would wait a minute, longer than the call may take: each
+	// succeeds at its first attempt only because that broker forwards it
+	// to the controller (KIP-590) instead of answering NOT_CONTROLLER.
+	calls := map[string]func(ctx context.Context, c *admin.Client) error{
+		"1 CreateTopics": func(ctx context.Context, c *admin.Client) error {
+			_, err := c.CreateTopics(ctx, admin.NewTopic{Name: "orders", Partitions: 1, ReplicationFactor: 3})
+			return err
+		},
+		"2 CreatePartitions": func(ctx context.Context, c *admin.Client) error {
+			_, err := c.CreatePartitions(ctx, admin.NewPartitions{Topic: "orders", Count: 2})
+			return err
+		},
+		"3 IncrementalAlterConfigs": func(ctx context.Context, c *admin.Client) error {
+			return c.IncrementalAlterConfigs(ctx, admin.ConfigResource{Type: admin.TopicResource, Name: "orders"},
+				admin.ConfigChange{Op: admin.SetConfig, Name: "retention.ms", Value: "60000"})
+		},
+		"4 ElectLeaders": func(ctx context.Context, c *admin.Client) error {
+			_, err := c.ElectLeaders(ctx, admin.Preferred)
+			return err
+		},
+		"5 DeleteTopics": func(ctx context.Context, c *admin.Client) error {
+			_, err := c.DeleteTopics(ctx, "orders")
+			return err
+		},
+	}
+	for _, name := range slices.Sorted(maps.Keys(calls)) {
+		// A fresh client each time: only a first attempt goes through Via.
+		c := newClient(t, admin.Options{Bootstrap: []string{cl.Addr(other)}, Via: cl.Addr(other), RetryBackoff: time.Minute})
+		callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		assert.NoError(t, calls[name](callCtx, c), name)
+		cancel()
+	}
 }
