@@ -176,7 +176,7 @@ func runCluster(args []string) error {
 	fmt.Printf("\nbootstrap servers: %s\n", strings.Join(addrs, ","))
 	fmt.Printf("try: kcat -b %s -L\n", addrs[0])
 	fmt.Println("break it: kill -9 one broker's pid and watch the others elect new leaders.")
-	fmt.Printf("stop one cleanly: %s broker stop --id 2 --dir %s\n", restart, shellQuote(*dir))
+	fmt.Printf("stop one cleanly: %s broker stop --id %d --dir %s --bootstrap-server %s\n", restart, min(2, *n), shellQuote(*dir), addrs[0])
 	fmt.Println("Ctrl-C stops them all; their data stays for the next start.")
 	<-ctx.Done()
 	fmt.Println("\nstopping the brokers")
