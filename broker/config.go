@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -241,6 +242,11 @@ var brokerTopicConfigs = map[string]string{
 	"unclean.leader.election.enable":  "unclean.leader.election.enable",
 }
 
+// errUnknownBrokerConfig is Set's error for a name it does not know, as
+// opposed to a bad value: dynamic configs (dynamic_config.go) tell an
+// unknown name from a static config by it.
+var errUnknownBrokerConfig = errors.New("unknown broker config")
+
 // Set applies one setting by its Kafka name.
 func (c *Config) Set(name, value string) error {
 	value = strings.TrimSpace(value)
@@ -318,7 +324,7 @@ func (c *Config) Set(name, value string) error {
 	default:
 		topicName, ok := brokerTopicConfigs[name]
 		if !ok {
-			return fmt.Errorf("unknown broker config %q", name)
+			return fmt.Errorf("%w %q", errUnknownBrokerConfig, name)
 		}
 		if err = validateTopicConfig(topicName, value); err == nil {
 			c.TopicDefaults[topicName] = value

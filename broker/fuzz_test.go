@@ -92,8 +92,23 @@ func seedFrames() [][]byte {
 	elt := kmsg.NewElectLeadersRequestTopic()
 	elt.Topic, elt.Partitions = "t", []int32{0, 1}
 	elect.Topics = append(elect.Topics, elt)
+	incremental := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	ir := kmsg.NewIncrementalAlterConfigsRequestResource()
+	ir.ResourceType, ir.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
+	ic := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	ic.Name, ic.Op, ic.Value = "cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, kmsg.StringPtr("compact")
+	ir.Configs = append(ir.Configs, ic)
+	incremental.Resources = append(incremental.Resources, ir)
+	alterConfigs := kmsg.NewPtrAlterConfigsRequest()
+	ar := kmsg.NewAlterConfigsRequestResource()
+	ar.ResourceType, ar.ResourceName = kmsg.ConfigResourceTypeBroker, ""
+	ac := kmsg.NewAlterConfigsRequestResourceConfig()
+	ac.Name, ac.Value = "follower.replication.throttled.rate", kmsg.StringPtr("1024")
+	ar.Configs = append(ar.Configs, ac)
+	alterConfigs.Resources = append(alterConfigs.Resources, ar)
 	return [][]byte{
 		enc(kmsg.NewPtrApiVersionsRequest(), 3),
+		enc(incremental, 0), enc(incremental, 1), enc(alterConfigs, 0), enc(alterConfigs, 2),
 		enc(epochs, 4), enc(alter, 1), enc(alter, 3), enc(elect, 2),
 		enc(meta, 12), enc(meta, 0),
 		enc(produce, 9), enc(produce, 3),

@@ -266,6 +266,32 @@ func (c *Cluster) Restart(id int32) {
 	c.t.Logf("clustertest: restarted broker %d", id)
 }
 
+// RestartAll starts every stopped broker again, all at once, as a whole
+// cluster comes back after an outage: none of them could start alone,
+// without a quorum of the metadata log.
+func (c *Cluster) RestartAll() {
+	c.t.Helper()
+	var stopped []int32
+	for _, id := range c.IDs() {
+		if c.Broker(id) == nil {
+			stopped = append(stopped, id)
+		}
+	}
+	errs := make([]error, len(stopped))
+	var wg sync.WaitGroup
+	for i, id := range stopped {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = c.start(id) }()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			c.t.Fatalf("restarting broker %d: %v", stopped[i], err)
+		}
+	}
+	c.t.Logf("clustertest: restarted brokers %v", stopped)
+}
+
 // Pause freezes a broker, as SIGSTOP would; Resume thaws it.
 func (c *Cluster) Pause(id int32)  { c.Net.Pause(id); c.t.Logf("clustertest: paused broker %d", id) }
 func (c *Cluster) Resume(id int32) { c.Net.Resume(id); c.t.Logf("clustertest: resumed broker %d", id) }

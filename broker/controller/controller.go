@@ -89,6 +89,9 @@ type Controller struct {
 	// producerIDsMu makes allocations of producer id blocks one at a time:
 	// each reads the next id from the image its predecessor's record left.
 	producerIDsMu sync.Mutex
+	// configsMu makes config changes one at a time: each is computed from
+	// the configs its predecessor's record left (configs.go).
+	configsMu sync.Mutex
 
 	stop     chan struct{}
 	wg       sync.WaitGroup

@@ -66,6 +66,11 @@ type Image struct {
 	// is kept in snapshots with the rest of the image, so that a producer id
 	// is never handed out twice, whatever restarts.
 	NextProducerID int64 `json:"nextProducerId"`
+	// BrokerConfigs are the dynamic broker configs, by broker id in
+	// decimal, or ClusterDefault for every broker's default (Kafka's
+	// DYNAMIC_BROKER_CONFIG and DYNAMIC_DEFAULT_BROKER_CONFIG). Each map is
+	// replaced whole when it changes, never modified. See BrokerConfig.
+	BrokerConfigs map[string]map[string]string `json:"brokerConfigs,omitempty"`
 	// Offset is the index of the last record applied in the metadata log.
 	Offset uint64 `json:"offset"`
 }

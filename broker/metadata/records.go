@@ -26,6 +26,8 @@ type Record struct {
 	ChangePartition *PartitionChange `json:"changePartition,omitempty"`
 	// AllocateProducerIDs gives a broker a block of producer ids.
 	AllocateProducerIDs *ProducerIDBlock `json:"allocateProducerIds,omitempty"`
+	// AlterConfigs sets and deletes a topic's or a broker's dynamic configs.
+	AlterConfigs *ConfigChange `json:"alterConfigs,omitempty"`
 }
 
 // CreatePartitions adds partitions, already assigned, at the end of a topic.
@@ -111,6 +113,10 @@ func (im *Image) apply(r Record) (*Image, error) {
 		}
 	case r.AllocateProducerIDs != nil:
 		if err := next.allocateProducerIDs(*r.AllocateProducerIDs); err != nil {
+			return nil, err
+		}
+	case r.AlterConfigs != nil:
+		if err := next.alterConfigs(*r.AlterConfigs); err != nil {
 			return nil, err
 		}
 	default:
