@@ -11,14 +11,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/client"
+	"klab.dev/klab/broker/metadata"
 )
 
 // This file is how requests that only the active controller can answer
-// (AlterPartition, AllocateProducerIds) reach it. The sender tries the
-// active controller first and then, if it cannot reach it, every other
-// broker (askController); a broker that is not the controller passes such a
-// request on to it (forwardToController). A broker cut off from the
-// controller, but not from every broker, is so still heard.
+// reach it. Brokers' own requests (AlterPartition, AllocateProducerIds,
+// BrokerHeartbeat) try the active controller first and then, if it cannot
+// be reached, every other broker (askController), so that a broker cut off
+// from the controller, but not from every broker, is still heard. A broker
+// that is not the controller passes such a request on to it
+// (forwardToController) — and clients' admin requests that change
+// metadata (CreateTopics, DeleteTopics, CreatePartitions, ElectLeaders,
+// AlterConfigs, AlterPartitionReassignments) the same way, as KRaft
+// brokers forward them (KIP-590): a client may send them to any broker.
 
 // forwardClientID marks a request one broker forwarded to another.
 const forwardClientID = "klab-forwarded"
@@ -100,4 +105,25 @@ func (b *Broker) requestPeer(ctx context.Context, addr string, req kmsg.Request)
 	}
 	defer conn.Close()
 	return conn.Request(ctx, req)
+}
+
+// awaitImage waits, a few seconds at most, until this broker's metadata
+// satisfies done. A change forwarded to the controller is committed when
+// the controller answers, but reaches this broker's image a moment later:
+// the forwarding broker waits for it before answering, so that a client's
+// next request here (Metadata after CreateTopics, say) sees the change.
+func (b *Broker) awaitImage(ctx context.Context, done func(*metadata.Image) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		changed := b.ctrl.Changed()
+		if done(b.ctrl.Image()) {
+			return b.caughtUp()
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: the change is made, but has not reached broker %d yet", kerr.RequestTimedOut, b.cfg.NodeID)
+		}
+	}
 }

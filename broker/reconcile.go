@@ -197,7 +197,11 @@ func (b *Broker) leaderPartitions() []*partition {
 // change, with an AlterPartition request. The answer comes back through the
 // metadata log; the request's own answer only says whether it was taken.
 func (b *Broker) maybeAlterISR(p *partition) {
-	isr, leaderEpoch, partitionEpoch, ok := p.isrChange(time.Now(), b.cfg.ReplicaLagTimeMax)
+	// A broker shutting down keeps fetching until it stops, but may not
+	// join the ISR (the controller would refuse it: KIP-841).
+	brokers := b.ctrl.Image().Brokers
+	shuttingDown := func(id int32) bool { return brokers[id].InControlledShutdown }
+	isr, leaderEpoch, partitionEpoch, ok := p.isrChange(time.Now(), b.cfg.ReplicaLagTimeMax, shuttingDown)
 	if !ok {
 		return
 	}

@@ -81,11 +81,11 @@ func (c *Controller) CreatePartitions(name string, total int32, assignment [][]i
 
 // placement checks a requested assignment, or makes one.
 func (c *Controller) placement(im *metadata.Image, n, rf int, assignment [][]int32) ([][]int32, error) {
-	alive := c.cfg.Members.Alive()
+	eligible := c.eligible(im)
 	if len(assignment) == 0 {
 		var live []metadata.Broker
 		for _, b := range im.SortedBrokers() {
-			if _, ok := alive[b.ID]; ok {
+			if eligible(b.ID) {
 				live = append(live, b)
 			}
 		}
@@ -114,12 +114,12 @@ func (c *Controller) placement(im *metadata.Image, n, rf int, assignment [][]int
 // replica leads, the live ones are in sync (a new partition is empty, so
 // every replica has all of it).
 func (c *Controller) newPartitions(replicas [][]int32) []metadata.Partition {
-	alive := c.cfg.Members.Alive()
+	eligible := c.eligible(c.fsm.Image())
 	out := make([]metadata.Partition, len(replicas))
 	for i, rs := range replicas {
 		p := metadata.Partition{Replicas: slices.Clone(rs), Leader: -1}
 		for _, id := range rs {
-			if _, ok := alive[id]; ok {
+			if eligible(id) {
 				p.ISR = append(p.ISR, id)
 				if p.Leader < 0 {
 					p.Leader = id
@@ -155,10 +155,10 @@ func (c *Controller) AlterPartition(broker int32, topic string, partition, leade
 	case !slices.Contains(isr, broker):
 		return p, fmt.Errorf("%w: the leader must stay in the ISR", kerr.InvalidRequest)
 	}
-	alive := c.cfg.Members.Alive()
+	eligible := c.eligible(c.fsm.Image())
 	for _, id := range isr {
-		if _, ok := alive[id]; !ok && !p.InSync(id) {
-			return p, fmt.Errorf("%w: broker %d is not alive", kerr.IneligibleReplica, id)
+		if !eligible(id) && !p.InSync(id) {
+			return p, fmt.Errorf("%w: broker %d is not alive, or is shutting down", kerr.IneligibleReplica, id)
 		}
 	}
 	err := c.propose(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: topic, Partition: partition, PartitionEpoch: partitionEpoch, ISR: isr}})
@@ -176,8 +176,7 @@ func (c *Controller) ElectPreferred(topic string, partition int32) error {
 	if !ok {
 		return fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, partition)
 	}
-	alive := c.cfg.Members.Alive()
-	want, ok := preferred(p, func(id int32) bool { _, ok := alive[id]; return ok })
+	want, ok := preferred(p, c.eligible(c.fsm.Image()))
 	if p.Leader == p.Replicas[0] {
 		return fmt.Errorf("%w: broker %d already leads %s-%d", kerr.ElectionNotNeeded, p.Leader, topic, partition)
 	}
@@ -185,4 +184,30 @@ func (c *Controller) ElectPreferred(topic string, partition int32) error {
 		return fmt.Errorf("%w: broker %d is not alive and in sync", kerr.PreferredLeaderNotAvailable, p.Replicas[0])
 	}
 	return c.propose(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: topic, Partition: partition, PartitionEpoch: p.PartitionEpoch, Leader: &want}})
+}
+
+// ElectUnclean gives a partition with no leader to its first eligible
+// replica, in sync or not, as kafka-leader-election --election-type
+// unclean does: the partition is back, and the records that replica lacks
+// are lost. A partition that has a leader needs no election.
+func (c *Controller) ElectUnclean(topic string, partition int32) error {
+	if !c.Active() {
+		return ErrNotController
+	}
+	im := c.fsm.Image()
+	p, ok := im.Partition(topic, partition)
+	if !ok {
+		return fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, partition)
+	}
+	if p.Leader >= 0 {
+		return fmt.Errorf("%w: broker %d leads %s-%d", kerr.ElectionNotNeeded, p.Leader, topic, partition)
+	}
+	eligible := c.eligible(im)
+	for _, id := range p.Replicas {
+		if eligible(id) {
+			c.log.Warn("controller: unclean leader election; records the new leader lacks are lost", "topic", topic, "partition", partition, "leader", id)
+			return c.propose(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: topic, Partition: partition, PartitionEpoch: p.PartitionEpoch, Leader: &id, ISR: []int32{id}}})
+		}
+	}
+	return fmt.Errorf("%w: no replica of %s-%d is alive", kerr.EligibleLeadersNotAvailable, topic, partition)
 }

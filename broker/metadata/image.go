@@ -23,6 +23,12 @@ type Broker struct {
 	// comes back with another is registered again, after the controller has
 	// treated its previous life as dead (KRaft's broker epoch).
 	Incarnation int64 `json:"incarnation,omitempty"`
+	// InControlledShutdown says the broker asked to stop (SIGTERM): the
+	// controller moves the leadership of its partitions to other in-sync
+	// replicas and takes it out of their ISRs, and no partition is given to
+	// it, until it registers again with its next incarnation (KRaft's
+	// BrokerRegistrationChangeRecord with InControlledShutdown).
+	InControlledShutdown bool `json:"inControlledShutdown,omitempty"`
 }
 
 // Partition is one partition's replication state.
@@ -40,6 +46,30 @@ type Partition struct {
 	// PartitionEpoch grows with every change to the partition; a change
 	// proposed against an older one is refused (INVALID_UPDATE_VERSION).
 	PartitionEpoch int32 `json:"partitionEpoch"`
+	// AddingReplicas and RemovingReplicas describe a reassignment in
+	// progress (KIP-455): Replicas is then the target replicas followed by
+	// those leaving; the adding ones catch up as followers, and once every
+	// target replica is in the ISR the controller drops the removing ones.
+	// Both are empty when no reassignment is in progress.
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
+}
+
+// Reassigning reports whether a reassignment of the partition is in progress.
+func (p Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// Target is the replica list a reassignment in progress moves to: the
+// replicas without the removing ones. Without a reassignment, Replicas.
+func (p Partition) Target() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(id int32) bool { return slices.Contains(p.RemovingReplicas, id) })
+}
+
+// Original is the replica list a reassignment in progress started from:
+// the replicas without the adding ones. Cancelling it goes back there.
+func (p Partition) Original() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(id int32) bool { return slices.Contains(p.AddingReplicas, id) })
 }
 
 // Has reports whether broker id is one of the partition's replicas.

@@ -28,7 +28,21 @@ type Record struct {
 	AllocateProducerIDs *ProducerIDBlock `json:"allocateProducerIds,omitempty"`
 	// AlterConfigs sets and deletes a topic's or a broker's dynamic configs.
 	AlterConfigs *ConfigChange `json:"alterConfigs,omitempty"`
+	// ControlledShutdown marks a registered broker, in the incarnation it
+	// names, as shutting down (InControlledShutdown).
+	ControlledShutdown *BrokerShutdown `json:"controlledShutdown,omitempty"`
 }
+
+// BrokerShutdown names the broker, and the life of it, that asked to stop.
+type BrokerShutdown struct {
+	ID          int32 `json:"id"`
+	Incarnation int64 `json:"incarnation"`
+}
+
+// ErrStaleBroker is the error of a shutdown for a broker's earlier life:
+// the broker that asked has started again since, and the new one must not
+// be taken for leaving.
+var ErrStaleBroker = fmt.Errorf("%w: the broker has started again since", kerr.StaleBrokerEpoch)
 
 // CreatePartitions adds partitions, already assigned, at the end of a topic.
 type CreatePartitions struct {
@@ -48,6 +62,13 @@ type PartitionChange struct {
 	Leader *int32 `json:"leader,omitempty"`
 	// ISR is the new in-sync replica set; nil leaves it.
 	ISR []int32 `json:"isr,omitempty"`
+	// Replicas, when not nil, is the new replica list, with Adding and
+	// Removing the reassignment it is part of (both empty: none). The
+	// three change together: a reassignment starts, completes or is
+	// cancelled in one record.
+	Replicas []int32 `json:"replicas,omitempty"`
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
 }
 
 // ProducerIDBlock is a range of producer ids, First to First+Size-1, that
@@ -119,6 +140,14 @@ func (im *Image) apply(r Record) (*Image, error) {
 		if err := next.alterConfigs(*r.AlterConfigs); err != nil {
 			return nil, err
 		}
+	case r.ControlledShutdown != nil:
+		s := *r.ControlledShutdown
+		b, ok := next.Brokers[s.ID]
+		if !ok || b.Incarnation != s.Incarnation {
+			return nil, fmt.Errorf("%w: broker %d, incarnation %d", ErrStaleBroker, s.ID, s.Incarnation)
+		}
+		b.InControlledShutdown = true
+		next.Brokers[s.ID] = b
 	default:
 		return nil, errors.New("metadata: empty record")
 	}
@@ -136,17 +165,30 @@ func (next *Image) changePartition(c PartitionChange) error {
 	if c.PartitionEpoch != p.PartitionEpoch {
 		return fmt.Errorf("%w: %s-%d is at partition epoch %d, the change was for %d", ErrStale, c.Topic, c.Partition, p.PartitionEpoch, c.PartitionEpoch)
 	}
-	if c.ISR != nil {
-		for _, id := range c.ISR {
-			if !p.Has(id) {
-				return fmt.Errorf("%w: broker %d is not a replica of %s-%d", kerr.IneligibleReplica, id, c.Topic, c.Partition)
-			}
+	if c.Replicas != nil {
+		if err := reassignable(c); err != nil {
+			return fmt.Errorf("%w: %s-%d", err, c.Topic, c.Partition)
 		}
+		p.Replicas = slices.Clone(c.Replicas)
+		p.AddingReplicas = slices.Clone(c.Adding)
+		p.RemovingReplicas = slices.Clone(c.Removing)
+	}
+	if c.ISR != nil {
 		p.ISR = slices.Clone(c.ISR)
 	}
 	if c.Leader != nil && *c.Leader != p.Leader {
 		p.Leader = *c.Leader
 		p.LeaderEpoch++
+	}
+	// Whatever changed, the ISR and the leader are among the replicas: a
+	// broker that holds no replica cannot have the partition's records.
+	for _, id := range p.ISR {
+		if !p.Has(id) {
+			return fmt.Errorf("%w: broker %d is not a replica of %s-%d", kerr.IneligibleReplica, id, c.Topic, c.Partition)
+		}
+	}
+	if p.Leader >= 0 && !p.Has(p.Leader) {
+		return fmt.Errorf("%w: leader %d is not a replica of %s-%d", kerr.IneligibleReplica, p.Leader, c.Topic, c.Partition)
 	}
 	p.PartitionEpoch++
 	next.Topics[t.Name] = t
@@ -170,5 +212,24 @@ func (next *Image) allocateProducerIDs(b ProducerIDBlock) error {
 		return fmt.Errorf("%w: producer ids are used up", kerr.UnknownServerError)
 	}
 	next.NextProducerID = b.First + int64(b.Size)
+	return nil
+}
+
+// reassignable checks a change's replica list: not empty, no broker twice,
+// and the adding and removing replicas among the replicas, apart.
+func reassignable(c PartitionChange) error {
+	if len(c.Replicas) == 0 {
+		return fmt.Errorf("%w: no replicas", kerr.InvalidReplicaAssignment)
+	}
+	for i, id := range c.Replicas {
+		if slices.Contains(c.Replicas[:i], id) {
+			return fmt.Errorf("%w: broker %d twice", kerr.InvalidReplicaAssignment, id)
+		}
+	}
+	for _, id := range slices.Concat(c.Adding, c.Removing) {
+		if !slices.Contains(c.Replicas, id) || slices.Contains(c.Adding, id) && slices.Contains(c.Removing, id) {
+			return fmt.Errorf("%w: broker %d cannot be adding and removing, or either without being a replica", kerr.InvalidReplicaAssignment, id)
+		}
+	}
 	return nil
 }

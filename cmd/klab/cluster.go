@@ -29,6 +29,7 @@ func runBroker(args []string) error {
 	gossip := fs.String("gossip", "", "host:port to gossip on, UDP and TCP (default: the listen host, a free port)")
 	seeds := fs.String("seeds", "", "other brokers' gossip addresses, comma-separated; this broker's own may be among them")
 	rack := fs.String("rack", "", "broker.rack")
+	voters := fs.String("controller-quorum-voters", "", "controller.quorum.voters: the metadata quorum's voters, id@host:port,... (default: the brokers that form the cluster)")
 	config := fs.String("config", "", "a server.properties file of Kafka settings; the flags above win over it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -62,6 +63,9 @@ func runBroker(args []string) error {
 	}
 	if *seeds != "" {
 		cfg.Seeds = strings.Split(*seeds, ",")
+	}
+	if *voters != "" {
+		cfg.QuorumVoters = *voters
 	}
 	if *rack != "" {
 		cfg.Rack = *rack
@@ -128,10 +132,11 @@ func runCluster(args []string) error {
 	if *racks != "" {
 		rackList = strings.Split(*racks, ",")
 	}
-	var seeds, addrs []string
+	var seeds, addrs, voters []string
 	for i := range *n {
 		seeds = append(seeds, "127.0.0.1:"+strconv.Itoa(*gossipPort+i))
 		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(*port+i))
+		voters = append(voters, strconv.Itoa(i+1)+"@"+addrs[i])
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -142,7 +147,8 @@ func runCluster(args []string) error {
 	for i := range *n {
 		id := i + 1
 		brokerArgs := []string{"broker", "--id", strconv.Itoa(id), "--listen", addrs[i], "--gossip", seeds[i],
-			"--seeds", strings.Join(seeds, ","), "--dir", filepath.Join(*dir, "broker-"+strconv.Itoa(id))}
+			"--seeds", strings.Join(seeds, ","), "--controller-quorum-voters", strings.Join(voters, ","),
+			"--dir", filepath.Join(*dir, "broker-"+strconv.Itoa(id))}
 		if len(rackList) > 0 {
 			brokerArgs = append(brokerArgs, "--rack", rackList[i%len(rackList)])
 		}

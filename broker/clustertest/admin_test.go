@@ -1,0 +1,400 @@
+package clustertest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/client"
+	"klab.dev/klab/broker/clustertest"
+)
+
+// offlineWatch samples a partition's leader, as the active controller's
+// metadata has it, until stopped, and counts the samples with no leader.
+type offlineWatch struct {
+	stop    context.CancelFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	offline int
+	samples int
+}
+
+func watchOffline(c *clustertest.Cluster, topic string, partition int32) *offlineWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &offlineWatch{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if p, ok := c.Partition(0, topic, partition); ok {
+				w.mu.Lock()
+				w.samples++
+				if p.Leader < 0 {
+					w.offline++
+				}
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *offlineWatch) Stop() (offline, samples int) {
+	w.stop()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.offline, w.samples
+}
+
+// TestControlledShutdownMovesLeadershipFirst: a broker stopped cleanly
+// hands the leadership of its partitions to another in-sync replica and
+// leaves their ISRs before it stops serving, so the partition is never
+// without a leader and an acks=all producer loses nothing and sees no
+// error it does not retry.
+func TestControlledShutdownMovesLeadershipFirst(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	c.WaitFullISR("orders", 0, 20*time.Second)
+	load := c.StartLoad("orders", 0)
+	load.WaitAcked(c, 200, 20*time.Second)
+	watch := watchOffline(c, "orders", 0)
+	c.Stop(1)
+	for _, id := range []int32{2, 3} {
+		p, ok := c.Partition(id, "orders", 0)
+		require.True(t, ok)
+		require.NotEqual(t, int32(1), p.Leader, "broker %d: broker 1 still leads after its controlled shutdown", id)
+		require.NotContains(t, p.ISR, int32(1), "broker %d: broker 1 is still in the ISR after its controlled shutdown", id)
+	}
+	load.WaitAcked(c, 200, 20*time.Second)
+	offline, samples := watch.Stop()
+	load.Stop()
+	rep := load.Check(c)
+	require.Zero(t, rep.Failed, "a controlled shutdown gives producers only errors they retry")
+	require.Zero(t, offline, "the partition had no leader in %d of %d samples", offline, samples)
+}
+
+// TestRollingRestartUnderLoad restarts every broker in turn, five times
+// over, as an operator upgrading a cluster does: stop one (a controlled
+// shutdown), start it again, wait until every partition is fully in sync,
+// go on to the next. An acks=all producer runs throughout: nothing it was
+// told is written may be lost, it gets no error it does not retry, and the
+// partition always has a leader.
+func TestRollingRestartUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fifteen broker restarts")
+	}
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	c.WaitFullISR("orders", 0, 20*time.Second)
+	load := c.StartIdempotentLoad("orders", 0).Limit(2000)
+	load.WaitAcked(c, 100, 20*time.Second)
+	watch := watchOffline(c, "orders", 0)
+	for round := range 5 {
+		for _, id := range c.IDs() {
+			c.Stop(id)
+			load.WaitAcked(c, 20, 20*time.Second)
+			c.Restart(id)
+			c.WaitFullISR("orders", 0, 30*time.Second)
+			t.Logf("round %d: broker %d restarted and back in sync; %d records acknowledged", round+1, id, load.Acked())
+		}
+	}
+	offline, samples := watch.Stop()
+	load.Stop()
+	rep := load.Check(c)
+	require.Zero(t, rep.Failed, "a rolling restart gives producers only errors they retry")
+	require.Zero(t, rep.Duplicates, "an idempotent producer's retries land once")
+	require.Zero(t, offline, "the partition had no leader in %d of %d samples", offline, samples)
+}
+
+// TestReassignOntoANewBroker moves a partition from brokers 1, 2, 3 to
+// 2, 3, 4 while a producer writes to it: broker 4 catches up and joins the
+// ISR, leadership leaves broker 1, broker 1 deletes its copy, and nothing
+// acknowledged is lost. It is asked through a broker that is not the
+// controller, with kadm, as an operator's tool would.
+func TestReassignOntoANewBroker(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 4})
+	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	c.WaitFullISR("orders", 0, 20*time.Second)
+	load := c.StartLoad("orders", 0)
+	load.WaitAcked(c, 300, 20*time.Second)
+
+	adm := kadm.NewClient(c.Client(kgo.SeedBrokers(c.Addr(nonController(t, c)))))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("orders", 0, []int32{2, 3, 4})
+	resp, err := adm.AlterPartitionAssignments(ctx, req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+
+	c.WaitFor(30*time.Second, "the reassignment to complete", func() bool {
+		for _, id := range []int32{2, 3, 4} {
+			p, ok := c.Partition(id, "orders", 0)
+			if !ok || !slices.Equal(p.Replicas, []int32{2, 3, 4}) || p.Reassigning() || len(p.ISR) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	p, _ := c.Partition(2, "orders", 0)
+	require.NotEqual(t, int32(1), p.Leader)
+	c.WaitFor(10*time.Second, "broker 1 to delete its copy", func() bool {
+		_, err := os.Stat(c.LogDir(1, "orders", 0))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	listed, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"orders": {0: {}}})
+	require.NoError(t, err)
+	require.Empty(t, listed, "no reassignment is left in progress")
+
+	load.WaitAcked(c, 100, 20*time.Second)
+	load.Stop()
+	rep := load.Check(c)
+	require.Zero(t, rep.Failed)
+	end := c.WaitConverged("orders", 0, 20*time.Second)
+	r, ok := c.Broker(4).Replica("orders", 0)
+	require.True(t, ok)
+	require.Equal(t, end, r.LogEndOffset, "broker 4 has the whole partition")
+}
+
+// TestReassignCancel: cancelling a reassignment whose new replica cannot
+// catch up (its broker is down) goes back to the original replicas.
+func TestReassignCancel(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 4})
+	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	c.WaitFullISR("orders", 0, 20*time.Second)
+	c.Stop(4)
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("orders", 0, []int32{1, 2, 4})
+	resp, err := adm.AlterPartitionAssignments(ctx, req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	listed, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"orders": {0: {}}})
+	require.NoError(t, err)
+	got := listed["orders"][0]
+	require.Equal(t, []int32{1, 2, 4, 3}, got.Replicas, "target first, then the leaving replicas")
+	require.Equal(t, []int32{4}, got.AddingReplicas)
+	require.Equal(t, []int32{3}, got.RemovingReplicas)
+
+	var undo kadm.AlterPartitionAssignmentsReq
+	undo.CancelAssign("orders", 0)
+	resp, err = adm.AlterPartitionAssignments(ctx, undo)
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	c.WaitFor(10*time.Second, "the cancel to reach every broker", func() bool {
+		for _, id := range []int32{1, 2, 3} {
+			p, ok := c.Partition(id, "orders", 0)
+			if !ok || !slices.Equal(p.Replicas, []int32{1, 2, 3}) || p.Reassigning() {
+				return false
+			}
+		}
+		return true
+	})
+	resp, err = adm.AlterPartitionAssignments(ctx, undo)
+	require.NoError(t, err)
+	require.ErrorIs(t, resp.Error(), kerr.NoReassignmentInProgress)
+}
+
+// TestAdminRequestsFromAnyBroker: requests that change metadata, sent to a
+// broker that is not the active controller, are forwarded to it (KIP-590)
+// and answered once the change has reached the broker asked.
+func TestAdminRequestsFromAnyBroker(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	id := nonController(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, c.Addr(id), "test")
+	require.NoError(t, err)
+	defer conn.Close()
+
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "forwarded", 2, 3
+	create.Topics = append(create.Topics, ct)
+	raw, err := conn.Request(ctx, create)
+	require.NoError(t, err)
+	require.Zero(t, raw.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode)
+	_, ok := c.Partition(id, "forwarded", 1)
+	require.True(t, ok, "the broker asked has the topic when it answers")
+
+	grow := kmsg.NewPtrCreatePartitionsRequest()
+	gt := kmsg.NewCreatePartitionsRequestTopic()
+	gt.Topic, gt.Count = "forwarded", 3
+	grow.Topics = append(grow.Topics, gt)
+	raw, err = conn.Request(ctx, grow)
+	require.NoError(t, err)
+	require.Zero(t, raw.(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode)
+	_, ok = c.Partition(id, "forwarded", 2)
+	require.True(t, ok, "the broker asked has the new partition when it answers")
+
+	elect := kmsg.NewPtrElectLeadersRequest()
+	et := kmsg.NewElectLeadersRequestTopic()
+	et.Topic, et.Partitions = "forwarded", []int32{0}
+	elect.Topics = append(elect.Topics, et)
+	raw, err = conn.Request(ctx, elect)
+	require.NoError(t, err)
+	er := raw.(*kmsg.ElectLeadersResponse)
+	require.Zero(t, er.ErrorCode)
+	require.Equal(t, kerr.ElectionNotNeeded.Code, er.Topics[0].Partitions[0].ErrorCode, "the controller answered: the preferred leader leads")
+
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.Topic = kmsg.StringPtr("forwarded")
+	del.Topics = append(del.Topics, dt)
+	raw, err = conn.Request(ctx, del)
+	require.NoError(t, err)
+	require.Zero(t, raw.(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode)
+	_, ok = c.Partition(id, "forwarded", 0)
+	require.False(t, ok, "the broker asked has lost the topic when it answers")
+}
+
+// TestForwardedRequestIsNotForwardedAgain: a request one broker forwarded
+// reaches another that is not the controller either (the controller
+// changed on the way): it answers NOT_CONTROLLER, for each partition as
+// well as at the top, instead of passing the request on again, so that two
+// brokers that each take the other for the controller cannot bounce it.
+func TestForwardedRequestIsNotForwardedAgain(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("events", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	id := nonController(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := client.Dial(ctx, c.Addr(id), "klab-forwarded")
+	require.NoError(t, err)
+	defer conn.Close()
+	req := kmsg.NewPtrElectLeadersRequest()
+	rt := kmsg.NewElectLeadersRequestTopic()
+	rt.Topic, rt.Partitions = "events", []int32{0}
+	req.Topics = append(req.Topics, rt)
+	raw, err := conn.Request(ctx, req)
+	require.NoError(t, err)
+	resp := raw.(*kmsg.ElectLeadersResponse)
+	require.Equal(t, kerr.NotController.Code, resp.ErrorCode)
+	require.Equal(t, kerr.NotController.Code, resp.Topics[0].Partitions[0].ErrorCode)
+}
+
+// nonController returns a broker that is not the active controller.
+func nonController(t *testing.T, c *clustertest.Cluster) int32 {
+	t.Helper()
+	var found int32
+	c.WaitFor(20*time.Second, "an active controller", func() bool {
+		for _, id := range c.IDs() {
+			if b := c.Broker(id); b != nil && b.ActiveController() > 0 && b.ActiveController() != id {
+				found = id
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// TestAddedBrokerIsAnObserverAndTakesPartitions: a broker added to a
+// running cluster joins the metadata quorum as an observer (it is not in
+// controller.quorum.voters), is registered, and can be given partitions
+// — here by a reassignment, as an operator moves load onto new hardware.
+// Killing it leaves the quorum with its three voters.
+func TestAddedBrokerIsAnObserverAndTakesPartitions(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	leader := c.WaitFullISR("orders", 0, 20*time.Second)
+	for i := range 50 {
+		require.NoError(t, c.ProduceTo(leader, "orders", 0, -1, fmt.Sprintf("r%d", i)))
+	}
+	id := c.AddBroker()
+	require.Equal(t, int32(4), id)
+
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("orders", 0, []int32{4, 2, 3})
+	resp, err := adm.AlterPartitionAssignments(ctx, req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+	c.WaitFor(30*time.Second, "broker 4 to hold the partition, in sync", func() bool {
+		p, ok := c.Partition(0, "orders", 0)
+		return ok && slices.Equal(p.Replicas, []int32{4, 2, 3}) && !p.Reassigning() && p.InSync(4)
+	})
+	r, ok := c.Broker(4).Replica("orders", 0)
+	require.True(t, ok)
+	require.Equal(t, int64(50), r.LogEndOffset, "broker 4 copied the partition")
+
+	c.Kill(4)
+	c.WaitFor(20*time.Second, "a controller among the voters after the observer died", func() bool {
+		p, ok := c.Partition(0, "orders", 0)
+		return ok && !p.InSync(4)
+	})
+}
+
+// TestBrokerRestartedOnAnotherAddressRejoins: a broker that comes back on
+// new addresses (another port, another machine) with its data is found
+// there: it registers its new address, its peers fetch from and send raft
+// traffic to it there, and it gets back in sync.
+func TestBrokerRestartedOnAnotherAddressRejoins(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	c.WaitFullISR("orders", 0, 20*time.Second)
+	c.Stop(2)
+	leader := c.WaitLeader("orders", 0, 10*time.Second, func(l int32) bool { return l > 0 && l != 2 })
+	for i := range 20 {
+		require.NoError(t, c.ProduceTo(leader, "orders", 0, -1, fmt.Sprintf("r%d", i)))
+	}
+	c.MoveBroker(2)
+	c.WaitFor(20*time.Second, "broker 2 registered at its new address", func() bool {
+		b, ok := c.Broker(1).Metadata().Brokers[2]
+		return ok && b.Addr == c.Addr(2)
+	})
+	c.WaitFullISR("orders", 0, 30*time.Second)
+	r, ok := c.Broker(2).Replica("orders", 0)
+	require.True(t, ok)
+	require.Equal(t, int64(20), r.LogEndOffset)
+	// Raft reaches it at its new address too: stop the other two in turn
+	// and the quorum needs it.
+	c.Stop(1)
+	c.WaitFor(20*time.Second, "a controller elected with broker 2's vote", func() bool {
+		b := c.Broker(2)
+		return b != nil && b.ActiveController() > 1
+	})
+}
+
+// TestFixedQuorumSurvivesAMinorityOfVoters: with controller.quorum.voters
+// naming brokers 1, 2 and 3 of five, the observers 4 and 5 and any one
+// voter may die and the cluster still has an active controller, which
+// still moves leadership; a majority of voters gone leaves none.
+func TestFixedQuorumSurvivesAMinorityOfVoters(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 5, Voters: 3})
+	c.CreateTopic("orders", 0, 0, [][]int32{{4, 5, 2}}, nil)
+	c.WaitFullISR("orders", 0, 20*time.Second)
+	c.Kill(4)
+	c.Kill(5)
+	c.Kill(1)
+	c.WaitFor(20*time.Second, "a controller among voters 2 and 3 to make broker 2 the leader", func() bool {
+		p, ok := c.Partition(2, "orders", 0)
+		return ok && p.Leader == 2
+	})
+	c.Kill(3)
+	c.WaitFor(10*time.Second, "no active controller without a majority of voters", func() bool {
+		return c.Broker(2).ActiveController() < 0
+	})
+}
