@@ -79,7 +79,12 @@ func (b *Broker) forwardCreateTopics(ctx context.Context, r *request) (kmsg.Resp
 		if st.ErrorCode != 0 {
 			continue
 		}
-		if err := b.awaitImage(ctx, func(im *metadata.Image) bool { t := im.Topic(st.Topic); return t != nil && t.ID == st.TopicID }); err != nil {
+		// Before v7 the answer carries no topic id: the name must do.
+		created := func(im *metadata.Image) bool {
+			t := im.Topic(st.Topic)
+			return t != nil && (t.ID == st.TopicID || r.version < 7)
+		}
+		if err := b.awaitImage(ctx, created); err != nil {
 			resp.Topics[i].ErrorCode, resp.Topics[i].ErrorMessage = b.code(err), errorMessage(err)
 		}
 	}
