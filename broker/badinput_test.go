@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -116,4 +117,73 @@ func TestRequestsOnOneConnectionAreAnsweredInOrder(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, uint32(100+i), binary.BigEndian.Uint32(resp), "answer %d", i)
 	}
+}
+
+// DeleteRecords and DescribeLogDirs with what no client sends: offsets
+// below -1, partitions that do not exist, thousands of entries, arrays
+// that claim more entries than the frame holds. Each partition gets its
+// error code; a body that does not decode closes the connection; nothing
+// panics, and the broker serves on.
+func TestDeleteRecordsAndDescribeLogDirsTakeBadInput(t *testing.T) {
+	b := start(t, t.TempDir())
+	cl := client(t, b, kgo.DisableIdempotentWrite())
+	_, err := kadm.NewClient(cl).CreateTopic(ctxT(t), 1, 1, nil, "t")
+	require.NoError(t, err)
+
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.TimeoutMillis = 1000
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = "t"
+	for i := range 20000 {
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition, rp.Offset = int32(i%7)-3, -int64(i) // -3 to 3, of which only 0 exists; offsets 0, -1, -2, ...
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	// Straight to the broker: kgo would refuse the partitions it does not know.
+	raw, err := requestVersion(t, b.Addr(), req, 2)
+	require.NoError(t, err)
+	resp := raw.(*kmsg.DeleteRecordsResponse)
+	require.Len(t, resp.Topics[0].Partitions, 20000, "every entry answered")
+	for i, sp := range resp.Topics[0].Partitions {
+		want := kerr.UnknownTopicOrPartition
+		if sp.Partition == 0 {
+			want = kerr.OffsetOutOfRange // its offsets are -3, -10, -17, ...
+		}
+		assert.Equal(t, want.Code, sp.ErrorCode, "entry %d", i)
+	}
+
+	lots := kmsg.NewPtrDescribeLogDirsRequest()
+	for range 20000 {
+		dt := kmsg.NewDescribeLogDirsRequestTopic()
+		dt.Topic, dt.Partitions = "t", []int32{0, -1, 1 << 30}
+		lots.Topics = append(lots.Topics, dt)
+	}
+	raw, err = requestVersion(t, b.Addr(), lots, 4)
+	require.NoError(t, err)
+	described := raw.(*kmsg.DescribeLogDirsResponse)
+	require.Len(t, described.Dirs, 1)
+	require.Len(t, described.Dirs[0].Topics, 1, "t, once")
+	assert.Len(t, described.Dirs[0].Topics[0].Partitions, 1, "t-0, once")
+
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		// A topics array of 2^31-1 entries, then nothing.
+		{"DeleteRecords v0 claiming 2^31-1 topics", frame(kmsg.DeleteRecords, 0, []byte{0x7f, 0xff, 0xff, 0xff})},
+		{"DeleteRecords v2 claiming 2^31-1 topics", frame(kmsg.DeleteRecords, 2, []byte{0, 0xff, 0xff, 0xff, 0xff, 0x07})},
+		{"DescribeLogDirs v0 claiming 2^31-1 topics", frame(kmsg.DescribeLogDirs, 0, []byte{0x7f, 0xff, 0xff, 0xff})},
+		{"DescribeLogDirs v4 claiming 2^31-1 topics", frame(kmsg.DescribeLogDirs, 4, []byte{0, 0xff, 0xff, 0xff, 0xff, 0x07})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, b.Addr())
+			_, err := c.Write(tc.data)
+			require.NoError(t, err)
+			assertClosed(t, c, tc.name)
+		})
+	}
+	ends, err := kadm.NewClient(client(t, b)).ListEndOffsets(ctxT(t), "t")
+	require.NoError(t, err, "the broker serves on")
+	assert.NoError(t, ends.Error())
 }

@@ -57,6 +57,10 @@ type Broker struct {
 	appended chan struct{}
 
 	fetchers *fetchers // this broker's follower fetchers, one per leader
+	// leaderQuota and followerQuota are the replication throttles
+	// (throttle.go): what this broker sends to, and fetches for, replicas
+	// catching up.
+	leaderQuota, followerQuota quota
 
 	producerIDs *producerIDs // hands out producer ids to InitProducerId
 

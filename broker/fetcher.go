@@ -221,6 +221,10 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		if !st.truncated {
 			continue
 		}
+		maxBytes, ok := f.b.followerFetchBytes(p)
+		if !ok {
+			continue // throttled, its quota spent: a later round asks again
+		}
 		name := p.topic.name
 		i, ok := topics[name]
 		if !ok {
@@ -234,14 +238,15 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = p.index
 		rp.FetchOffset = p.log.EndOffset()
+		rp.LogStartOffset = p.log.StartOffset() // the leader's DeleteRecords waits for it
 		rp.CurrentLeaderEpoch = st.epoch
-		rp.PartitionMaxBytes = 1 << 20 // replica.fetch.max.bytes
+		rp.PartitionMaxBytes = maxBytes // replica.fetch.max.bytes, or the throttle's
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		byName[name][p.index] = p
 		asked++
 	}
 	if len(req.Topics) == 0 {
-		return errNoProgress // every partition is still waiting to truncate
+		return errNoProgress // every partition is still waiting to truncate, or throttled
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.b.cfg.ReplicaFetchWaitMax+5*time.Second)
 	defer cancel()
@@ -263,6 +268,12 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 			st := parts[p]
 			n, err := f.appendFromLeader(p, st.epoch, &rp)
 			appended = appended || n > 0
+			if f.b.throttledHere(p, followerThrottledReplicas) {
+				f.b.followerQuota.spend(n)
+			}
+			if err == nil {
+				err = f.followLogStart(p, st.epoch, rp.LogStartOffset)
+			}
 			if err != nil {
 				failed++
 			}
@@ -321,6 +332,25 @@ func (f *fetcher) appendFromLeader(p *partition, epoch int32, rp *kmsg.FetchResp
 	//klab:lesson 06 stub
 	// return 0, lessons.Todo("06", "(*fetcher).appendFromLeader")
 	//klab:lesson 06 end
+}
+
+// followLogStart moves a follower's log start offset up to its leader's,
+// as Kafka's followers do: what DeleteRecords (or retention) deleted on
+// the leader goes here too, and the follower's next fetch tells the
+// leader, whose DeleteRecords waits for it. Never past the follower's own
+// log end; and only while p still follows in epoch (the role is held from
+// the check to the move: a replica that became leader meanwhile keeps its
+// log).
+func (f *fetcher) followLogStart(p *partition, epoch int32, leaderStart int64) error {
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
+	if _, e, following := p.followerOf(); !following || e != epoch {
+		return nil
+	}
+	if err := p.log.AdvanceStart(min(leaderStart, p.log.EndOffset())); err != nil {
+		return fmt.Errorf("following leader %d's log start offset %d: %w", f.leader, leaderStart, err)
+	}
+	return nil
 }
 
 // truncateAll finds, for each partition that needs it, where its log

@@ -92,6 +92,18 @@ func seedFrames() [][]byte {
 	elt := kmsg.NewElectLeadersRequestTopic()
 	elt.Topic, elt.Partitions = "t", []int32{0, 1}
 	elect.Topics = append(elect.Topics, elt)
+	deleteRecords := kmsg.NewPtrDeleteRecordsRequest()
+	deleteRecords.TimeoutMillis = 10
+	dt := kmsg.NewDeleteRecordsRequestTopic()
+	dt.Topic = "t"
+	dp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	dp.Offset = -1
+	dt.Partitions = append(dt.Partitions, dp)
+	deleteRecords.Topics = append(deleteRecords.Topics, dt)
+	logDirs := kmsg.NewPtrDescribeLogDirsRequest()
+	lt2 := kmsg.NewDescribeLogDirsRequestTopic()
+	lt2.Topic, lt2.Partitions = "t", []int32{0, 1}
+	logDirs.Topics = append(logDirs.Topics, lt2)
 	incremental := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	ir := kmsg.NewIncrementalAlterConfigsRequestResource()
 	ir.ResourceType, ir.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
@@ -116,6 +128,8 @@ func seedFrames() [][]byte {
 		enc(list, 6),
 		enc(describe, 4),
 		enc(kmsg.NewPtrDescribeClusterRequest(), 1),
+		enc(deleteRecords, 0), enc(deleteRecords, 2),
+		enc(logDirs, 0), enc(logDirs, 4), enc(kmsg.NewPtrDescribeLogDirsRequest(), 4),
 	}
 }
 

@@ -387,6 +387,13 @@ func (p *partition) inSync() int {
 	return len(p.state.ISR)
 }
 
+// inISR reports whether broker id is in the ISR.
+func (p *partition) inISR(id int32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state.InSync(id)
+}
+
 // followerOf is what a follower's fetcher needs: the leader, the epoch it
 // leads in, and whether this replica follows it.
 func (p *partition) followerOf() (leader, epoch int32, following bool) {

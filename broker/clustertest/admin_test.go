@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -396,5 +397,78 @@ func TestFixedQuorumSurvivesAMinorityOfVoters(t *testing.T) {
 	c.Kill(3)
 	c.WaitFor(10*time.Second, "no active controller without a majority of voters", func() bool {
 		return c.Broker(2).ActiveController() < 0
+	})
+}
+
+// TestReassignmentThrottle: a reassignment's catch-up traffic is held to
+// follower.replication.throttled.rate for the replicas
+// follower.replication.throttled.replicas names (KIP-73), and completes
+// once the throttle is lifted, as kafka-reassign-partitions --verify does.
+func TestReassignmentThrottle(t *testing.T) {
+	testThrottle(t, "follower")
+}
+
+// TestReassignmentLeaderThrottle: leader.replication.throttled.rate holds
+// what the leader sends to a replica catching up, for the replicas its
+// topic's leader.replication.throttled.replicas names.
+func TestReassignmentLeaderThrottle(t *testing.T) {
+	testThrottle(t, "leader")
+}
+
+// testThrottle moves a megabyte onto a new broker with side's (leader or
+// follower) replication throttle at 20 kB/s, checks the copy goes no
+// faster, then lifts the throttle and waits for the move to complete.
+func testThrottle(t *testing.T, side string) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	leader := c.WaitFullISR("orders", 0, 20*time.Second)
+	value := strings.Repeat("x", 10_000)
+	for range 100 { // a megabyte to copy
+		require.NoError(t, c.ProduceTo(leader, "orders", 0, -1, value))
+	}
+	id := c.AddBroker()
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	alter := func(err error) { t.Helper(); require.NoError(t, err) }
+	// As kafka-reassign-partitions --throttle does: the rate on every
+	// broker, the current replicas as leader-throttled, the new one as
+	// follower-throttled.
+	brokerResp, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: side + ".replication.throttled.rate", Value: kadm.StringPtr("20000")}}, 1, 2, 3, id)
+	alter(err)
+	for _, r := range brokerResp {
+		alter(r.Err)
+	}
+	replicas := fmt.Sprintf("0:%d", id)
+	if side == "leader" {
+		replicas = "0:1,0:2,0:3"
+	}
+	topicResp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: side + ".replication.throttled.replicas", Value: kadm.StringPtr(replicas)}}, "orders")
+	alter(err)
+	alter(topicResp[0].Err)
+
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("orders", 0, []int32{id, 2, 3})
+	resp, err := adm.AlterPartitionAssignments(ctx, req)
+	alter(err)
+	alter(resp.Error())
+	c.WaitFor(10*time.Second, "broker 4 to start copying", func() bool {
+		r, ok := c.Broker(id).Replica("orders", 0)
+		return ok && r.LogEndOffset > 0
+	})
+	// At 20 kB/s a megabyte takes fifty seconds: three seconds in, at most
+	// a quarter of it is here (a full bucket, then the rate).
+	time.Sleep(3 * time.Second) // a rate is measured over time; nothing to wait for
+	r, _ := c.Broker(id).Replica("orders", 0)
+	require.Less(t, r.LogEndOffset, int64(25), side+" throttle at 20 kB/s: broker 4 copied %d records of 10 kB in 3 s", r.LogEndOffset)
+
+	brokerResp, err = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: side + ".replication.throttled.rate"}}, 1, 2, 3, id)
+	alter(err)
+	for _, r := range brokerResp {
+		alter(r.Err)
+	}
+	c.WaitFor(30*time.Second, "the reassignment to complete once the throttle is lifted", func() bool {
+		p, ok := c.Partition(0, "orders", 0)
+		return ok && !p.Reassigning() && p.InSync(id)
 	})
 }

@@ -25,6 +25,9 @@ type Log struct {
 	segments []*segment // in offset order; the last one is active
 	epochs   *epochCache
 	closed   bool
+	// start is the log start offset (start.go): the first segment's base,
+	// or past it once DeleteRecords moved it into the segment.
+	start int64
 	// producers is what the partition knows of each idempotent producer
 	// (producers.go), guarded by mu like the segments it describes.
 	producers *producerState
@@ -106,6 +109,10 @@ func Open(dir string, cfg Config) (*Log, error) {
 		l.closeSegments()
 		return nil, err
 	}
+	if err := l.openStart(); err != nil {
+		l.closeSegments()
+		return nil, fmt.Errorf("the log start offset of %s: %w", dir, err)
+	}
 	snapshot, replayed, err := l.rebuildProducers()
 	if err != nil {
 		l.closeSegments()
@@ -163,11 +170,11 @@ func (l *Log) Config() Config { return l.cfg }
 func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 
 // StartOffset is the log start offset: the first offset still in the log.
-// Retention moves it forward.
+// Retention and AdvanceStart (DeleteRecords) move it forward.
 func (l *Log) StartOffset() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.segments[0].base
+	return l.start
 }
 
 // EndOffset is the log end offset (LEO): the offset the next record will get.
@@ -336,7 +343,7 @@ func (l *Log) Read(offset int64, maxBytes int64) ([]byte, error) {
 	if l.closed {
 		return nil, ErrClosed
 	}
-	start, end := l.segments[0].base, l.active().nextOffset
+	start, end := l.start, l.active().nextOffset
 	if offset < start || offset > end {
 		return nil, &OffsetOutOfRangeError{Offset: offset, Start: start, End: end}
 	}
