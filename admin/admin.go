@@ -59,6 +59,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -146,16 +147,22 @@ func (tp TopicPartition) String() string {
 }
 
 // kafkaError is the error an error code and the broker's message stand
-// for, wrapping kerr's value; nil for code 0.
+// for, wrapping kerr's value; nil for code 0. A broker (klab's among them)
+// may start its message with the code's own text; it is said once.
 func kafkaError(code int16, message *string) error {
 	err := kerr.ErrorForCode(code)
 	if err == nil {
 		return nil
 	}
-	if message != nil && *message != "" {
-		return fmt.Errorf("%w (%s)", err, *message)
+	if message == nil {
+		return err
 	}
-	return err
+	detail := strings.TrimPrefix(*message, err.Error())
+	detail = strings.TrimPrefix(detail, ": ")
+	if detail == "" {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, detail)
 }
 
 // retriable reports whether an error means "try again", and so why a
@@ -338,12 +345,20 @@ func (c *Client) metadata(ctx context.Context, topics []string) (*kmsg.MetadataR
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.brokers = map[int32]string{}
-	for _, b := range resp.Brokers {
-		c.brokers[b.NodeID] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
-	}
 	c.controller = resp.ControllerID
+	for _, b := range resp.Brokers {
+		c.rememberBroker(b.NodeID, b.Host, b.Port)
+	}
 	return resp, nil
+}
+
+// rememberBroker records a broker's address; c.mu must be held. Brokers
+// are added and updated, never forgotten: a broker lists the brokers it
+// sees alive, and its view may lag or flap for a moment, so a broker
+// missing from one answer is kept. One that is really gone refuses the
+// connection, and the caller hears so.
+func (c *Client) rememberBroker(id int32, host string, port int32) {
+	c.brokers[id] = net.JoinHostPort(host, strconv.Itoa(int(port)))
 }
 
 // refreshMetadata asks again who the brokers and the controller are.

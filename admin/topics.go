@@ -331,6 +331,11 @@ func (c *Client) DescribeCluster(ctx context.Context) (ClusterDescription, error
 			return err
 		}
 		d = ClusterDescription{ClusterID: resp.ClusterID, ControllerID: resp.ControllerID}
+		c.mu.Lock()
+		for _, b := range resp.Brokers {
+			c.rememberBroker(b.NodeID, b.Host, b.Port)
+		}
+		c.mu.Unlock()
 		for _, b := range resp.Brokers {
 			bd := BrokerDescription{ID: b.NodeID, Host: b.Host, Port: b.Port}
 			if b.Rack != nil {

@@ -311,8 +311,10 @@ Successfully started partition reassignments for orders-0,orders-1
 `, out)
 	// Only orders-0 moves: its current replicas may send (as leaders), its
 	// new one fetches (as a follower).
-	assert.Equal(t, "0:1,0:2", topicConfig(t, bs, "orders", "leader.replication.throttled.replicas"))
-	assert.Equal(t, "0:3", topicConfig(t, bs, "orders", "follower.replication.throttled.replicas"))
+	eventually(t, "the throttled replicas on every broker's metadata", func() bool {
+		return topicConfig(t, bs, "orders", "leader.replication.throttled.replicas") == "0:1,0:2" &&
+			topicConfig(t, bs, "orders", "follower.replication.throttled.replicas") == "0:3"
+	})
 
 	eventually(t, "the reassignment to complete", func() bool {
 		out, err = reassignCmd(t, bs, "--verify", "--reassignment-json-file", plan)
@@ -325,12 +327,15 @@ Reassignment of partition orders-1 is completed.
 Clearing broker-level throttles on brokers 1,2,3
 Clearing topic-level throttles on topic orders
 `, out)
-	assert.Empty(t, topicConfig(t, bs, "orders", "leader.replication.throttled.replicas"), "verify removed the throttle")
-	out, err = capture(t, func() error {
-		return runConfigs([]string{bs, "--describe", "--entity-type", "brokers", "--entity-name", "3"})
+	// Any broker answers DescribeConfigs from the metadata it has applied,
+	// which may be a moment behind the controller's.
+	eventually(t, "verify to remove the throttles", func() bool {
+		out, err := capture(t, func() error {
+			return runConfigs([]string{bs, "--describe", "--entity-type", "brokers", "--entity-name", "3"})
+		})
+		require.NoError(t, err)
+		return out == "Dynamic configs for broker 3 are:\n" && topicConfig(t, bs, "orders", "leader.replication.throttled.replicas") == ""
 	})
-	require.NoError(t, err)
-	assert.Equal(t, "Dynamic configs for broker 3 are:\n", out, "no throttle rate left on broker 3")
 
 	out, err = reassignCmd(t, bs, "--cancel", "--reassignment-json-file", plan, "--preserve-throttles")
 	require.NoError(t, err)

@@ -423,7 +423,7 @@ func reassignVerify(ctx context.Context, adm *admin.Client, f reassignFlags) err
 	if err != nil {
 		return err
 	}
-	current, err := currentAssignment(ctx, adm, topicsOf(target))
+	current, err := settledAssignment(ctx, adm, target, moving)
 	if err != nil {
 		return err
 	}
@@ -444,6 +444,31 @@ func reassignVerify(ctx context.Context, adm *admin.Client, f reassignFlags) err
 		return nil
 	}
 	return clearThrottles(ctx, adm, target)
+}
+
+// settledAssignment is the current assignment of the target's partitions,
+// read again for a moment while a partition that is no longer moving does
+// not show its target replicas: Metadata comes from any broker, which may
+// not have applied the controller's last change yet, and a finished move
+// would then look like a move that ended elsewhere.
+func settledAssignment(ctx context.Context, adm *admin.Client, target assignment, moving map[admin.TopicPartition]admin.Reassignment) (assignment, error) {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		current, err := currentAssignment(ctx, adm, topicsOf(target))
+		if err != nil || time.Now().After(deadline) {
+			return current, err
+		}
+		settled := true
+		for tp, replicas := range target {
+			if _, inProgress := moving[tp]; !inProgress && !slices.Equal(current[tp], replicas) {
+				settled = false
+			}
+		}
+		if settled {
+			return current, nil
+		}
+		time.Sleep(100 * time.Millisecond) // polling another broker's catch-up, with the deadline above
+	}
 }
 
 // clearThrottles removes the throttle configs from every broker of the
