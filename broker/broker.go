@@ -61,6 +61,9 @@ type Broker struct {
 	// (throttle.go): what this broker sends to, and fetches for, replicas
 	// catching up.
 	leaderQuota, followerQuota quota
+	// strays removes, once, the replicas the cluster moved away while
+	// this broker was down (removeStrays).
+	strays sync.Once
 
 	producerIDs *producerIDs // hands out producer ids to InitProducerId
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -61,6 +64,7 @@ func (b *Broker) reconcile(im *metadata.Image) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.strays.Do(func() { b.removeStrays(im) })
 	for name, lt := range b.topics {
 		if t := im.Topic(name); t == nil || t.ID != lt.id {
 			b.dropTopic(lt)
@@ -254,4 +258,45 @@ func (b *Broker) alterPartition(p *partition, isr []int32, leaderEpoch, partitio
 		}
 	}
 	return nil
+}
+
+// removeStrays deletes, once, at the first image after this broker
+// registered, the partition folders in its data dir that the metadata
+// does not assign to it: replicas moved away (a reassignment), or of
+// topics deleted, while it was down. Left, they would take disk space
+// forever, and — reassigned back here later — be taken for a copy the
+// broker has. Kafka removes such stray replicas at startup too.
+func (b *Broker) removeStrays(im *metadata.Image) {
+	entries, err := os.ReadDir(b.cfg.DataDir)
+	if err != nil {
+		b.log.Warn("looking for stray replicas", "err", err)
+		return
+	}
+	for _, e := range entries {
+		topic, index, ok := partitionFolder(e)
+		if !ok {
+			continue
+		}
+		if p, ok := im.Partition(topic, index); ok && p.Has(b.cfg.NodeID) {
+			continue
+		}
+		b.log.Info("deleting a stray replica: the cluster does not assign it here", "partition", e.Name())
+		if err := os.RemoveAll(filepath.Join(b.cfg.DataDir, e.Name())); err != nil {
+			b.log.Error("deleting a stray replica", "partition", e.Name(), "err", err)
+		}
+	}
+}
+
+// partitionFolder reads a data dir entry as a partition's folder,
+// topic-index.
+func partitionFolder(e os.DirEntry) (topic string, index int32, ok bool) {
+	i := strings.LastIndexByte(e.Name(), '-')
+	if !e.IsDir() || i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(e.Name()[i+1:], 10, 32)
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return e.Name()[:i], int32(n), true
 }

@@ -472,3 +472,49 @@ func testThrottle(t *testing.T, side string) {
 		return ok && !p.Reassigning() && p.InSync(id)
 	})
 }
+
+// TestReassignWhileBrokersBounce: a partition moves from brokers 1, 2, 3
+// to 2, 3, 4 while a producer writes with acks=all and brokers restart
+// under it — the new replica, a replica that stays, and the leaving one:
+// the move still completes, nothing acknowledged is lost, and the
+// producer sees only errors it retries.
+func TestReassignWhileBrokersBounce(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 4})
+	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	c.WaitFullISR("orders", 0, 20*time.Second)
+	load := c.StartIdempotentLoad("orders", 0).Limit(2000)
+	load.WaitAcked(c, 200, 20*time.Second)
+
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("orders", 0, []int32{2, 3, 4})
+	resp, err := adm.AlterPartitionAssignments(ctx, req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Error())
+
+	c.Kill(4) // the new replica crashes while it copies
+	load.WaitAcked(c, 100, 20*time.Second)
+	c.Restart(4)
+	c.Stop(2) // a staying replica restarts cleanly
+	load.WaitAcked(c, 100, 20*time.Second)
+	c.Restart(2)
+	c.Stop(1) // and so does the leaving one
+	load.WaitAcked(c, 100, 20*time.Second)
+	c.Restart(1)
+
+	c.WaitFor(40*time.Second, "the reassignment to complete", func() bool {
+		p, ok := c.Partition(0, "orders", 0)
+		return ok && slices.Equal(p.Replicas, []int32{2, 3, 4}) && !p.Reassigning() && len(p.ISR) == 3
+	})
+	load.WaitAcked(c, 100, 20*time.Second)
+	load.Stop()
+	rep := load.Check(c)
+	require.Zero(t, rep.Failed, "only retriable errors")
+	require.Zero(t, rep.Duplicates)
+	c.WaitFor(10*time.Second, "broker 1 to delete its copy", func() bool {
+		_, err := os.Stat(c.LogDir(1, "orders", 0))
+		return errors.Is(err, os.ErrNotExist)
+	})
+}

@@ -155,7 +155,7 @@ func Start(cfg Config) (*Controller, error) {
 		c.store.Close()
 		return nil, err
 	}
-	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, c.trans)
+	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, unpipelined{c.trans})
 	if err != nil {
 		c.store.Close()
 		return nil, err
