@@ -31,9 +31,10 @@ import (
 // broker passes the request on to it (KIP-590), and answers once its own
 // metadata has the change, so that a DescribeConfigs to it next sees it.
 // Replicas read min.insync.replicas and unclean.leader.election.enable
-// from the metadata each time; the configs of the log itself (retention,
-// segments, cleanup.policy, max.message.bytes) when they open it, at the
-// broker's next start: package log takes its settings in Open.
+// from the metadata each time; each broker hands the configs of the log
+// itself (retention, segments, cleanup.policy, max.message.bytes) to its
+// open replicas' logs as soon as its metadata has the change
+// (log.SetConfig).
 //
 // Version notes: v1 is flexible.
 func init() { register(kmsg.IncrementalAlterConfigs, 0, 1, handleIncrementalAlterConfigs) }

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -76,7 +77,10 @@ func (b *Broker) reconcile(im *metadata.Image) {
 			lt = &topic{name: t.Name, id: t.ID}
 		}
 		configs := t.Configs
-		lt.overrides.Store(&configs)
+		before := lt.overrides.Swap(&configs)
+		// Topic configs changed at runtime (IncrementalAlterConfigs) reach
+		// the open logs at once, as in Kafka.
+		reconfigured := before != nil && !maps.Equal(*before, configs)
 		for len(lt.partitions) < len(t.Partitions) {
 			lt.partitions = append(lt.partitions, nil)
 		}
@@ -98,6 +102,8 @@ func (b *Broker) reconcile(im *metadata.Image) {
 				b.cleaner.Add(l)
 				p = newPartition(lt, int32(i), b.cfg.NodeID, l, b.log)
 				lt.partitions[i] = p
+			} else if reconfigured {
+				p.log.SetConfig(b.cfg.logConfig(t.Configs))
 			}
 			b.applyPartition(im, p, st)
 		}

@@ -39,11 +39,12 @@ type CompactStats struct {
 // segment is never compacted: it is still being written.
 func (l *Log) Compact(now time.Time) (CompactStats, error) {
 	var st CompactStats
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	// The configuration changes only under cleanMu too (SetConfig).
 	if !l.cfg.has(CleanupCompact) {
 		return st, nil
 	}
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
 
 	// Sealed segments do not change under us: only retention and compaction
 	// change them, and cleanMu keeps those apart.

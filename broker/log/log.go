@@ -165,7 +165,25 @@ func (l *Log) Recovered() Recovery { return l.recovered }
 func (l *Log) Dir() string { return l.dir }
 
 // Config is the log's configuration, with defaults filled in.
-func (l *Log) Config() Config { return l.cfg }
+func (l *Log) Config() Config {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg
+}
+
+// SetConfig changes the log's configuration while it is open: a topic's
+// configs (retention.ms, cleanup.policy, segment.bytes, ...) changed at
+// runtime take effect at the next append, retention pass or compaction,
+// as in Kafka, without reopening the log. Zero fields take Kafka's
+// defaults, as in Open. It waits for a retention or compaction pass in
+// progress to finish: those read the configuration as they go.
+func (l *Log) SetConfig(cfg Config) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg = cfg.withDefaults()
+}
 
 func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 

@@ -10,15 +10,15 @@ import "time"
 // segment is never deleted. Logs whose cleanup.policy lacks "delete" keep
 // everything.
 func (l *Log) EnforceRetention(now time.Time) (int, error) {
-	if !l.cfg.has(CleanupDelete) {
-		return 0, nil
-	}
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return 0, ErrClosed
+	}
+	if !l.cfg.has(CleanupDelete) {
+		return 0, nil
 	}
 	for _, s := range l.segments {
 		if err := s.indexes(); err != nil {
