@@ -125,17 +125,20 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	require.Zero(t, offline, "the partition had no leader in %d of %d samples", offline, samples)
 }
 
-// TestReassignOntoANewBroker moves a partition from brokers 1, 2, 3 to
-// 2, 3, 4 while a producer writes to it: broker 4 catches up and joins the
-// ISR, leadership leaves broker 1, broker 1 deletes its copy, and nothing
-// acknowledged is lost. It is asked through a broker that is not the
-// controller, with kadm, as an operator's tool would.
+// TestReassignOntoANewBroker adds a fourth broker to a running cluster
+// and moves a partition from brokers 1, 2, 3 to 2, 3, 4 while a producer
+// writes to it: broker 4 catches up and joins the ISR, leadership leaves
+// broker 1, broker 1 deletes its copy, and nothing acknowledged is lost.
+// It is asked through a broker that is not the controller, with kadm, as
+// an operator's tool would.
 func TestReassignOntoANewBroker(t *testing.T) {
-	c := clustertest.Start(t, clustertest.Options{Brokers: 4})
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
 	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2, 3}}, nil)
 	c.WaitFullISR("orders", 0, 20*time.Second)
-	load := c.StartLoad("orders", 0)
+	load := c.StartLoad("orders", 0).Limit(2000)
 	load.WaitAcked(c, 300, 20*time.Second)
+	require.Equal(t, int32(4), c.AddBroker())
+	load.WaitAcked(c, 100, 20*time.Second)
 
 	adm := kadm.NewClient(c.Client(kgo.SeedBrokers(c.Addr(nonController(t, c)))))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
