@@ -279,7 +279,8 @@ func TestCompletionKeepsALeaderThatStays(t *testing.T) {
 
 // TestCompletionHandsOverALeavingLeader: the leader is leaving (broker 1
 // in 1,2,3 to 4,3,2): when the reassignment completes it hands over to the
-// first target replica, in target order, that is in sync and eligible.
+// first target replica, in target order, that is in sync and eligible,
+// broker 0 included.
 // If no target replica can take over (all shutting down or dead), the
 // reassignment waits: completing would leave the partition leaderless, or
 // led by a broker that no longer holds it.
@@ -297,6 +298,11 @@ func TestCompletionHandsOverALeavingLeader(t *testing.T) {
 
 	_, ok = complete(t, p, eligibleBut(2, 3, 4))
 	require.False(t, ok, "no target replica may lead: the reassignment waits, broker 1 keeps leading")
+
+	p = metadata.Partition{Replicas: []int32{0, 2, 1}, AddingReplicas: []int32{0}, RemovingReplicas: []int32{1}, Leader: 1, ISR: []int32{1, 2, 0}}
+	change, ok = complete(t, p, everyone)
+	require.True(t, ok, "broker 0 can take over: 0 is a broker id like any other (Kafka's node ids often start at 0); only -1 means nobody")
+	requireState(t, applied(t, p, change), []int32{0, 2}, nil, nil, []int32{0, 2}, 0, "1,2 to 0,2: broker 0 takes over")
 }
 
 // TestShrinkingCompletesAtOnce: a target that only removes replicas (1,2,3
