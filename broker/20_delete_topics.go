@@ -85,7 +85,13 @@ func (b *Broker) forwardDeleteTopics(ctx context.Context, r *request) (kmsg.Resp
 		if st.ErrorCode != 0 || st.Topic == nil {
 			continue
 		}
-		if err := b.awaitImage(ctx, func(im *metadata.Image) bool { return im.Topic(*st.Topic) == nil }); err != nil {
+		// By id when the answer has one (v6): a topic created again under
+		// the name at once is not the one deleted.
+		gone := func(im *metadata.Image) bool {
+			t := im.Topic(*st.Topic)
+			return t == nil || st.TopicID != [16]byte{} && t.ID != st.TopicID
+		}
+		if err := b.awaitImage(ctx, gone); err != nil {
 			resp.Topics[i].ErrorCode, resp.Topics[i].ErrorMessage = b.code(err), errorMessage(err)
 		}
 	}

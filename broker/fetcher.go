@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -267,6 +268,17 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 			}
 			st := parts[p]
 			n, err := f.appendFromLeader(p, st.epoch, &rp)
+			if base, ok := startsInsideBatch(p, &rp, err); ok {
+				// The leader's log start, where this empty replica began
+				// (resetTo), is inside a batch (DeleteRecords moves it to
+				// any offset), and the leader sends the whole batch. Start
+				// the replica at the batch's base instead and take it, as
+				// Kafka's followers do; the log start then follows the
+				// leader's (followLogStart).
+				if err = f.resetTo(p, st.epoch, base); err == nil {
+					n, err = f.appendFromLeader(p, st.epoch, &rp)
+				}
+			}
 			appended = appended || n > 0
 			if f.b.throttledHere(p, followerThrottledReplicas) {
 				f.b.followerQuota.spend(n)
@@ -297,6 +309,18 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		return errNoProgress
 	}
 	return nil
+}
+
+// startsInsideBatch reports whether an append failed because p's replica
+// is empty and the leader's first batch begins before it, and that batch's
+// base offset.
+func startsInsideBatch(p *partition, rp *kmsg.FetchResponseTopicPartition, err error) (int64, bool) {
+	if !errors.Is(err, kerr.OffsetOutOfRange) || len(rp.RecordBatches) < 8 {
+		return 0, false
+	}
+	end := p.log.EndOffset()
+	base := int64(binary.BigEndian.Uint64(rp.RecordBatches))
+	return base, p.log.StartOffset() == end && base < end
 }
 
 // errNoProgress is a fetch round that moved nothing: every partition failed,

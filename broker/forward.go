@@ -39,8 +39,6 @@ func (b *Broker) forwardToController(ctx context.Context, r *request, refuse fun
 	if r.clientID != nil && *r.clientID == forwardClientID {
 		return refuse(kerr.NotController.Code), nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	fail := func(err error) (kmsg.Response, error) {
 		b.log.Warn("forwarding to the controller", "request", r.key.Name(), "err", err)
 		return refuse(errorCode(err)), nil
@@ -49,17 +47,34 @@ func (b *Broker) forwardToController(ctx context.Context, r *request, refuse fun
 	if !ok {
 		return fail(kerr.NotController)
 	}
-	conn, err := client.DialVia(ctx, b.dial, ctrl.Addr, forwardClientID)
+	dialCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	conn, err := client.DialVia(dialCtx, b.dial, ctrl.Addr, forwardClientID)
+	cancel()
 	if err != nil {
+		// Nothing was sent: the client may safely ask again, elsewhere.
 		return fail(fmt.Errorf("%w: %v", kerr.NotController, err))
 	}
 	defer conn.Close()
-	resp, err := conn.RequestAt(ctx, r.body, r.version)
-	if err != nil {
+	// The controller's work (a metadata record committed by the quorum,
+	// then waits of its own) can take seconds. Once the request is sent,
+	// a failure is REQUEST_TIMED_OUT, as Kafka's forwarding answers: the
+	// change may have been made, and the client must look before it
+	// repeats it.
+	reqCtx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	resp, err := conn.RequestAt(reqCtx, r.body, r.version)
+	switch {
+	case errors.Is(err, kerr.UnsupportedVersion):
 		return fail(fmt.Errorf("%w: %v", kerr.NotController, err))
+	case err != nil:
+		return fail(fmt.Errorf("%w: forwarded to broker %d, no answer: %v", kerr.RequestTimedOut, ctrl.ID, err))
 	}
 	return resp, nil
 }
+
+// forwardTimeout bounds how long a forwarded request waits for the
+// controller's answer.
+const forwardTimeout = 30 * time.Second
 
 // askController sends a request to the active controller or, if it cannot
 // be reached or answers NOT_CONTROLLER, to each other broker in turn, which

@@ -94,7 +94,7 @@ func (b *Broker) reconcile(im *metadata.Image) {
 				continue
 			}
 			if p == nil {
-				l, err := log.Open(b.partitionDir(t.Name, int32(i)), b.cfg.logConfig(t.Configs))
+				l, err := b.openReplica(t, int32(i))
 				if err != nil {
 					b.log.Error("opening a replica's log", "topic", t.Name, "partition", i, "err", err)
 					continue
@@ -103,12 +103,34 @@ func (b *Broker) reconcile(im *metadata.Image) {
 				p = newPartition(lt, int32(i), b.cfg.NodeID, l, b.log)
 				lt.partitions[i] = p
 			} else if reconfigured {
-				p.log.SetConfig(b.cfg.logConfig(t.Configs))
+				p.log.SetConfig(b.cfg.logConfig(t.Configs)) // a moment under the log's lock
 			}
 			b.applyPartition(im, p, st)
 		}
 		b.topics[t.Name] = lt
 	}
+}
+
+// openReplica opens this broker's replica of a topic's partition: the log
+// in its folder, after deleting a folder left there by an earlier topic of
+// the same name (partition_metadata.go), and records the topic's id in it.
+func (b *Broker) openReplica(t *metadata.Topic, index int32) (*log.Log, error) {
+	dir := b.partitionDir(t.Name, index)
+	if !belongsTo(dir, t.ID) {
+		b.log.Info("deleting a replica of an earlier topic of the same name", "partition", filepath.Base(dir))
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	l, err := log.Open(dir, b.cfg.logConfig(t.Configs))
+	if err != nil {
+		return nil, err
+	}
+	if err := writeTopicID(dir, t.ID); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // applyPartition gives a replica its new state, and starts or stops its
@@ -269,7 +291,8 @@ func (b *Broker) alterPartition(p *partition, isr []int32, leaderEpoch, partitio
 // removeStrays deletes, once, at the first image after this broker
 // registered, the partition folders in its data dir that the metadata
 // does not assign to it: replicas moved away (a reassignment), or of
-// topics deleted, while it was down. Left, they would take disk space
+// topics deleted (or deleted and created again: the folder's topic id
+// tells), while it was down. Left, they would take disk space
 // forever, and — reassigned back here later — be taken for a copy the
 // broker has. Kafka removes such stray replicas at startup too.
 func (b *Broker) removeStrays(im *metadata.Image) {
@@ -283,7 +306,8 @@ func (b *Broker) removeStrays(im *metadata.Image) {
 		if !ok {
 			continue
 		}
-		if p, ok := im.Partition(topic, index); ok && p.Has(b.cfg.NodeID) {
+		t := im.Topic(topic)
+		if p, ok := im.Partition(topic, index); ok && p.Has(b.cfg.NodeID) && belongsTo(filepath.Join(b.cfg.DataDir, e.Name()), t.ID) {
 			continue
 		}
 		b.log.Info("deleting a stray replica: the cluster does not assign it here", "partition", e.Name())

@@ -387,11 +387,13 @@ func (p *partition) inSync() int {
 	return len(p.state.ISR)
 }
 
-// inISR reports whether broker id is in the ISR.
+// inISR reports whether broker id is in the ISR, or, on the leader, about
+// to join it (an AlterPartition adding it is in flight: the high watermark
+// already waits for it, maximalISR).
 func (p *partition) inISR(id int32) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.state.InSync(id)
+	return slices.Contains(p.maximalISR(), id)
 }
 
 // followerOf is what a follower's fetcher needs: the leader, the epoch it

@@ -26,13 +26,13 @@ func (b *Broker) controlledShutdown() {
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.ControlledShutdownTimeout)
 	defer cancel()
 	b.log.Info("controlled shutdown: asking the controller to move this broker's partitions", "id", b.cfg.NodeID)
+	defer b.ctrl.Resign() // however it ends: the quorum should not wait out an election
 	lastHeard := time.Now()
 	for {
 		done, err := b.askShutdown(ctx)
 		switch {
 		case done:
 			b.log.Info("controlled shutdown: leadership moved", "id", b.cfg.NodeID, "took", time.Since(start).Round(time.Millisecond))
-			b.ctrl.Resign()
 			return
 		case errors.Is(err, kerr.StaleBrokerEpoch):
 			b.log.Warn("controlled shutdown: this broker is not registered yet; stopping without it", "err", err)

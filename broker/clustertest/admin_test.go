@@ -145,9 +145,7 @@ func TestReassignOntoANewBroker(t *testing.T) {
 	defer cancel()
 	var req kadm.AlterPartitionAssignmentsReq
 	req.Assign("orders", 0, []int32{2, 3, 4})
-	resp, err := adm.AlterPartitionAssignments(ctx, req)
-	require.NoError(t, err)
-	require.NoError(t, resp.Error())
+	require.NoError(t, alterAssignments(t, adm, req))
 
 	c.WaitFor(30*time.Second, "the reassignment to complete", func() bool {
 		for _, id := range []int32{2, 3, 4} {
@@ -190,9 +188,7 @@ func TestReassignCancel(t *testing.T) {
 	defer cancel()
 	var req kadm.AlterPartitionAssignmentsReq
 	req.Assign("orders", 0, []int32{1, 2, 4})
-	resp, err := adm.AlterPartitionAssignments(ctx, req)
-	require.NoError(t, err)
-	require.NoError(t, resp.Error())
+	require.NoError(t, alterAssignments(t, adm, req))
 	listed, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"orders": {0: {}}})
 	require.NoError(t, err)
 	got := listed["orders"][0]
@@ -202,9 +198,7 @@ func TestReassignCancel(t *testing.T) {
 
 	var undo kadm.AlterPartitionAssignmentsReq
 	undo.CancelAssign("orders", 0)
-	resp, err = adm.AlterPartitionAssignments(ctx, undo)
-	require.NoError(t, err)
-	require.NoError(t, resp.Error())
+	require.NoError(t, alterAssignments(t, adm, undo))
 	c.WaitFor(10*time.Second, "the cancel to reach every broker", func() bool {
 		for _, id := range []int32{1, 2, 3} {
 			p, ok := c.Partition(id, "orders", 0)
@@ -214,9 +208,7 @@ func TestReassignCancel(t *testing.T) {
 		}
 		return true
 	})
-	resp, err = adm.AlterPartitionAssignments(ctx, undo)
-	require.NoError(t, err)
-	require.ErrorIs(t, resp.Error(), kerr.NoReassignmentInProgress)
+	require.ErrorIs(t, alterAssignments(t, adm, undo), kerr.NoReassignmentInProgress)
 }
 
 // TestAdminRequestsFromAnyBroker: requests that change metadata, sent to a
@@ -297,6 +289,28 @@ func TestForwardedRequestIsNotForwardedAgain(t *testing.T) {
 	require.Equal(t, kerr.NotController.Code, resp.Topics[0].Partitions[0].ErrorCode)
 }
 
+// alterAssignments sends a reassignment with kadm until it is answered
+// with no retriable error, as an operator's tool would: the controller may
+// move while brokers restart (NOT_CONTROLLER), and kadm returns that to
+// its caller.
+func alterAssignments(t *testing.T, adm *kadm.Client, req kadm.AlterPartitionAssignmentsReq) error {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := adm.AlterPartitionAssignments(ctx, req)
+		cancel()
+		if err == nil {
+			err = resp.Error()
+		}
+		if !kerr.IsRetriable(err) && !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+			return err
+		}
+		t.Logf("reassignment: %v; asking again", err)
+		time.Sleep(100 * time.Millisecond) // a retry's backoff
+	}
+}
+
 // nonController returns a broker that is not the active controller.
 func nonController(t *testing.T, c *clustertest.Cluster) int32 {
 	t.Helper()
@@ -329,13 +343,9 @@ func TestAddedBrokerIsAnObserverAndTakesPartitions(t *testing.T) {
 	require.Equal(t, int32(4), id)
 
 	adm := kadm.NewClient(c.Client())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	var req kadm.AlterPartitionAssignmentsReq
 	req.Assign("orders", 0, []int32{4, 2, 3})
-	resp, err := adm.AlterPartitionAssignments(ctx, req)
-	require.NoError(t, err)
-	require.NoError(t, resp.Error())
+	require.NoError(t, alterAssignments(t, adm, req))
 	c.WaitFor(30*time.Second, "broker 4 to hold the partition, in sync", func() bool {
 		p, ok := c.Partition(0, "orders", 0)
 		return ok && slices.Equal(p.Replicas, []int32{4, 2, 3}) && !p.Reassigning() && p.InSync(4)
@@ -452,9 +462,7 @@ func testThrottle(t *testing.T, side string) {
 
 	var req kadm.AlterPartitionAssignmentsReq
 	req.Assign("orders", 0, []int32{id, 2, 3})
-	resp, err := adm.AlterPartitionAssignments(ctx, req)
-	alter(err)
-	alter(resp.Error())
+	alter(alterAssignments(t, adm, req))
 	c.WaitFor(10*time.Second, "broker 4 to start copying", func() bool {
 		r, ok := c.Broker(id).Replica("orders", 0)
 		return ok && r.LogEndOffset > 0
@@ -489,13 +497,9 @@ func TestReassignWhileBrokersBounce(t *testing.T) {
 	load.WaitAcked(c, 200, 20*time.Second)
 
 	adm := kadm.NewClient(c.Client())
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	var req kadm.AlterPartitionAssignmentsReq
 	req.Assign("orders", 0, []int32{2, 3, 4})
-	resp, err := adm.AlterPartitionAssignments(ctx, req)
-	require.NoError(t, err)
-	require.NoError(t, resp.Error())
+	require.NoError(t, alterAssignments(t, adm, req))
 
 	c.Kill(4) // the new replica crashes while it copies
 	load.WaitAcked(c, 100, 20*time.Second)
@@ -520,4 +524,72 @@ func TestReassignWhileBrokersBounce(t *testing.T) {
 		_, err := os.Stat(c.LogDir(1, "orders", 0))
 		return errors.Is(err, os.ErrNotExist)
 	})
+}
+
+// TestTopicRecreatedWhileABrokerIsDown: a topic deleted and created again
+// under the same name while a broker was down is another topic (another
+// id, KIP-516). The broker, back, must not take its folder of the old
+// topic for a replica of the new one: it deletes it and copies the new
+// topic's records from the leader.
+func TestTopicRecreatedWhileABrokerIsDown(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("t", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	leader := c.WaitFullISR("t", 0, 20*time.Second)
+	for i := range 50 {
+		require.NoError(t, c.ProduceTo(leader, "t", 0, -1, fmt.Sprintf("old-%d", i)))
+	}
+	c.WaitConverged("t", 0, 20*time.Second)
+	c.Stop(3)
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := adm.DeleteTopics(ctx, "t")
+	require.NoError(t, err)
+	c.CreateTopic("t", 0, 0, [][]int32{{1, 2, 3}}, nil)
+	leader = c.WaitLeader("t", 0, 10*time.Second, func(l int32) bool { return l == 1 || l == 2 })
+	for i := range 10 {
+		require.NoError(t, c.ProduceTo(leader, "t", 0, -1, fmt.Sprintf("new-%d", i)))
+	}
+	c.Restart(3)
+	c.WaitFullISR("t", 0, 30*time.Second)
+	// WaitConverged compares every replica's records offset by offset:
+	// broker 3 must hold new-0..new-9, not old-0..old-9.
+	require.Equal(t, int64(10), c.WaitConverged("t", 0, 20*time.Second))
+}
+
+// TestReassignAfterDeleteRecordsInsideABatch: DeleteRecords may move the
+// log start offset into the middle of a batch. A replica added afterwards
+// starts at the leader's log start, but the leader sends the whole batch,
+// which begins before it: the new replica must start at the batch's base
+// and take it, or the move never completes.
+func TestReassignAfterDeleteRecordsInsideABatch(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	c.CreateTopic("orders", 0, 0, [][]int32{{1, 2}}, nil)
+	c.WaitFullISR("orders", 0, 20*time.Second)
+	p := c.Client(kgo.DefaultProduceTopic("orders"), kgo.ProducerLinger(time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var records []*kgo.Record
+	for i := range 300 {
+		records = append(records, kgo.StringRecord(fmt.Sprintf("r%d", i)))
+	}
+	require.NoError(t, p.ProduceSync(ctx, records...).FirstErr(), "300 records, lingering together into one batch")
+	adm := kadm.NewClient(c.Client())
+	offsets := kadm.Offsets{}
+	offsets.Add(kadm.Offset{Topic: "orders", Partition: 0, At: 100})
+	deleted, err := adm.DeleteRecords(ctx, offsets)
+	require.NoError(t, err)
+	require.NoError(t, deleted.Error())
+
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("orders", 0, []int32{1, 2, 3})
+	require.NoError(t, alterAssignments(t, adm, req))
+	c.WaitFor(20*time.Second, "broker 3 to catch up and the move to complete", func() bool {
+		p, ok := c.Partition(0, "orders", 0)
+		return ok && !p.Reassigning() && p.InSync(3)
+	})
+	r, ok := c.Broker(3).Replica("orders", 0)
+	require.True(t, ok)
+	require.Equal(t, int64(100), r.LogStart, "the new replica starts where the leader's log does")
+	require.Equal(t, int64(300), r.LogEndOffset)
 }

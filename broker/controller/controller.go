@@ -146,7 +146,10 @@ func Start(cfg Config) (*Controller, error) {
 	rc.LocalID = serverID(cfg.ID)
 	rc.HeartbeatTimeout = cfg.ElectionTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.ElectionTimeout / 2
+	// A leader that has heard from no quorum for this long steps down. As
+	// long as raft allows (the heartbeat timeout): a loaded machine that
+	// delays a heartbeat should not cost the cluster its controller.
+	rc.LeaderLeaseTimeout = cfg.ElectionTimeout
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.SnapshotThreshold = 1024
 	rc.Logger = hlog
@@ -332,26 +335,26 @@ func (c *Controller) reconcile(rebalance bool) {
 	// records (a power cut takes the unflushed tail). Until it is
 	// registered again, its partitions move to an in-sync replica; then it
 	// follows and catches up like any other.
-	isAlive := func(id int32) bool { return Eligible(im, alive, id) }
+	eligible := func(id int32) bool { return Eligible(im, alive, id) }
 	if im.ClusterID == "" {
 		c.record(metadata.Record{InitCluster: newClusterID()})
 	}
 	c.addToQuorum(alive)
 	var imbalanced map[int32]bool
 	if rebalance {
-		imbalanced = ImbalancedBrokers(im, isAlive, c.cfg.LeaderImbalancePercentage)
+		imbalanced = ImbalancedBrokers(im, eligible, c.cfg.LeaderImbalancePercentage)
 	}
 	for _, t := range im.SortedTopics() {
 		unclean := c.cfg.TopicConfig != nil && c.cfg.TopicConfig(t, "unclean.leader.election.enable") == "true"
 		for i, p := range t.Partitions {
-			leader, isr, err := Decide(p, isAlive, unclean)
+			leader, isr, err := Decide(p, eligible, unclean)
 			if err != nil && !errors.Is(err, kerr.LeaderNotAvailable) {
 				c.log.Error("controller: deciding a leader", "topic", t.Name, "partition", i, "err", err)
 				continue
 			}
 			if leader == p.Leader && slices.Equal(isr, p.ISR) {
 				if rebalance {
-					if want, ok := preferred(p, isAlive); ok && imbalanced[want] {
+					if want, ok := preferred(p, eligible); ok && imbalanced[want] {
 						c.log.Info("controller: preferred leader back", "topic", t.Name, "partition", i, "leader", want)
 						c.record(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: t.Name, Partition: int32(i), PartitionEpoch: p.PartitionEpoch, Leader: &want}})
 					}
@@ -366,7 +369,9 @@ func (c *Controller) reconcile(rebalance bool) {
 			c.record(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: t.Name, Partition: int32(i), PartitionEpoch: p.PartitionEpoch, Leader: &leader, ISR: isr}})
 		}
 	}
-	c.completeReassignments(c.fsm.Image(), isAlive)
+	// On the image as the decisions above left it, and who may lead by it.
+	now := c.fsm.Image()
+	c.completeReassignments(now, func(id int32) bool { return Eligible(now, alive, id) })
 	// Registrations last, so that a restarted broker's partitions have
 	// moved before it counts as alive again.
 	for _, id := range sortedIDs(alive) {

@@ -134,30 +134,23 @@ func firstEligible(replicas, isr []int32, eligible func(int32) bool) int32 {
 // the brokers being added need not be alive yet: they start following
 // when they are.
 func (c *Controller) AlterReassignment(topic string, partition int32, target []int32) error {
-	if !c.caughtUp() {
-		return ErrNotController
-	}
-	im := c.fsm.Image()
-	p, ok := im.Partition(topic, partition)
-	if !ok {
-		return fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, partition)
-	}
-	for _, id := range target {
-		if _, ok := im.Brokers[id]; !ok {
-			return fmt.Errorf("%w: broker %d is not in the cluster", kerr.InvalidReplicaAssignment, id)
+	return c.changePartition(topic, partition, func(im *metadata.Image, p metadata.Partition) (metadata.PartitionChange, error) {
+		for _, id := range target {
+			if _, ok := im.Brokers[id]; !ok {
+				return metadata.PartitionChange{}, fmt.Errorf("%w: broker %d is not in the cluster", kerr.InvalidReplicaAssignment, id)
+			}
 		}
-	}
-	change, err := Reassign(p, target, c.eligible(im))
-	if err != nil {
-		return err
-	}
-	change.Topic, change.Partition, change.PartitionEpoch = topic, partition, p.PartitionEpoch
-	if target == nil {
-		c.log.Info("controller: reassignment cancelled", "topic", topic, "partition", partition, "replicas", change.Replicas)
-	} else {
-		c.log.Info("controller: reassignment started", "topic", topic, "partition", partition, "replicas", change.Replicas, "adding", change.Adding, "removing", change.Removing)
-	}
-	return c.propose(metadata.Record{ChangePartition: &change})
+		change, err := Reassign(p, target, c.eligible(im))
+		if err != nil {
+			return change, err
+		}
+		if target == nil {
+			c.log.Info("controller: reassignment cancelled", "topic", topic, "partition", partition, "replicas", change.Replicas)
+		} else {
+			c.log.Info("controller: reassignment started", "topic", topic, "partition", partition, "replicas", change.Replicas, "adding", change.Adding, "removing", change.Removing)
+		}
+		return change, nil
+	})
 }
 
 // Reassignment is one partition's reassignment in progress.

@@ -175,11 +175,9 @@ func (l *Log) Config() Config {
 // configs (retention.ms, cleanup.policy, segment.bytes, ...) changed at
 // runtime take effect at the next append, retention pass or compaction,
 // as in Kafka, without reopening the log. Zero fields take Kafka's
-// defaults, as in Open. It waits for a retention or compaction pass in
-// progress to finish: those read the configuration as they go.
+// defaults, as in Open. A compaction pass in progress goes on with the
+// configuration it started with.
 func (l *Log) SetConfig(cfg Config) {
-	l.cleanMu.Lock()
-	defer l.cleanMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cfg = cfg.withDefaults()
