@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 
 const topicsHelp = `klab topics create   --topic T [--partitions N] [--replication-factor R] [--config name=value ...]
 klab topics list
-klab topics describe [--topic T]
+klab topics describe [--topic T] [--under-replicated-partitions | --unavailable-partitions]
 klab topics delete   --topic T
 All take --bootstrap-server host:port (default 127.0.0.1:9092), as kafka-topics does.`
 
@@ -46,6 +48,8 @@ func runTopics(args []string) error {
 	rf := fs.Int("replication-factor", -1, "replication factor (-1: the broker's default.replication.factor)")
 	configs := configFlags{}
 	fs.Var(configs, "config", "a topic config, name=value; repeat for more")
+	underReplicated := fs.Bool("under-replicated-partitions", false, "describe: only the partitions whose ISR is smaller than their replicas")
+	unavailable := fs.Bool("unavailable-partitions", false, "describe: only the partitions with no leader")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -89,7 +93,14 @@ func runTopics(args []string) error {
 		if *topic != "" {
 			names = []string{*topic}
 		}
-		return describeTopics(ctx, adm, names)
+		var only func(kadm.PartitionDetail) bool
+		switch {
+		case *underReplicated:
+			only = func(p kadm.PartitionDetail) bool { return len(p.ISR) < len(p.Replicas) }
+		case *unavailable:
+			only = func(p kadm.PartitionDetail) bool { return p.Leader < 0 }
+		}
+		return describeTopics(ctx, adm, names, only)
 	case "delete":
 		if err := needTopic(); err != nil {
 			return err
@@ -117,8 +128,11 @@ func errorDetail(err error, message string) error {
 }
 
 // describeTopics prints topics as kafka-topics --describe does: a line per
-// topic with the configs set on it, then a line per partition.
-func describeTopics(ctx context.Context, adm *kadm.Client, names []string) error {
+// topic with the configs set on it, then a line per partition. With only,
+// it prints the partitions only chooses, and no topic lines, as
+// kafka-topics --under-replicated-partitions and --unavailable-partitions
+// do: during a rolling restart, an empty answer says the next broker may go.
+func describeTopics(ctx context.Context, adm *kadm.Client, names []string, only func(kadm.PartitionDetail) bool) error {
 	topics, err := adm.ListTopics(ctx, names...)
 	if err != nil {
 		return err
@@ -146,11 +160,20 @@ func describeTopics(ctx context.Context, adm *kadm.Client, names []string) error
 		if len(ps) > 0 {
 			rf = len(ps[0].Replicas)
 		}
-		fmt.Printf("Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-			name, t.ID, len(ps), rf, strings.Join(set, ","))
+		if only == nil {
+			fmt.Printf("Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
+				name, base64.RawURLEncoding.EncodeToString(t.ID[:]), len(ps), rf, strings.Join(set, ","))
+		}
 		for _, p := range ps {
-			fmt.Printf("\tTopic: %s\tPartition: %d\tLeader: %d\tReplicas: %s\tIsr: %s\n",
-				name, p.Partition, p.Leader, joinInts(p.Replicas), joinInts(p.ISR))
+			if only != nil && !only(p) {
+				continue
+			}
+			leader := strconv.Itoa(int(p.Leader))
+			if p.Leader < 0 {
+				leader = "none"
+			}
+			fmt.Printf("\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s\n",
+				name, p.Partition, leader, joinInts(p.Replicas), joinInts(p.ISR))
 		}
 	}
 	return nil

@@ -57,6 +57,12 @@ func TestTopicsCommandsWithKafkaTopicsFlags(t *testing.T) {
 	assert.Contains(t, lines[0], "PartitionCount: 3\tReplicationFactor: 1\tConfigs: cleanup.policy=compact,retention.ms=60000")
 	assert.Contains(t, lines[1], "Partition: 0\tLeader: 1\tReplicas: 1\tIsr: 1")
 
+	out, err = capture(t, func() error {
+		return runTopics([]string{"describe", bs, "--under-replicated-partitions"})
+	})
+	require.NoError(t, err)
+	assert.Empty(t, out, "every partition is fully in sync: nothing to print, as kafka-topics prints nothing")
+
 	_, err = capture(t, func() error { return runTopics([]string{"create", bs, "--topic", "orders"}) })
 	assert.ErrorContains(t, err, "TOPIC_ALREADY_EXISTS")
 	_, err = capture(t, func() error { return runTopics([]string{"create", bs, "--topic", "x", "--replication-factor", "3"}) })
