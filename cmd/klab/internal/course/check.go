@@ -62,11 +62,19 @@ func (c *Course) checkLesson(w io.Writer, l lessons.Lesson, tmp string) ([]strin
 	if err := c.checkHints(l); err != nil {
 		failed = append(failed, fmt.Sprintf("lesson %s: %v", l.Number, err))
 	}
-	ex, err := c.testBinary(filepath.Join(c.Root, "exercises"), l, filepath.Join(tmp, l.Number+"-exercise.test"))
-	if err != nil {
-		return nil, fmt.Errorf("lesson %s: the exercise does not compile:\n%w", l.Number, err)
-	}
+	// The two builds at once: each leaves a core idle while it links.
+	var ex string
+	var exErr error
+	built := make(chan struct{})
+	go func() {
+		ex, exErr = c.testBinary(filepath.Join(c.Root, "exercises"), l, filepath.Join(tmp, l.Number+"-exercise.test"))
+		close(built)
+	}()
 	sol, err := c.buildVariant(l, nil, tmp, l.Number+"-solution")
+	<-built
+	if exErr != nil {
+		return nil, fmt.Errorf("lesson %s: the exercise does not compile:\n%w", l.Number, exErr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lesson %s: the solution: %w", l.Number, err)
 	}
@@ -82,34 +90,39 @@ func (c *Course) checkLesson(w io.Writer, l lessons.Lesson, tmp string) ([]strin
 		return nil, fmt.Errorf("lesson %s: the exercise has tests %v, the solution %v", l.Number, exTests, solTests)
 	}
 	message := "lesson " + l.Number + ":"
-	stubFails, solutionPasses := 0, 0
-	var slowest time.Duration
+	// Each test runs alone on the stubs, one after another, beside the
+	// solution's runs: a stub fails at once, so these cost the solution's
+	// timing-sensitive tests little.
+	stubProblems := make(chan []string, 1)
+	go func() {
+		var problems []string
+		for _, name := range exTests {
+			out, err := runTest(ex, name)
+			switch {
+			case err == nil:
+				problems = append(problems, fmt.Sprintf("lesson %s: %s passes on the stubs", l.Number, name))
+			case !strings.Contains(out, message):
+				problems = append(problems, fmt.Sprintf("lesson %s: %s fails on the stubs without naming the lesson:\n%s", l.Number, name, indent(out)))
+			}
+		}
+		stubProblems <- problems
+	}()
+	took, fails := runSolution(sol.binary, exTests)
 	for _, name := range exTests {
-		out, err := runTest(ex, name)
-		switch {
-		case err == nil:
-			failed = append(failed, fmt.Sprintf("lesson %s: %s passes on the stubs", l.Number, name))
-		case !strings.Contains(out, message):
-			failed = append(failed, fmt.Sprintf("lesson %s: %s fails on the stubs without naming the lesson:\n%s", l.Number, name, indent(out)))
-		default:
-			stubFails++
-		}
-		start := time.Now()
-		if out, err := runTest(sol.binary, name); err != nil {
+		if out, ok := fails[name]; ok {
 			failed = append(failed, fmt.Sprintf("lesson %s: %s fails with the solution:\n%s", l.Number, name, indent(out)))
-		} else {
-			solutionPasses++
 		}
-		slowest += time.Since(start)
 	}
+	problems := <-stubProblems
+	failed = append(failed, problems...)
 	fmt.Fprintf(w, "lesson %s: %d tests; %d fail on the stubs with %q; %d pass with the solution\n",
-		l.Number, len(exTests), stubFails, message, solutionPasses)
+		l.Number, len(exTests), len(exTests)-len(problems), message, len(exTests)-len(fails))
 
 	mutants, err := c.LoadMutants(l)
 	if err != nil {
 		return append(failed, fmt.Sprintf("lesson %s: %v", l.Number, err)), nil
 	}
-	caught, problems := c.runCatalogue(w, l, mutants, tmp, 3*slowest+20*time.Second)
+	caught, problems := c.runCatalogue(w, l, mutants, tmp, exTests, took)
 	failed = append(failed, problems...)
 	fmt.Fprintf(w, "lesson %s: %d of %d catalogued mutants caught\n", l.Number, caught, len(mutants))
 	if len(mutants) < minMutants {
@@ -121,8 +134,9 @@ func (c *Course) checkLesson(w io.Writer, l lessons.Lesson, tmp string) ([]strin
 // minMutants is the fewest known-wrong variants a lesson's catalogue holds.
 const minMutants = 8
 
-// tryMutant builds lesson l's exercise with mutant m and runs its tests.
-func (c *Course) tryMutant(l lessons.Lesson, m Mutant, tmp, name string, timeout time.Duration) (outcome, error) {
+// tryMutant builds lesson l's exercise with mutant m and runs tests, in
+// their order, until one fails.
+func (c *Course) tryMutant(l lessons.Lesson, m Mutant, tmp, name string, tests []string, timeout time.Duration) (outcome, error) {
 	file, src, err := c.Apply(m)
 	if err != nil {
 		return outcome{}, err
@@ -132,7 +146,7 @@ func (c *Course) tryMutant(l lessons.Lesson, m Mutant, tmp, name string, timeout
 		return outcome{}, fmt.Errorf("mutant %q (%s:%d) %w", m.Name, MutantsFile(l), m.Line, err)
 	}
 	defer os.RemoveAll(v.dir)
-	return v.run(timeout), nil
+	return v.runEach(tests, timeout), nil
 }
 
 // testBinary compiles the tests of lesson l's exercise as it is on disk.
@@ -157,6 +171,22 @@ func listTests(bin string) ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// runSolution runs each test of the solution's binary alone, one after
+// another, and returns how long each took and the output of those that
+// failed.
+func runSolution(bin string, tests []string) (map[string]time.Duration, map[string]string) {
+	took, fails := map[string]time.Duration{}, map[string]string{}
+	for _, name := range tests {
+		start := time.Now()
+		out, err := runTest(bin, name)
+		took[name] = time.Since(start)
+		if err != nil {
+			fails[name] = out
+		}
+	}
+	return took, fails
 }
 
 // runTest runs one test of a compiled test binary, in a folder of its own.
@@ -193,11 +223,17 @@ func (c *Course) CheckMutants(w io.Writer, l lessons.Lesson, only string) error 
 	if err != nil {
 		return fmt.Errorf("lesson %s: the solution: %w", l.Number, err)
 	}
-	base := sol.run(10 * time.Minute)
-	if base.Caught {
-		return fmt.Errorf("lesson %s: the solution fails its tests (%s):\n%s", l.Number, base.By, indent(base.Output))
+	tests, err := listTests(sol.binary)
+	if err != nil {
+		return err
 	}
-	caught, problems := c.runCatalogue(w, l, mutants, tmp, 3*base.Duration+20*time.Second)
+	took, fails := runSolution(sol.binary, tests)
+	for _, name := range tests {
+		if out, ok := fails[name]; ok {
+			return fmt.Errorf("lesson %s: the solution fails %s:\n%s", l.Number, name, indent(out))
+		}
+	}
+	caught, problems := c.runCatalogue(w, l, mutants, tmp, tests, took)
 	fmt.Fprintf(w, "lesson %s: %d of %d catalogued mutants caught\n", l.Number, caught, len(mutants))
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", strings.Join(problems, "\n"))
@@ -211,9 +247,18 @@ func (c *Course) CheckMutants(w io.Writer, l lessons.Lesson, only string) error 
 // mutant look caught, never fail the check.
 const catalogueWorkers = 2
 
-// runCatalogue tries each mutant, writes a line for each in catalogue
-// order, and returns how many were caught and what is wrong.
-func (c *Course) runCatalogue(w io.Writer, l lessons.Lesson, mutants []Mutant, tmp string, timeout time.Duration) (int, []string) {
+// runCatalogue tries each mutant on tests, writes a line for each in
+// catalogue order, and returns how many were caught and what is wrong.
+// took is how long the solution took on each test: a mutant's tests run
+// fastest first (after the one that caught it last time), and together
+// they get three times the solution's time and 20 s.
+func (c *Course) runCatalogue(w io.Writer, l lessons.Lesson, mutants []Mutant, tmp string, tests []string, took map[string]time.Duration) (int, []string) {
+	timeout := 20 * time.Second
+	for _, d := range took {
+		timeout += 3 * d
+	}
+	last := loadCatchers(catchersFile())
+	defer last.save() // a hint for next time: losing it costs time only
 	type result struct {
 		o   outcome
 		err error
@@ -232,7 +277,11 @@ func (c *Course) runCatalogue(w io.Writer, l lessons.Lesson, mutants []Mutant, t
 	for range catalogueWorkers {
 		go func() {
 			for i := range next {
-				o, err := c.tryMutant(l, mutants[i], tmp, fmt.Sprintf("%s-mutant-%d", l.Number, i), timeout)
+				m := mutants[i]
+				o, err := c.tryMutant(l, m, tmp, fmt.Sprintf("%s-mutant-%d", l.Number, i), testOrder(tests, took, last.get(m)), timeout)
+				if o.Test != "" {
+					last.set(m, o.Test)
+				}
 				results[i] <- result{o, err}
 			}
 		}()

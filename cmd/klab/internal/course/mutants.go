@@ -304,7 +304,7 @@ func (c *Course) buildVariant(l lessons.Lesson, override map[string][]byte, tmp,
 		return nil, err
 	}
 	bin := filepath.Join(dir, l.Number+".test")
-	cmd := exec.Command("go", "test", "-c", "-vet=off", "-overlay", overlayFile, "-o", bin, "./"+l.Dir()+"/")
+	cmd := exec.Command("go", "test", "-c", "-vet=off", "-ldflags=-s -w", "-overlay", overlayFile, "-o", bin, "./"+l.Dir()+"/")
 	cmd.Dir = filepath.Join(c.Root, "exercises")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, &buildError{string(out)}
@@ -320,6 +320,7 @@ func (e *buildError) Error() string { return "does not compile:\n" + e.out }
 type outcome struct {
 	Caught   bool
 	By       string // the first test that failed, or timed out
+	Test     string // the test that failed, when runEach knows it
 	Output   string
 	Duration time.Duration
 }
@@ -335,7 +336,39 @@ func (v *variant) run(timeout time.Duration) outcome {
 	cmd := exec.Command(v.binary, "-test.count=1", "-test.failfast", "-test.timeout="+timeout.String())
 	cmd.Dir = v.dir
 	out, err := cmd.CombinedOutput()
-	o := outcome{Caught: err != nil, Output: string(out), Duration: time.Since(start)}
+	o := judge(string(out), err)
+	o.Duration = time.Since(start)
+	return o
+}
+
+// runEach runs the variant's tests one at a time, each in a process of
+// its own, in order, and stops at the first that fails: the verdict of
+// run, in the order that finds a failing test soonest. Together they get
+// timeout.
+func (v *variant) runEach(tests []string, timeout time.Duration) outcome {
+	start := time.Now()
+	for _, name := range tests {
+		left := timeout - time.Since(start)
+		if left <= 0 {
+			return outcome{Caught: true, By: "(time-out)", Duration: time.Since(start)}
+		}
+		cmd := exec.Command(v.binary, "-test.run", "^"+name+"$", "-test.count=1", "-test.timeout="+left.String())
+		cmd.Dir = v.dir
+		out, err := cmd.CombinedOutput()
+		if o := judge(string(out), err); o.Caught {
+			if !strings.HasPrefix(o.By, name) {
+				o.By = name + " " + o.By // a panic or time-out outside the test's report
+			}
+			o.Test, o.Duration = name, time.Since(start)
+			return o
+		}
+	}
+	return outcome{Duration: time.Since(start)}
+}
+
+// judge reads the output of a test binary that exited with err.
+func judge(out string, err error) outcome {
+	o := outcome{Caught: err != nil, Output: out}
 	if m := failLine.FindStringSubmatch(o.Output); m != nil {
 		o.By = strings.SplitN(m[1], "/", 2)[0]
 	} else if strings.Contains(o.Output, "panic: test timed out") {
