@@ -14,7 +14,7 @@ import (
 
 const courseHelp = `klab course                    list the lessons, where you stand on each, and the files to edit
 klab course test NN [flags]    run lesson NN's exercise tests: a line per test, then what failed
-    --faults                   also run the fault tests (crashes, pauses, partitions) on your code (06-10)
+    --faults                   also run the fault tests (crashes, pauses, partitions) on your code (06 on)
     -v                         print everything the tests write
     -run REGEXP, ...           any other flag goes to go test
 klab course hint NN [NAME]     the next hint for lesson NN (or for its piece NAME); --level N for level N
