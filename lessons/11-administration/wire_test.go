@@ -9,6 +9,7 @@ package controller_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -95,7 +96,11 @@ func alter(t *testing.T, adm *kadm.Client, ctx context.Context, target []int32) 
 	require.NoError(t, err)
 	for _, r := range resp.Sorted() {
 		if r.Err != nil {
-			t.Logf("AlterPartitionReassignments(%v): %v: %s", target, r.Err, r.ErrMessage)
+			what := fmt.Sprint(target)
+			if target == nil {
+				what = "cancel"
+			}
+			t.Logf("AlterPartitionReassignments(%s): %v: %s", what, r.Err, r.ErrMessage)
 		}
 		return r.Err
 	}
