@@ -35,6 +35,7 @@ var All = []Lesson{
 	{"08", "follower-reads", "Reading from followers: client.rack and the preferred read replica"},
 	{"09", "idempotent-producer", "The idempotent producer: producer ids, epochs, sequence numbers, retries written once"},
 	{"10", "consumer-groups", "Consumer groups: the coordinator, rebalances, heartbeats, committed offsets, the range assignor"},
+	{"11", "administration", "Administration: controlled shutdown, partition reassignment, preferred leaders, forwarding to the controller"},
 }
 
 // Find returns the lesson with the given number, "01" or "1".

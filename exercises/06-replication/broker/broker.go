@@ -59,6 +59,13 @@ type Broker struct {
 	appended chan struct{}
 
 	fetchers *fetchers // this broker's follower fetchers, one per leader
+	// leaderQuota and followerQuota are the replication throttles
+	// (throttle.go): what this broker sends to, and fetches for, replicas
+	// catching up.
+	leaderQuota, followerQuota quota
+	// strays removes, once, the replicas the cluster moved away while
+	// this broker was down (removeStrays).
+	strays sync.Once
 
 	producerIDs *producerIDs // hands out producer ids to InitProducerId
 
@@ -228,18 +235,24 @@ func (b *Broker) join() error {
 	if b.members, err = membership.Join(mc); err != nil {
 		return fmt.Errorf("gossip on %s: %w", b.cfg.Gossip, err)
 	}
+	voters, err := controller.ParseVoters(b.cfg.QuorumVoters)
+	if err != nil {
+		return err
+	}
 	b.ctrl, err = controller.Start(controller.Config{
-		ID:                      b.cfg.NodeID,
-		Addr:                    b.addr,
-		Dir:                     filepath.Join(b.cfg.DataDir, "__cluster_metadata"),
-		BootstrapExpect:         b.bootstrapExpect(),
-		Members:                 b.members,
-		Dial:                    b.dial,
-		TopicConfig:             func(t *metadata.Topic, name string) string { return b.cfg.topicConfig(t.Configs, name) },
-		AutoLeaderRebalance:     b.cfg.AutoLeaderRebalance,
-		LeaderImbalanceInterval: b.cfg.LeaderImbalanceCheckInterval,
-		ElectionTimeout:         b.cfg.ElectionTimeout,
-		Logger:                  b.log,
+		ID:                        b.cfg.NodeID,
+		Addr:                      b.addr,
+		Dir:                       filepath.Join(b.cfg.DataDir, "__cluster_metadata"),
+		BootstrapExpect:           b.bootstrapExpect(),
+		Members:                   b.members,
+		Dial:                      b.dial,
+		TopicConfig:               func(t *metadata.Topic, name string) string { return b.cfg.topicConfig(t.Configs, name) },
+		AutoLeaderRebalance:       b.cfg.AutoLeaderRebalance,
+		LeaderImbalanceInterval:   b.cfg.LeaderImbalanceCheckInterval,
+		LeaderImbalancePercentage: b.cfg.LeaderImbalancePerBrokerPercentage,
+		Voters:                    voters,
+		ElectionTimeout:           b.cfg.ElectionTimeout,
+		Logger:                    b.log,
 	})
 	return err
 }
@@ -330,12 +343,18 @@ func (b *Broker) route(nc net.Conn) {
 	b.serveConn(b.ctx, nc, io.MultiReader(bytes.NewReader(first[:]), nc))
 }
 
-// Close stops the broker cleanly: it leaves the gossip cluster at once,
-// so that the controller moves its partitions without waiting for failure
-// detection; stops serving and replicating; and flushes and closes every
-// log. Later calls do nothing.
+// Close stops the broker cleanly. First a controlled shutdown
+// (controlledShutdown): the controller moves the leadership of its
+// partitions to other in-sync replicas and takes it out of their ISRs,
+// while it still serves, so that clients move to the new leaders and no
+// acks=all write waits for it. Then it leaves the gossip cluster, stops
+// serving and replicating, and flushes and closes every log. Later calls
+// do nothing.
 func (b *Broker) Close() error {
-	b.closeOnce.Do(func() { b.closeErr = b.stop(true) })
+	b.closeOnce.Do(func() {
+		b.controlledShutdown()
+		b.closeErr = b.stop(true)
+	})
 	return b.closeErr
 }
 

@@ -23,13 +23,19 @@ import (
 // replication factor takes the broker's num.partitions and
 // default.replication.factor. validate_only checks without creating.
 //
+// On a broker that is not the active controller, the request is passed on
+// to it (KIP-590), and answered once this broker's metadata has the topics.
+//
 // Version notes: v1 adds validate_only and error messages, v5 is flexible
 // and returns the topic's configs, v7 its id.
 func init() { register(kmsg.CreateTopics, 0, 7, handleCreateTopics) }
 
-func handleCreateTopics(b *Broker, _ context.Context, r *request) (kmsg.Response, error) {
+func handleCreateTopics(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	if !b.ctrl.Active() {
+		return b.forwardCreateTopics(ctx, r)
+	}
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -50,6 +56,39 @@ func handleCreateTopics(b *Broker, _ context.Context, r *request) (kmsg.Response
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// forwardCreateTopics passes CreateTopics on to the active controller and,
+// before answering, waits for the topics it created to reach this broker.
+func (b *Broker) forwardCreateTopics(ctx context.Context, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.CreateTopicsRequest)
+	raw, err := b.forwardToController(ctx, r, func(code int16) kmsg.Response {
+		resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewCreateTopicsResponseTopic()
+			st.Topic, st.ErrorCode = rt.Topic, code
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp
+	})
+	resp, ok := raw.(*kmsg.CreateTopicsResponse)
+	if err != nil || !ok || req.ValidateOnly {
+		return raw, err
+	}
+	for i, st := range resp.Topics {
+		if st.ErrorCode != 0 {
+			continue
+		}
+		// Before v7 the answer carries no topic id: the name must do.
+		created := func(im *metadata.Image) bool {
+			t := im.Topic(st.Topic)
+			return t != nil && (t.ID == st.TopicID || r.version < 7)
+		}
+		if err := b.awaitImage(ctx, created); err != nil {
+			resp.Topics[i].ErrorCode, resp.Topics[i].ErrorMessage = b.code(err), errorMessage(err)
+		}
 	}
 	return resp, nil
 }

@@ -30,7 +30,9 @@ type topicConfigDef struct {
 var topicConfigDefs = []topicConfigDef{
 	{"cleanup.policy", "delete", kmsg.ConfigTypeList, "delete: drop old segments by retention; compact: keep the latest record of each key; or both, comma-separated.", 0},
 	{"delete.retention.ms", "86400000", kmsg.ConfigTypeLong, "How long compaction keeps a tombstone, so consumers see the delete.", 0},
+	{followerThrottledReplicas, "", kmsg.ConfigTypeList, "The replicas whose fetching from their leader the follower.replication.throttled.rate of their broker limits: partition:broker pairs, or * for all (KIP-73).", 0},
 	{"index.interval.bytes", "4096", kmsg.ConfigTypeInt, "Bytes of batches between two entries of the sparse offset index.", 1},
+	{leaderThrottledReplicas, "", kmsg.ConfigTypeList, "The replicas whose leader limits what it sends them to the leader.replication.throttled.rate of its broker: partition:broker pairs, or * for all (KIP-73).", 0},
 	{"max.message.bytes", "1048588", kmsg.ConfigTypeInt, "The largest record batch the topic accepts, after compression.", 1},
 	{"min.insync.replicas", "1", kmsg.ConfigTypeInt, "With acks=all, how many in-sync replicas a write needs, or it fails with NOT_ENOUGH_REPLICAS.", 1},
 	{"retention.bytes", "-1", kmsg.ConfigTypeLong, "Delete the oldest segments of a partition while it is larger than this; -1 for no limit.", -1},
@@ -38,6 +40,13 @@ var topicConfigDefs = []topicConfigDef{
 	{"segment.bytes", "1073741824", kmsg.ConfigTypeInt, "Roll a new segment before a segment grows past this size.", 14},
 	{"unclean.leader.election.enable", "false", kmsg.ConfigTypeBoolean, "Let a replica that is not in sync lead when no in-sync replica is alive: the partition comes back sooner, and loses the records that replica lacks.", 0},
 }
+
+// The topic configs that name the replicas a reassignment's replication
+// quotas apply to (KIP-73): "*", or a list of partition:broker.
+const (
+	leaderThrottledReplicas   = "leader.replication.throttled.replicas"
+	followerThrottledReplicas = "follower.replication.throttled.replicas"
+)
 
 func findTopicConfig(name string) (topicConfigDef, bool) {
 	for _, d := range topicConfigDefs {
@@ -54,8 +63,17 @@ func validateTopicConfig(name, value string) error {
 	if !ok {
 		return fmt.Errorf("unknown topic config %q", name)
 	}
+	return validateConfig(d, value)
+}
+
+// validateConfig checks a value of the config d describes.
+func validateConfig(d topicConfigDef, value string) error {
+	name := d.name
 	switch d.kind {
 	case kmsg.ConfigTypeList:
+		if name == leaderThrottledReplicas || name == followerThrottledReplicas {
+			return validateThrottledReplicas(name, value)
+		}
 		for _, p := range strings.Split(value, ",") {
 			if p = strings.TrimSpace(p); p != log.CleanupDelete && p != log.CleanupCompact {
 				return fmt.Errorf("%s: %q is not delete or compact", name, p)
@@ -79,6 +97,28 @@ func validateTopicConfig(name, value string) error {
 		}
 	}
 	return nil
+}
+
+// validateThrottledReplicas checks a list of throttled replicas as Kafka's
+// ThrottledReplicaListValidator does: "*", or partition:broker pairs of
+// numbers (none is a valid list too).
+func validateThrottledReplicas(name, value string) error {
+	if strings.TrimSpace(value) == "*" || strings.TrimSpace(value) == "" {
+		return nil
+	}
+	for _, pair := range strings.Split(value, ",") {
+		partition, broker, ok := strings.Cut(strings.TrimSpace(pair), ":")
+		if !ok || !isDecimal(partition) || !isDecimal(broker) {
+			return fmt.Errorf("%s: %q is not partition:broker; the value must be * or a list of partition:broker", name, pair)
+		}
+	}
+	return nil
+}
+
+// isDecimal reports whether s is a non-negative 32-bit decimal number.
+func isDecimal(s string) bool {
+	n, err := strconv.ParseInt(s, 10, 32)
+	return err == nil && n >= 0 && !strings.HasPrefix(s, "+")
 }
 
 // topicConfigValue resolves a topic config: the topic's own value, else the

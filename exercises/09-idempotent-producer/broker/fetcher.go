@@ -4,6 +4,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -223,6 +224,10 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		if !st.truncated {
 			continue
 		}
+		maxBytes, ok := f.b.followerFetchBytes(p)
+		if !ok {
+			continue // throttled, its quota spent: a later round asks again
+		}
 		name := p.topic.name
 		i, ok := topics[name]
 		if !ok {
@@ -236,14 +241,15 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = p.index
 		rp.FetchOffset = p.log.EndOffset()
+		rp.LogStartOffset = p.log.StartOffset() // the leader's DeleteRecords waits for it
 		rp.CurrentLeaderEpoch = st.epoch
-		rp.PartitionMaxBytes = 1 << 20 // replica.fetch.max.bytes
+		rp.PartitionMaxBytes = maxBytes // replica.fetch.max.bytes, or the throttle's
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		byName[name][p.index] = p
 		asked++
 	}
 	if len(req.Topics) == 0 {
-		return errNoProgress // every partition is still waiting to truncate
+		return errNoProgress // every partition is still waiting to truncate, or throttled
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.b.cfg.ReplicaFetchWaitMax+5*time.Second)
 	defer cancel()
@@ -264,7 +270,24 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 			}
 			st := parts[p]
 			n, err := f.appendFromLeader(p, st.epoch, &rp)
+			if base, ok := startsInsideBatch(p, &rp, err); ok {
+				// The leader's log start, where this empty replica began
+				// (resetTo), is inside a batch (DeleteRecords moves it to
+				// any offset), and the leader sends the whole batch. Start
+				// the replica at the batch's base instead and take it, as
+				// Kafka's followers do; the log start then follows the
+				// leader's (followLogStart).
+				if err = f.resetTo(p, st.epoch, base); err == nil {
+					n, err = f.appendFromLeader(p, st.epoch, &rp)
+				}
+			}
 			appended = appended || n > 0
+			if f.b.throttledHere(p, followerThrottledReplicas) {
+				f.b.followerQuota.spend(n)
+			}
+			if err == nil {
+				err = f.followLogStart(p, st.epoch, rp.LogStartOffset)
+			}
 			if err != nil {
 				failed++
 			}
@@ -288,6 +311,18 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		return errNoProgress
 	}
 	return nil
+}
+
+// startsInsideBatch reports whether an append failed because p's replica
+// is empty and the leader's first batch begins before it, and that batch's
+// base offset.
+func startsInsideBatch(p *partition, rp *kmsg.FetchResponseTopicPartition, err error) (int64, bool) {
+	if !errors.Is(err, kerr.OffsetOutOfRange) || len(rp.RecordBatches) < 8 {
+		return 0, false
+	}
+	end := p.log.EndOffset()
+	base := int64(binary.BigEndian.Uint64(rp.RecordBatches))
+	return base, p.log.StartOffset() == end && base < end
 }
 
 // errNoProgress is a fetch round that moved nothing: every partition failed,
@@ -319,6 +354,25 @@ func (f *fetcher) appendFromLeader(p *partition, epoch int32, rp *kmsg.FetchResp
 		f.b.notifyAppend() // consumers reading from this follower (KIP-392)
 	}
 	return n, nil
+}
+
+// followLogStart moves a follower's log start offset up to its leader's,
+// as Kafka's followers do: what DeleteRecords (or retention) deleted on
+// the leader goes here too, and the follower's next fetch tells the
+// leader, whose DeleteRecords waits for it. Never past the follower's own
+// log end; and only while p still follows in epoch (the role is held from
+// the check to the move: a replica that became leader meanwhile keeps its
+// log).
+func (f *fetcher) followLogStart(p *partition, epoch int32, leaderStart int64) error {
+	p.roleMu.RLock()
+	defer p.roleMu.RUnlock()
+	if _, e, following := p.followerOf(); !following || e != epoch {
+		return nil
+	}
+	if err := p.log.AdvanceStart(min(leaderStart, p.log.EndOffset())); err != nil {
+		return fmt.Errorf("following leader %d's log start offset %d: %w", f.leader, leaderStart, err)
+	}
+	return nil
 }
 
 // truncateAll finds, for each partition that needs it, where its log

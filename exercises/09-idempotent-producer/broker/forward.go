@@ -13,14 +13,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/client"
+	"klab.dev/klab/broker/metadata"
 )
 
 // This file is how requests that only the active controller can answer
-// (AlterPartition, AllocateProducerIds) reach it. The sender tries the
-// active controller first and then, if it cannot reach it, every other
-// broker (askController); a broker that is not the controller passes such a
-// request on to it (forwardToController). A broker cut off from the
-// controller, but not from every broker, is so still heard.
+// reach it. Brokers' own requests (AlterPartition, AllocateProducerIds,
+// BrokerHeartbeat) try the active controller first and then, if it cannot
+// be reached, every other broker (askController), so that a broker cut off
+// from the controller, but not from every broker, is still heard. A broker
+// that is not the controller passes such a request on to it
+// (forwardToController) — and clients' admin requests that change
+// metadata (CreateTopics, DeleteTopics, CreatePartitions, ElectLeaders,
+// AlterConfigs, AlterPartitionReassignments) the same way, as KRaft
+// brokers forward them (KIP-590): a client may send them to any broker.
 
 // forwardClientID marks a request one broker forwarded to another.
 const forwardClientID = "klab-forwarded"
@@ -36,8 +41,6 @@ func (b *Broker) forwardToController(ctx context.Context, r *request, refuse fun
 	if r.clientID != nil && *r.clientID == forwardClientID {
 		return refuse(kerr.NotController.Code), nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	fail := func(err error) (kmsg.Response, error) {
 		b.log.Warn("forwarding to the controller", "request", r.key.Name(), "err", err)
 		return refuse(errorCode(err)), nil
@@ -46,17 +49,34 @@ func (b *Broker) forwardToController(ctx context.Context, r *request, refuse fun
 	if !ok {
 		return fail(kerr.NotController)
 	}
-	conn, err := client.DialVia(ctx, b.dial, ctrl.Addr, forwardClientID)
+	dialCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	conn, err := client.DialVia(dialCtx, b.dial, ctrl.Addr, forwardClientID)
+	cancel()
 	if err != nil {
+		// Nothing was sent: the client may safely ask again, elsewhere.
 		return fail(fmt.Errorf("%w: %v", kerr.NotController, err))
 	}
 	defer conn.Close()
-	resp, err := conn.RequestAt(ctx, r.body, r.version)
-	if err != nil {
+	// The controller's work (a metadata record committed by the quorum,
+	// then waits of its own) can take seconds. Once the request is sent,
+	// a failure is REQUEST_TIMED_OUT, as Kafka's forwarding answers: the
+	// change may have been made, and the client must look before it
+	// repeats it.
+	reqCtx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	resp, err := conn.RequestAt(reqCtx, r.body, r.version)
+	switch {
+	case errors.Is(err, kerr.UnsupportedVersion):
 		return fail(fmt.Errorf("%w: %v", kerr.NotController, err))
+	case err != nil:
+		return fail(fmt.Errorf("%w: forwarded to broker %d, no answer: %v", kerr.RequestTimedOut, ctrl.ID, err))
 	}
 	return resp, nil
 }
+
+// forwardTimeout bounds how long a forwarded request waits for the
+// controller's answer.
+const forwardTimeout = 30 * time.Second
 
 // askController sends a request to the active controller or, if it cannot
 // be reached or answers NOT_CONTROLLER, to each other broker in turn, which
@@ -102,4 +122,25 @@ func (b *Broker) requestPeer(ctx context.Context, addr string, req kmsg.Request)
 	}
 	defer conn.Close()
 	return conn.Request(ctx, req)
+}
+
+// awaitImage waits, a few seconds at most, until this broker's metadata
+// satisfies done. A change forwarded to the controller is committed when
+// the controller answers, but reaches this broker's image a moment later:
+// the forwarding broker waits for it before answering, so that a client's
+// next request here (Metadata after CreateTopics, say) sees the change.
+func (b *Broker) awaitImage(ctx context.Context, done func(*metadata.Image) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		changed := b.ctrl.Changed()
+		if done(b.ctrl.Image()) {
+			return b.caughtUp()
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: the change is made, but has not reached broker %d yet", kerr.RequestTimedOut, b.cfg.NodeID)
+		}
+	}
 }

@@ -5,7 +5,11 @@ package broker
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -63,6 +67,7 @@ func (b *Broker) reconcile(im *metadata.Image) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.strays.Do(func() { b.removeStrays(im) })
 	for name, lt := range b.topics {
 		if t := im.Topic(name); t == nil || t.ID != lt.id {
 			b.dropTopic(lt)
@@ -74,7 +79,10 @@ func (b *Broker) reconcile(im *metadata.Image) {
 			lt = &topic{name: t.Name, id: t.ID}
 		}
 		configs := t.Configs
-		lt.overrides.Store(&configs)
+		before := lt.overrides.Swap(&configs)
+		// Topic configs changed at runtime (IncrementalAlterConfigs) reach
+		// the open logs at once, as in Kafka.
+		reconfigured := before != nil && !maps.Equal(*before, configs)
 		for len(lt.partitions) < len(t.Partitions) {
 			lt.partitions = append(lt.partitions, nil)
 		}
@@ -88,7 +96,7 @@ func (b *Broker) reconcile(im *metadata.Image) {
 				continue
 			}
 			if p == nil {
-				l, err := log.Open(b.partitionDir(t.Name, int32(i)), b.cfg.logConfig(t.Configs))
+				l, err := b.openReplica(t, int32(i))
 				if err != nil {
 					b.log.Error("opening a replica's log", "topic", t.Name, "partition", i, "err", err)
 					continue
@@ -96,11 +104,35 @@ func (b *Broker) reconcile(im *metadata.Image) {
 				b.cleaner.Add(l)
 				p = newPartition(lt, int32(i), b.cfg.NodeID, l, b.log)
 				lt.partitions[i] = p
+			} else if reconfigured {
+				p.log.SetConfig(b.cfg.logConfig(t.Configs)) // a moment under the log's lock
 			}
 			b.applyPartition(im, p, st)
 		}
 		b.topics[t.Name] = lt
 	}
+}
+
+// openReplica opens this broker's replica of a topic's partition: the log
+// in its folder, after deleting a folder left there by an earlier topic of
+// the same name (partition_metadata.go), and records the topic's id in it.
+func (b *Broker) openReplica(t *metadata.Topic, index int32) (*log.Log, error) {
+	dir := b.partitionDir(t.Name, index)
+	if !belongsTo(dir, t.ID) {
+		b.log.Info("deleting a replica of an earlier topic of the same name", "partition", filepath.Base(dir))
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	l, err := log.Open(dir, b.cfg.logConfig(t.Configs))
+	if err != nil {
+		return nil, err
+	}
+	if err := writeTopicID(dir, t.ID); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // applyPartition gives a replica its new state, and starts or stops its
@@ -199,7 +231,11 @@ func (b *Broker) leaderPartitions() []*partition {
 // change, with an AlterPartition request. The answer comes back through the
 // metadata log; the request's own answer only says whether it was taken.
 func (b *Broker) maybeAlterISR(p *partition) {
-	isr, leaderEpoch, partitionEpoch, ok := p.isrChange(time.Now(), b.cfg.ReplicaLagTimeMax)
+	// A broker shutting down keeps fetching until it stops, but may not
+	// join the ISR (the controller would refuse it: KIP-841).
+	brokers := b.ctrl.Image().Brokers
+	shuttingDown := func(id int32) bool { return brokers[id].InControlledShutdown }
+	isr, leaderEpoch, partitionEpoch, ok := p.isrChange(time.Now(), b.cfg.ReplicaLagTimeMax, shuttingDown)
 	if !ok {
 		return
 	}
@@ -252,4 +288,47 @@ func (b *Broker) alterPartition(p *partition, isr []int32, leaderEpoch, partitio
 		}
 	}
 	return nil
+}
+
+// removeStrays deletes, once, at the first image after this broker
+// registered, the partition folders in its data dir that the metadata
+// does not assign to it: replicas moved away (a reassignment), or of
+// topics deleted (or deleted and created again: the folder's topic id
+// tells), while it was down. Left, they would take disk space
+// forever, and — reassigned back here later — be taken for a copy the
+// broker has. Kafka removes such stray replicas at startup too.
+func (b *Broker) removeStrays(im *metadata.Image) {
+	entries, err := os.ReadDir(b.cfg.DataDir)
+	if err != nil {
+		b.log.Warn("looking for stray replicas", "err", err)
+		return
+	}
+	for _, e := range entries {
+		topic, index, ok := partitionFolder(e)
+		if !ok {
+			continue
+		}
+		t := im.Topic(topic)
+		if p, ok := im.Partition(topic, index); ok && p.Has(b.cfg.NodeID) && belongsTo(filepath.Join(b.cfg.DataDir, e.Name()), t.ID) {
+			continue
+		}
+		b.log.Info("deleting a stray replica: the cluster does not assign it here", "partition", e.Name())
+		if err := os.RemoveAll(filepath.Join(b.cfg.DataDir, e.Name())); err != nil {
+			b.log.Error("deleting a stray replica", "partition", e.Name(), "err", err)
+		}
+	}
+}
+
+// partitionFolder reads a data dir entry as a partition's folder,
+// topic-index.
+func partitionFolder(e os.DirEntry) (topic string, index int32, ok bool) {
+	i := strings.LastIndexByte(e.Name(), '-')
+	if !e.IsDir() || i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(e.Name()[i+1:], 10, 32)
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return e.Name()[:i], int32(n), true
 }

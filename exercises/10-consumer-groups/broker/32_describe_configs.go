@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/metadata"
 )
 
 // DescribeConfigs: the configs of topics and brokers, as kafka-configs
@@ -21,8 +23,12 @@ import (
 // and where it comes from: set on the topic (DYNAMIC_TOPIC_CONFIG), the
 // broker's log.* default (STATIC_BROKER_CONFIG), or Kafka's default
 // (DEFAULT_CONFIG). With synonyms asked for (v1+), each config lists every
-// level that has a value, most specific first. For a broker, its static
-// settings, all read-only: klab has no dynamic broker configs.
+// level that has a value, most specific first. For a broker (this one:
+// ask each broker for its own), its static settings, read-only, and its
+// dynamic configs (dynamic_config.go): set for it (DYNAMIC_BROKER_CONFIG),
+// as the cluster-wide default (DYNAMIC_DEFAULT_BROKER_CONFIG), or Kafka's
+// default. For the broker resource "", the cluster-wide defaults set, as
+// Kafka shows kafka-configs --entity-default.
 //
 // Version notes: v1 adds sources and synonyms, v3 types and documentation,
 // v4 is flexible.
@@ -43,10 +49,13 @@ func handleDescribeConfigs(b *Broker, _ context.Context, r *request) (kmsg.Respo
 				sr.Configs = b.describeTopicConfigs(t.Configs, rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
 			}
 		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {
+			switch rr.ResourceName {
+			case metadata.ClusterDefault:
+				sr.Configs = b.describeDefaultBrokerConfigs(rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+			case strconv.Itoa(int(b.cfg.NodeID)):
+				sr.Configs = b.describeBrokerConfigs(rr.ConfigNames, req.IncludeSynonyms, req.IncludeDocumentation)
+			default:
 				err = fmt.Errorf("%w: this is broker %d, not %s", kerr.InvalidRequest, b.cfg.NodeID, rr.ResourceName)
-			} else {
-				sr.Configs = b.describeBrokerConfigs(rr.ConfigNames)
 			}
 		default:
 			err = fmt.Errorf("%w: resource type %v is not implemented", kerr.InvalidRequest, rr.ResourceType)
@@ -100,7 +109,7 @@ func (b *Broker) topicConfigSynonyms(overrides map[string]string, d topicConfigD
 }
 
 // describeBrokerConfigs describes the broker's own settings.
-func (b *Broker) describeBrokerConfigs(names []string) []kmsg.DescribeConfigsResponseResourceConfig {
+func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
 	c := b.cfg
 	settings := []struct {
 		name, value string
@@ -134,8 +143,12 @@ func (b *Broker) describeBrokerConfigs(names []string) []kmsg.DescribeConfigsRes
 		value := s.value
 		rc.Name, rc.Value, rc.ReadOnly, rc.ConfigType = s.name, &value, true, s.kind
 		rc.Source = kmsg.ConfigSourceStaticBrokerConfig
+		if synonyms {
+			rc.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{configSynonym(s.name, value, rc.Source)}
+		}
 		out = append(out, rc)
 	}
+	out = append(out, b.describeDynamicBrokerConfigs(names, synonyms, docs)...)
 	for brokerName, topicName := range brokerTopicConfigs {
 		if len(names) > 0 && !slices.Contains(names, brokerName) {
 			continue
@@ -157,6 +170,75 @@ func (b *Broker) describeBrokerConfigs(names []string) []kmsg.DescribeConfigsRes
 		return 0
 	})
 	return out
+}
+
+// describeDynamicBrokerConfigs describes this broker's dynamic configs.
+func (b *Broker) describeDynamicBrokerConfigs(names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	im := b.ctrl.Image()
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, d := range dynamicBrokerConfigDefs {
+		if len(names) > 0 && !slices.Contains(names, d.name) {
+			continue
+		}
+		value, source := b.brokerConfigValue(im, d.name)
+		rc := describedDynamicBrokerConfig(d, value, source, docs)
+		if synonyms {
+			rc.ConfigSynonyms = dynamicBrokerConfigSynonyms(im, b.cfg.NodeID, d)
+		}
+		out = append(out, rc)
+	}
+	return out
+}
+
+// describeDefaultBrokerConfigs describes the cluster-wide defaults of
+// dynamic broker configs that are set, and only those, as Kafka does.
+func (b *Broker) describeDefaultBrokerConfigs(names []string, synonyms, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
+	defaults := b.ctrl.Image().BrokerConfigs[metadata.ClusterDefault]
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, d := range dynamicBrokerConfigDefs {
+		value, ok := defaults[d.name]
+		if !ok || len(names) > 0 && !slices.Contains(names, d.name) {
+			continue
+		}
+		rc := describedDynamicBrokerConfig(d, value, kmsg.ConfigSourceDynamicDefaultBrokerConfig, docs)
+		if synonyms {
+			rc.ConfigSynonyms = []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym{configSynonym(d.name, value, rc.Source)}
+		}
+		out = append(out, rc)
+	}
+	return out
+}
+
+// describedDynamicBrokerConfig is a dynamic broker config as
+// DescribeConfigs shows it: writable, with where its value comes from.
+func describedDynamicBrokerConfig(d topicConfigDef, value string, source kmsg.ConfigSource, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
+	rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+	rc.Name, rc.Value, rc.Source, rc.ConfigType = d.name, &value, source, d.kind
+	rc.IsDefault = source == kmsg.ConfigSourceDefaultConfig
+	if docs {
+		rc.Documentation = &d.doc
+	}
+	return rc
+}
+
+// dynamicBrokerConfigSynonyms lists each level at which a dynamic broker
+// config has a value for broker id, most specific first.
+func dynamicBrokerConfigSynonyms(im *metadata.Image, id int32, d topicConfigDef) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	var out []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+	if v, ok := im.BrokerConfigs[strconv.Itoa(int(id))][d.name]; ok {
+		out = append(out, configSynonym(d.name, v, kmsg.ConfigSourceDynamicBrokerConfig))
+	}
+	if v, ok := im.BrokerConfigs[metadata.ClusterDefault][d.name]; ok {
+		out = append(out, configSynonym(d.name, v, kmsg.ConfigSourceDynamicDefaultBrokerConfig))
+	}
+	return append(out, configSynonym(d.name, d.def, kmsg.ConfigSourceDefaultConfig))
+}
+
+// configSynonym is one level at which a config has a value.
+func configSynonym(name, value string, source kmsg.ConfigSource) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+	s.Name, s.Value, s.Source = name, &value, source
+	return s
 }
 
 // groupMaxSize is group.max.size as Kafka shows it: no limit is

@@ -5,6 +5,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"klab.dev/klab/broker/controller"
 	"klab.dev/klab/exercises/10-consumer-groups/broker/group"
 )
 
@@ -60,6 +62,20 @@ type Config struct {
 	// (leader.imbalance.check.interval.seconds).
 	AutoLeaderRebalance          bool
 	LeaderImbalanceCheckInterval time.Duration
+	// LeaderImbalancePerBrokerPercentage is
+	// leader.imbalance.per.broker.percentage: the automatic rebalance
+	// gives a broker back the leadership of its partitions only once more
+	// than this share of those it is the preferred leader of are led by
+	// others (10%), so that leadership does not move back and forth for one
+	// partition at a time.
+	LeaderImbalancePerBrokerPercentage int
+	// QuorumVoters is controller.quorum.voters, "1@host:port,2@host:port,...":
+	// the brokers that form the metadata quorum (KRaft's controllers), by
+	// node id and listener address. Any minority of them may be down; other
+	// brokers are observers, which receive the metadata log but do not
+	// vote. Empty: the first brokers to find each other (every seed) are
+	// the voters.
+	QuorumVoters string
 	// ElectionTimeout is how long the metadata quorum waits for its leader
 	// before electing another (klab's; KRaft's is
 	// controller.quorum.election.timeout.ms). Default 500ms; alone, a
@@ -67,6 +83,10 @@ type Config struct {
 	ElectionTimeout time.Duration
 	// StartTimeout bounds how long Start waits for the cluster to form.
 	StartTimeout time.Duration
+	// ControlledShutdownTimeout bounds how long Close waits for the
+	// controller to move this broker's partitions before it stops anyway
+	// (klab's; a KRaft broker waits for as long as it takes). Default 30s.
+	ControlledShutdownTimeout time.Duration
 
 	// Listener, when set, is used instead of listening on Listen.
 	Listener net.Listener
@@ -154,11 +174,13 @@ func DefaultConfig() Config {
 		OffsetsRetention:              7 * 24 * time.Hour,
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 
-		ReplicaLagTimeMax:            30 * time.Second,
-		ReplicaFetchWaitMax:          500 * time.Millisecond,
-		AutoLeaderRebalance:          true,
-		LeaderImbalanceCheckInterval: 300 * time.Second,
-		StartTimeout:                 2 * time.Minute,
+		ReplicaLagTimeMax:                  30 * time.Second,
+		ReplicaFetchWaitMax:                500 * time.Millisecond,
+		AutoLeaderRebalance:                true,
+		LeaderImbalanceCheckInterval:       300 * time.Second,
+		LeaderImbalancePerBrokerPercentage: 10,
+		StartTimeout:                       2 * time.Minute,
+		ControlledShutdownTimeout:          30 * time.Second,
 	}
 }
 
@@ -171,6 +193,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.RetentionCheckInterval <= 0 {
 		c.RetentionCheckInterval = d.RetentionCheckInterval
+	}
+	if c.ControlledShutdownTimeout <= 0 {
+		c.ControlledShutdownTimeout = d.ControlledShutdownTimeout
 	}
 	if c.ProducerIDExpiration <= 0 {
 		c.ProducerIDExpiration = d.ProducerIDExpiration
@@ -243,6 +268,11 @@ var brokerTopicConfigs = map[string]string{
 	"unclean.leader.election.enable":  "unclean.leader.election.enable",
 }
 
+// errUnknownBrokerConfig is Set's error for a name it does not know, as
+// opposed to a bad value: dynamic configs (dynamic_config.go) tell an
+// unknown name from a static config by it.
+var errUnknownBrokerConfig = errors.New("unknown broker config")
+
 // Set applies one setting by its Kafka name.
 func (c *Config) Set(name, value string) error {
 	value = strings.TrimSpace(value)
@@ -266,6 +296,16 @@ func (c *Config) Set(name, value string) error {
 		c.ReplicaFetchWaitMax, err = parseMillis(value)
 	case "auto.leader.rebalance.enable":
 		c.AutoLeaderRebalance, err = strconv.ParseBool(value)
+	case "leader.imbalance.per.broker.percentage":
+		var n int32
+		if err = parseInt32(value, &n); err == nil && (n < 0 || n > 100) {
+			err = fmt.Errorf("%d is not a percentage", n)
+		}
+		c.LeaderImbalancePerBrokerPercentage = int(n)
+	case "controller.quorum.voters":
+		if _, err = controller.ParseVoters(value); err == nil {
+			c.QuorumVoters = value
+		}
 	case "leader.imbalance.check.interval.seconds":
 		var d time.Duration
 		if d, err = parseMillis(value); err == nil {
@@ -320,7 +360,7 @@ func (c *Config) Set(name, value string) error {
 	default:
 		topicName, ok := brokerTopicConfigs[name]
 		if !ok {
-			return fmt.Errorf("unknown broker config %q", name)
+			return fmt.Errorf("%w %q", errUnknownBrokerConfig, name)
 		}
 		if err = validateTopicConfig(topicName, value); err == nil {
 			c.TopicDefaults[topicName] = value

@@ -44,6 +44,10 @@ type partition struct {
 	// hwm is the high watermark: every in-sync replica has the records
 	// below it. It never goes backwards on a leader.
 	hwm int64
+	// leaderHWM is, on a follower, the high watermark its leader last
+	// reported, unclamped by the follower's own log end: how far behind
+	// the follower is (DescribeLogDirs' offset lag).
+	leaderHWM int64
 	// followers is, on the leader, what each other replica has fetched.
 	followers map[int32]*followerState
 	// alterInFlight is set while an ISR change is on its way to the
@@ -70,6 +74,10 @@ type followerState struct {
 	// leader's log ended at the previous fetch count as caught up then.
 	lastFetch            time.Time
 	leaderEndAtLastFetch int64
+	// logStart is the follower's log start offset, as its last fetch said
+	// (KIP-107); -1 until it says. DeleteRecords waits for the in-sync
+	// followers' to reach the leader's.
+	logStart int64
 }
 
 func newPartition(t *topic, index, self int32, l *log.Log, logger *slog.Logger) *partition {
@@ -121,6 +129,7 @@ func (p *partition) apply(st metadata.Partition) (becameLeader, becameFollower b
 		p.becomeLeader()
 		becameLeader = true
 	case st.Leader == p.self:
+		p.trackReplicas()        // a reassignment may have changed them
 		p.advanceHighWatermark() // the ISR may have shrunk
 	case epochChanged:
 		p.followers = nil
@@ -140,15 +149,29 @@ func (p *partition) becomeLeader() {
 		// The first write records the epoch again.
 		p.logger.Error("recording a leader epoch", "partition", p.String(), "err", err)
 	}
-	now := time.Now()
 	p.followers = map[int32]*followerState{}
-	for _, id := range p.state.Replicas {
-		if id != p.self {
-			p.followers[id] = &followerState{leo: -1, caughtUp: now, lastFetch: now}
-		}
-	}
+	p.trackReplicas()
 	p.hwm = min(p.hwm, p.log.EndOffset())
 	p.advanceHighWatermark()
+}
+
+// trackReplicas makes the leader's followers the partition's replicas: a
+// replica added (by a reassignment) starts unknown but with a full
+// replica.lag.time.max.ms to show up, like every follower of a new
+// leader; a replica removed is forgotten, and its fetches are refused. The
+// caller holds p.mu.
+func (p *partition) trackReplicas() {
+	now := time.Now()
+	for _, id := range p.state.Replicas {
+		if _, ok := p.followers[id]; !ok && id != p.self {
+			p.followers[id] = &followerState{leo: -1, caughtUp: now, lastFetch: now, logStart: -1}
+		}
+	}
+	for id := range p.followers {
+		if !p.state.Has(id) {
+			delete(p.followers, id)
+		}
+	}
 }
 
 // maximalISR is the ISR the high watermark must respect: the committed one
@@ -264,8 +287,9 @@ func (p *partition) canJoin(f *followerState) bool {
 
 // isrChange is the ISR this leader should ask the controller for now, with
 // the partition epoch to ask against, or ok false for none: followers that
-// have not caught up for lag leave, followers that caught up join.
-func (p *partition) isrChange(now time.Time, lag time.Duration) (isr []int32, leaderEpoch, partitionEpoch int32, ok bool) {
+// have not caught up for lag leave, followers that caught up join —
+// except those of brokers shuttingDown says are shutting down.
+func (p *partition) isrChange(now time.Time, lag time.Duration, shuttingDown func(int32) bool) (isr []int32, leaderEpoch, partitionEpoch int32, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state.Leader != p.self || p.alterInFlight {
@@ -281,7 +305,7 @@ func (p *partition) isrChange(now time.Time, lag time.Duration) (isr []int32, le
 		// they have what they need and are fetching (a silent one whose
 		// log end happens to equal the high watermark stays out).
 		in, recent := p.state.InSync(id), now.Sub(f.caughtUp) <= lag
-		if recent && (in || p.canJoin(f)) {
+		if recent && (in || p.canJoin(f) && !shuttingDown(id)) {
 			isr = append(isr, id)
 		}
 	}
@@ -357,6 +381,15 @@ func (p *partition) inSync() int {
 	return len(p.state.ISR)
 }
 
+// inISR reports whether broker id is in the ISR, or, on the leader, about
+// to join it (an AlterPartition adding it is in flight: the high watermark
+// already waits for it, maximalISR).
+func (p *partition) inISR(id int32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Contains(p.maximalISR(), id)
+}
+
 // followerOf is what a follower's fetcher needs: the leader, the epoch it
 // leads in, and whether this replica follows it.
 func (p *partition) followerOf() (leader, epoch int32, following bool) {
@@ -371,6 +404,7 @@ func (p *partition) followerOf() (leader, epoch int32, following bool) {
 func (p *partition) leaderHighWatermark(hw int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.leaderHWM = hw
 	if hw = min(hw, p.log.EndOffset()); hw != p.hwm {
 		p.hwm = hw
 		p.signal()
@@ -426,4 +460,82 @@ func (b *Broker) ReadReplica(topic string, index int32, offset, maxBytes int64) 
 		return nil, err
 	}
 	return p.log.Read(offset, maxBytes)
+}
+
+// followerLogStart records the log start offset follower id reported in
+// its fetch, and wakes whoever waits for the low watermark to move (a
+// DeleteRecords). Replicas that fetch without one (-1, Fetch before v5)
+// change nothing, nor does anyone on a replica that does not lead.
+func (p *partition) followerLogStart(id int32, logStart int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.followers[id]
+	if p.state.Leader != p.self || f == nil || logStart == f.logStart || logStart < 0 {
+		return
+	}
+	f.logStart = logStart
+	p.signal()
+}
+
+// lowWatermark is the smallest log start offset among the in-sync
+// replicas, the leader's own and each in-sync follower's as its last fetch
+// said: below it, no in-sync replica has records any more. A follower
+// that has not said is -1. The caller holds p.mu, and p leads.
+func (p *partition) lowWatermark() int64 {
+	low := p.log.StartOffset()
+	for _, id := range p.state.ISR {
+		if id == p.self {
+			continue
+		}
+		f := p.followers[id]
+		if f == nil {
+			return -1
+		}
+		low = min(low, f.logStart)
+	}
+	return low
+}
+
+// awaitLowWatermark waits until every in-sync replica's log starts at
+// offset or later, for a DeleteRecords, and returns the low watermark
+// then. It fails with NOT_LEADER_OR_FOLLOWER if this replica stops leading
+// epoch meanwhile, and with REQUEST_TIMED_OUT when ctx ends first; the
+// low watermark returned is then the last one seen.
+func (p *partition) awaitLowWatermark(ctx context.Context, offset int64, epoch int32) (int64, error) {
+	for {
+		p.mu.Lock()
+		leader := p.state.Leader == p.self && p.state.LeaderEpoch == epoch
+		var low int64 = -1
+		if leader {
+			low = p.lowWatermark()
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		if !leader {
+			return -1, fmt.Errorf("%w: %s is no longer led by this broker in epoch %d", kerr.NotLeaderForPartition, p, epoch)
+		}
+		if low >= offset {
+			return low, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return low, fmt.Errorf("%w: %s: the in-sync replicas did not all delete the records below %d in time", kerr.RequestTimedOut, p, offset)
+		}
+	}
+}
+
+// offsetLag is how far this replica's log end is behind the high
+// watermark, as DescribeLogDirs reports it: 0 on the leader, whose log
+// end is never below it; on a follower, behind the leader's high
+// watermark as the leader last reported it. (Kafka's follower clamps
+// that high watermark to its own log end first, so reports 0 there too;
+// the unclamped one says how far the follower has to go.)
+func (p *partition) offsetLag() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state.Leader == p.self {
+		return 0
+	}
+	return max(p.leaderHWM-p.log.EndOffset(), 0)
 }

@@ -70,8 +70,8 @@ func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, err
 
 // fetchOnce reads what every partition of the request has now. It returns
 // the response, how many bytes of records it holds, and whether any
-// partition failed or was redirected (those answer at once, without
-// waiting).
+// partition failed, was redirected, or has a follower whose log start
+// is behind (those answer at once, without waiting).
 func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	total, failed := 0, false
@@ -97,6 +97,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 			if sp.PreferredReadReplica >= 0 {
 				failed = true // answer now: the consumer goes elsewhere
 			}
+			if followerStartBehind(req.ReplicaID, &rt.Partitions[i], &sp) {
+				failed = true // answer now: the follower moves its start, and a DeleteRecords waits for it
+			}
 			if sp.RecordBatches == nil {
 				sp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
 			}
@@ -106,6 +109,17 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, total, failed
+}
+
+// followerStartBehind reports whether a follower's log start offset, as
+// its fetch said, is behind the leader's, as the answer says: its fetch is
+// answered at once, without waiting for records, so that the follower
+// moves its start now (fetcher.followLogStart) rather than after
+// replica.fetch.wait.max.ms. A follower always moves all the way (its
+// fetch offset, its log end, is at or past the leader's start, or the
+// answer is OFFSET_OUT_OF_RANGE), so the next fetch waits again.
+func followerStartBehind(replica int32, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition) bool {
+	return replica >= 0 && sp.ErrorCode == 0 && rp.LogStartOffset >= 0 && rp.LogStartOffset < sp.LogStartOffset
 }
 
 // fetchReader is who is fetching: a follower (replica >= 0) or a consumer,
@@ -170,12 +184,16 @@ func (b *Broker) followerFetch(p *partition, rp *kmsg.FetchRequestTopicPartition
 	sp := kmsg.NewFetchResponseTopicPartition()
 	sp.Partition = rp.Partition
 	var err error
-	if maxBytes > 0 {
-		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, maxBytes)
+	if send, throttled := b.leaderSendBytes(p, follower, maxBytes); send > 0 {
+		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, send)
+		if throttled {
+			b.leaderQuota.spend(len(sp.RecordBatches))
+		}
 	}
 	if err == nil {
 		var join, moved bool
 		join, moved, err = p.followerFetched(follower, rp.FetchOffset, time.Now())
+		p.followerLogStart(follower, rp.LogStartOffset)
 		if moved {
 			b.notifyAppend() // consumers waiting for records to be committed
 		}

@@ -45,7 +45,8 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) 
 					return 0, 0, err
 				}
 				for _, r := range recs {
-					if r.Timestamp.UnixMilli() >= ts {
+					// Records below the start (DeleteRecords) are gone.
+					if r.Offset >= l.start && r.Timestamp.UnixMilli() >= ts {
 						return r.Offset, r.Timestamp.UnixMilli(), nil
 					}
 				}

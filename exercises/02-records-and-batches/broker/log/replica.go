@@ -97,6 +97,10 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := l.epochs.truncateFrom(s.nextOffset); err != nil {
 		return err
 	}
+	// The start never passes the end, which may now be below it.
+	if err := l.setStart(min(l.start, s.nextOffset)); err != nil {
+		return err
+	}
 	// The producer state may describe batches that are gone.
 	_, _, err = l.rebuildProducers()
 	return err
@@ -138,7 +142,10 @@ func (l *Log) restartAt(offset int64) error {
 		return err
 	}
 	l.segments = []*segment{s}
-	return l.epochs.truncateFrom(offset)
+	if err := l.epochs.truncateFrom(offset); err != nil {
+		return err
+	}
+	return l.setStart(offset)
 }
 
 // ReadBelow is Read for a consumer of a replicated partition: only batches

@@ -4,6 +4,7 @@ package controller
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
 	"slices"
@@ -83,11 +84,11 @@ func (c *Controller) CreatePartitions(name string, total int32, assignment [][]i
 
 // placement checks a requested assignment, or makes one.
 func (c *Controller) placement(im *metadata.Image, n, rf int, assignment [][]int32) ([][]int32, error) {
-	alive := c.cfg.Members.Alive()
+	eligible := c.eligible(im)
 	if len(assignment) == 0 {
 		var live []metadata.Broker
 		for _, b := range im.SortedBrokers() {
-			if _, ok := alive[b.ID]; ok {
+			if eligible(b.ID) {
 				live = append(live, b)
 			}
 		}
@@ -116,12 +117,12 @@ func (c *Controller) placement(im *metadata.Image, n, rf int, assignment [][]int
 // replica leads, the live ones are in sync (a new partition is empty, so
 // every replica has all of it).
 func (c *Controller) newPartitions(replicas [][]int32) []metadata.Partition {
-	alive := c.cfg.Members.Alive()
+	eligible := c.eligible(c.fsm.Image())
 	out := make([]metadata.Partition, len(replicas))
 	for i, rs := range replicas {
 		p := metadata.Partition{Replicas: slices.Clone(rs), Leader: -1}
 		for _, id := range rs {
-			if _, ok := alive[id]; ok {
+			if eligible(id) {
 				p.ISR = append(p.ISR, id)
 				if p.Leader < 0 {
 					p.Leader = id
@@ -157,10 +158,10 @@ func (c *Controller) AlterPartition(broker int32, topic string, partition, leade
 	case !slices.Contains(isr, broker):
 		return p, fmt.Errorf("%w: the leader must stay in the ISR", kerr.InvalidRequest)
 	}
-	alive := c.cfg.Members.Alive()
+	eligible := c.eligible(c.fsm.Image())
 	for _, id := range isr {
-		if _, ok := alive[id]; !ok && !p.InSync(id) {
-			return p, fmt.Errorf("%w: broker %d is not alive", kerr.IneligibleReplica, id)
+		if !eligible(id) && !p.InSync(id) {
+			return p, fmt.Errorf("%w: broker %d is not alive, or is shutting down", kerr.IneligibleReplica, id)
 		}
 	}
 	err := c.propose(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: topic, Partition: partition, PartitionEpoch: partitionEpoch, ISR: isr}})
@@ -169,22 +170,69 @@ func (c *Controller) AlterPartition(broker int32, topic string, partition, leade
 }
 
 // ElectPreferred gives a partition's leadership to its preferred leader,
-// the first replica, if it is alive and in sync.
+// the first replica, if it is eligible and in sync.
 func (c *Controller) ElectPreferred(topic string, partition int32) error {
-	if !c.Active() {
-		return ErrNotController
+	return c.changePartition(topic, partition, func(im *metadata.Image, p metadata.Partition) (metadata.PartitionChange, error) {
+		if p.Leader == p.Replicas[0] {
+			return metadata.PartitionChange{}, fmt.Errorf("%w: broker %d already leads %s-%d", kerr.ElectionNotNeeded, p.Leader, topic, partition)
+		}
+		want, ok := preferred(p, c.eligible(im))
+		if !ok {
+			return metadata.PartitionChange{}, fmt.Errorf("%w: broker %d is not alive and in sync", kerr.PreferredLeaderNotAvailable, p.Replicas[0])
+		}
+		return metadata.PartitionChange{Leader: &want}, nil
+	})
+}
+
+// ElectUnclean gives a partition with no leader to an eligible replica, as
+// kafka-leader-election --election-type unclean does: an in-sync one if
+// there is one (nothing is lost), else the first eligible replica, in sync
+// or not — the partition is back, and the records that replica lacks are
+// lost. A partition that has a leader needs no election.
+func (c *Controller) ElectUnclean(topic string, partition int32) error {
+	return c.changePartition(topic, partition, func(im *metadata.Image, p metadata.Partition) (metadata.PartitionChange, error) {
+		if p.Leader >= 0 {
+			return metadata.PartitionChange{}, fmt.Errorf("%w: broker %d leads %s-%d", kerr.ElectionNotNeeded, p.Leader, topic, partition)
+		}
+		eligible := c.eligible(im)
+		if id := firstEligible(p.Replicas, p.ISR, eligible); id >= 0 {
+			return metadata.PartitionChange{Leader: &id}, nil
+		}
+		for _, id := range p.Replicas {
+			if eligible(id) {
+				c.log.Warn("controller: unclean leader election; records the new leader lacks are lost", "topic", topic, "partition", partition, "leader", id)
+				return metadata.PartitionChange{Leader: &id, ISR: []int32{id}}, nil
+			}
+		}
+		return metadata.PartitionChange{}, fmt.Errorf("%w: no replica of %s-%d is alive", kerr.EligibleLeadersNotAvailable, topic, partition)
+	})
+}
+
+// changePartition proposes the change decide makes to a partition, from
+// the image as it is now. The change is proposed against the partition's
+// epoch: if the partition changed meanwhile (a leader's AlterPartition, the
+// control loop), the metadata log refuses it as stale, and decide runs
+// again on the newer image — the requester never sees
+// INVALID_UPDATE_VERSION for a race it had no part in.
+func (c *Controller) changePartition(topic string, partition int32, decide func(*metadata.Image, metadata.Partition) (metadata.PartitionChange, error)) error {
+	var err error
+	for range 5 {
+		if !c.caughtUp() {
+			return ErrNotController
+		}
+		im := c.fsm.Image()
+		p, ok := im.Partition(topic, partition)
+		if !ok {
+			return fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, partition)
+		}
+		change, derr := decide(im, p)
+		if derr != nil {
+			return derr
+		}
+		change.Topic, change.Partition, change.PartitionEpoch = topic, partition, p.PartitionEpoch
+		if err = c.propose(metadata.Record{ChangePartition: &change}); !errors.Is(err, metadata.ErrStale) {
+			return err
+		}
 	}
-	p, ok := c.fsm.Image().Partition(topic, partition)
-	if !ok {
-		return fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topic, partition)
-	}
-	alive := c.cfg.Members.Alive()
-	want, ok := preferred(p, func(id int32) bool { _, ok := alive[id]; return ok })
-	if p.Leader == p.Replicas[0] {
-		return fmt.Errorf("%w: broker %d already leads %s-%d", kerr.ElectionNotNeeded, p.Leader, topic, partition)
-	}
-	if !ok {
-		return fmt.Errorf("%w: broker %d is not alive and in sync", kerr.PreferredLeaderNotAvailable, p.Replicas[0])
-	}
-	return c.propose(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: topic, Partition: partition, PartitionEpoch: p.PartitionEpoch, Leader: &want}})
+	return err
 }

@@ -53,7 +53,10 @@ type Config struct {
 	// BootstrapExpect is how many brokers form the first quorum: a new
 	// cluster waits until gossip shows that many, then every one of them
 	// bootstraps raft with the same voters (Consul's bootstrap_expect).
+	// Voters, when set, fixes the quorum instead
+	// (controller.quorum.voters): BootstrapExpect is then not used.
 	BootstrapExpect int
+	Voters          []Voter
 	Members         *membership.Membership
 	// Dial connects to a peer; tests fault it. Default net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -61,9 +64,13 @@ type Config struct {
 	// defaults (for unclean.leader.election.enable).
 	TopicConfig func(t *metadata.Topic, name string) string
 	// AutoLeaderRebalance is auto.leader.rebalance.enable, checked every
-	// LeaderImbalanceInterval (leader.imbalance.check.interval.seconds).
-	AutoLeaderRebalance     bool
-	LeaderImbalanceInterval time.Duration
+	// LeaderImbalanceInterval (leader.imbalance.check.interval.seconds);
+	// a broker gets its leaderships back once more than
+	// LeaderImbalancePercentage of them are led by others
+	// (leader.imbalance.per.broker.percentage).
+	AutoLeaderRebalance       bool
+	LeaderImbalanceInterval   time.Duration
+	LeaderImbalancePercentage int
 	// ElectionTimeout is how long raft followers wait for the leader
 	// before electing another. Default 500ms.
 	ElectionTimeout time.Duration
@@ -91,6 +98,9 @@ type Controller struct {
 	// producerIDsMu makes allocations of producer id blocks one at a time:
 	// each reads the next id from the image its predecessor's record left.
 	producerIDsMu sync.Mutex
+	// configsMu makes config changes one at a time: each is computed from
+	// the configs its predecessor's record left (configs.go).
+	configsMu sync.Mutex
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -138,7 +148,10 @@ func Start(cfg Config) (*Controller, error) {
 	rc.LocalID = serverID(cfg.ID)
 	rc.HeartbeatTimeout = cfg.ElectionTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.ElectionTimeout / 2
+	// A leader that has heard from no quorum for this long steps down. As
+	// long as raft allows (the heartbeat timeout): a loaded machine that
+	// delays a heartbeat should not cost the cluster its controller.
+	rc.LeaderLeaseTimeout = cfg.ElectionTimeout
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.SnapshotThreshold = 1024
 	rc.Logger = hlog
@@ -147,12 +160,16 @@ func Start(cfg Config) (*Controller, error) {
 		c.store.Close()
 		return nil, err
 	}
-	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, c.trans)
+	c.raft, err = raft.NewRaft(rc, c.fsm, store, store, snaps, unpipelined{c.trans})
 	if err != nil {
 		c.store.Close()
 		return nil, err
 	}
-	if !existing {
+	switch {
+	case existing:
+	case len(cfg.Voters) > 0:
+		c.bootstrapVoters()
+	default:
 		c.wg.Add(1)
 		go c.bootstrap()
 	}
@@ -313,33 +330,33 @@ func (c *Controller) run() {
 func (c *Controller) reconcile(rebalance bool) {
 	im := c.fsm.Image()
 	alive := c.cfg.Members.Alive()
-	// A broker that started again since it registered is new: whatever it
-	// led or was in sync for belongs to its previous life, which may have
-	// lost records (a power cut takes the unflushed tail). Until it is
-	// registered again it counts as dead, so its partitions move to an
-	// in-sync replica first; then it follows and catches up like any other.
-	restarted := map[int32]bool{}
-	for id, m := range alive {
-		if reg, ok := im.Brokers[id]; ok && reg.Incarnation != m.Incarnation {
-			restarted[id] = true
-		}
-	}
-	isAlive := func(id int32) bool { _, ok := alive[id]; return ok && !restarted[id] }
+	// Who may lead and be in sync: alive brokers, except those that
+	// started again since they registered and those shutting down
+	// (Eligible). A broker that started again is new: whatever it led or
+	// was in sync for belongs to its previous life, which may have lost
+	// records (a power cut takes the unflushed tail). Until it is
+	// registered again, its partitions move to an in-sync replica; then it
+	// follows and catches up like any other.
+	eligible := func(id int32) bool { return Eligible(im, alive, id) }
 	if im.ClusterID == "" {
 		c.record(metadata.Record{InitCluster: newClusterID()})
 	}
 	c.addToQuorum(alive)
+	var imbalanced map[int32]bool
+	if rebalance {
+		imbalanced = ImbalancedBrokers(im, eligible, c.cfg.LeaderImbalancePercentage)
+	}
 	for _, t := range im.SortedTopics() {
 		unclean := c.cfg.TopicConfig != nil && c.cfg.TopicConfig(t, "unclean.leader.election.enable") == "true"
 		for i, p := range t.Partitions {
-			leader, isr, err := Decide(p, isAlive, unclean)
+			leader, isr, err := Decide(p, eligible, unclean)
 			if err != nil && !errors.Is(err, kerr.LeaderNotAvailable) {
 				c.log.Error("controller: deciding a leader", "topic", t.Name, "partition", i, "err", err)
 				continue
 			}
 			if leader == p.Leader && slices.Equal(isr, p.ISR) {
 				if rebalance {
-					if want, ok := preferred(p, isAlive); ok {
+					if want, ok := preferred(p, eligible); ok && imbalanced[want] {
 						c.log.Info("controller: preferred leader back", "topic", t.Name, "partition", i, "leader", want)
 						c.record(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: t.Name, Partition: int32(i), PartitionEpoch: p.PartitionEpoch, Leader: &want}})
 					}
@@ -354,15 +371,39 @@ func (c *Controller) reconcile(rebalance bool) {
 			c.record(metadata.Record{ChangePartition: &metadata.PartitionChange{Topic: t.Name, Partition: int32(i), PartitionEpoch: p.PartitionEpoch, Leader: &leader, ISR: isr}})
 		}
 	}
+	// On the image as the decisions above left it, and who may lead by it.
+	now := c.fsm.Image()
+	c.completeReassignments(now, func(id int32) bool { return Eligible(now, alive, id) })
 	// Registrations last, so that a restarted broker's partitions have
 	// moved before it counts as alive again.
 	for _, id := range sortedIDs(alive) {
 		m := alive[id]
-		if b := (metadata.Broker{ID: m.ID, Addr: m.Addr, Rack: m.Rack, Incarnation: m.Incarnation}); im.Brokers[id] != b {
-			if restarted[id] {
+		b := metadata.Broker{ID: m.ID, Addr: m.Addr, Rack: m.Rack, Incarnation: m.Incarnation}
+		reg, registered := im.Brokers[id]
+		if registered && reg.Incarnation == m.Incarnation {
+			b.InControlledShutdown = reg.InControlledShutdown // shutting down stays until its next life
+		}
+		if reg != b {
+			if registered && reg.Incarnation != m.Incarnation {
 				c.log.Info("controller: broker started again; registering its new life", "id", id)
 			}
 			c.record(metadata.Record{RegisterBroker: &b})
+		}
+	}
+}
+
+// completeReassignments completes each reassignment whose target replicas
+// have all joined the ISR (CompleteReassignment).
+func (c *Controller) completeReassignments(im *metadata.Image, eligible func(int32) bool) {
+	for _, t := range im.SortedTopics() {
+		for i, p := range t.Partitions {
+			change, ok := CompleteReassignment(p, eligible)
+			if !ok {
+				continue
+			}
+			c.log.Info("controller: reassignment complete", "topic", t.Name, "partition", i, "replicas", change.Replicas)
+			change.Topic, change.Partition, change.PartitionEpoch = t.Name, int32(i), p.PartitionEpoch
+			c.record(metadata.Record{ChangePartition: &change})
 		}
 	}
 }
@@ -371,27 +412,6 @@ func (c *Controller) reconcile(rebalance bool) {
 func (c *Controller) record(r metadata.Record) {
 	if err := c.propose(r); err != nil {
 		c.log.Warn("controller: a decision did not reach the metadata log", "err", err)
-	}
-}
-
-// addToQuorum makes live brokers that are not in the raft configuration
-// (brokers added after the cluster formed) non-voting members, so that
-// they receive the metadata log.
-func (c *Controller) addToQuorum(alive map[int32]membership.Member) {
-	f := c.raft.GetConfiguration()
-	if f.Error() != nil {
-		return
-	}
-	in := map[raft.ServerID]bool{}
-	for _, s := range f.Configuration().Servers {
-		in[s.ID] = true
-	}
-	for _, id := range sortedIDs(alive) {
-		if !in[serverID(id)] {
-			if err := c.raft.AddNonvoter(serverID(id), raft.ServerAddress(alive[id].Addr), 0, 5*time.Second).Error(); err != nil {
-				c.log.Warn("controller: adding a broker to the metadata quorum", "id", id, "err", err)
-			}
-		}
 	}
 }
 
@@ -454,4 +474,16 @@ type slogWriter struct{ log *slog.Logger }
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.log.Warn(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// Resign hands the active controller's role to another voter, if this
+// broker has it: a broker about to stop calls it, so that the quorum has a
+// controller without waiting out an election timeout.
+func (c *Controller) Resign() {
+	if !c.Active() {
+		return
+	}
+	if err := c.raft.LeadershipTransfer().Error(); err != nil {
+		c.log.Warn("controller: handing over the active controller's role", "err", err)
+	}
 }

@@ -135,3 +135,17 @@ func (s *streams) Dial(address raft.ServerAddress, timeout time.Duration) (net.C
 	c.SetWriteDeadline(time.Time{})
 	return c, nil
 }
+
+// unpipelined is raft's network transport without pipelined replication:
+// raft then sends a follower one AppendEntries at a time and waits for
+// its answer. A pipeline keeps up to 128 in flight, which a metadata log
+// of small records does not need; and a pipeline to a follower that
+// stopped answering was seen to block the leader's replication, and so
+// its Shutdown, forever (a broker stopped during a rolling restart under
+// load never finished stopping).
+type unpipelined struct{ *raft.NetworkTransport }
+
+// AppendEntriesPipeline declines: raft falls back to single requests.
+func (unpipelined) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +44,10 @@ type Options struct {
 	Racks []string
 	// Configure, when set, adjusts each broker's configuration.
 	Configure func(cfg *broker.Config)
+	// Voters, when set, fixes the metadata quorum to brokers 1 to Voters
+	// (controller.quorum.voters); the others are observers. Unset, the
+	// brokers that start together are all voters.
+	Voters int
 }
 
 // Cluster is a running test cluster.
@@ -85,25 +90,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	// takes it before the broker starts: its first start uses these
 	// sockets. Held at once, they are all distinct.
 	for i := 1; i <= opts.Brokers; i++ {
-		id := int32(i)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		gln, gpc, err := membership.HoldLoopback()
-		if err != nil {
-			ln.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close(); gln.Close(); gpc.Close() }) // in case a broker never started
-		n := &node{id: id, dir: filepath.Join(t.TempDir(), "broker-"+strconv.Itoa(i)), addr: ln.Addr().String(), gossip: gln.Addr().String(), listener: ln, gossipLn: gln, gossipPC: gpc}
-		if len(opts.Racks) > 0 {
-			n.rack = opts.Racks[(i-1)%len(opts.Racks)]
-		}
-		c.nodes[id] = n
-		nd := c.Net.Node(id)
-		nd.Own(n.addr)
-		nd.Own(n.gossip)
+		c.nodes[int32(i)] = c.newNode(int32(i))
 	}
 	// Cleanups run last registered first: registered after the data
 	// directories, this one stops the brokers before they are removed.
@@ -134,6 +121,97 @@ func Start(t testing.TB, opts Options) *Cluster {
 	return c
 }
 
+// newNode makes broker id's identity: a data directory, and a Kafka port
+// and gossip ports held from now on.
+func (c *Cluster) newNode(id int32) *node {
+	c.t.Helper()
+	n := &node{id: id, dir: filepath.Join(c.t.TempDir(), "broker-"+strconv.Itoa(int(id)))}
+	c.holdPorts(n)
+	if len(c.opts.Racks) > 0 {
+		n.rack = c.opts.Racks[(int(id)-1)%len(c.opts.Racks)]
+	}
+	return n
+}
+
+// holdPorts gives a node new addresses, held until it starts.
+func (c *Cluster) holdPorts(n *node) {
+	c.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	gln, gpc, err := membership.HoldLoopback()
+	if err != nil {
+		ln.Close()
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { ln.Close(); gln.Close(); gpc.Close() }) // in case the broker never starts
+	n.addr, n.gossip, n.listener, n.gossipLn, n.gossipPC = ln.Addr().String(), gln.Addr().String(), ln, gln, gpc
+	nd := c.Net.Node(n.id)
+	nd.Own(n.addr)
+	nd.Own(n.gossip)
+}
+
+// AddBroker starts one more broker, with the next id, and waits until the
+// cluster has registered it. It joins as an operator adds a broker to a
+// running cluster: it knows the others' gossip addresses and the quorum's
+// voters (controller.quorum.voters), is not one of them, and so receives
+// the metadata log as an observer. It holds no partition until one is
+// created or reassigned onto it.
+func (c *Cluster) AddBroker() int32 {
+	c.t.Helper()
+	var voters []string
+	c.mu.Lock()
+	id := int32(len(c.nodes) + 1)
+	for _, v := range c.IDs() {
+		voters = append(voters, fmt.Sprintf("%d@%s", v, c.nodes[v].addr))
+	}
+	c.nodes[id] = c.newNode(id)
+	c.mu.Unlock()
+	configure := c.opts.Configure
+	c.opts.Configure = func(cfg *broker.Config) {
+		if cfg.NodeID == id {
+			cfg.QuorumVoters = strings.Join(voters, ",")
+		}
+		if configure != nil {
+			configure(cfg)
+		}
+	}
+	if err := c.start(id); err != nil {
+		c.t.Fatalf("adding broker %d: %v", id, err)
+	}
+	c.t.Logf("clustertest: added broker %d", id)
+	c.WaitFor(20*time.Second, fmt.Sprintf("broker %d registered", id), func() bool {
+		p := c.activeController()
+		if p == nil {
+			return false
+		}
+		_, ok := p.Metadata().Brokers[id]
+		return ok
+	})
+	return id
+}
+
+// MoveBroker starts a stopped broker again on its data directory but on
+// new addresses, Kafka's and gossip's, as a broker moved to another
+// machine or given another port: the cluster must find it there.
+func (c *Cluster) MoveBroker(id int32) {
+	c.t.Helper()
+	c.mu.Lock()
+	n := c.nodes[id]
+	if n.b != nil {
+		c.mu.Unlock()
+		c.t.Fatalf("broker %d is running", id)
+	}
+	old := n.addr
+	c.holdPorts(n)
+	c.mu.Unlock()
+	if err := c.start(id); err != nil {
+		c.t.Fatalf("restarting broker %d on %s: %v", id, n.addr, err)
+	}
+	c.t.Logf("clustertest: restarted broker %d on %s (was %s)", id, n.addr, old)
+}
+
 func (c *Cluster) config(n *node) broker.Config {
 	cfg := broker.DefaultConfig()
 	cfg.NodeID = n.id
@@ -152,6 +230,13 @@ func (c *Cluster) config(n *node) broker.Config {
 	cfg.ReplicaLagTimeMax = 2 * time.Second
 	cfg.StartTimeout = 30 * time.Second
 	cfg.DefaultReplicationFactor = int16(min(3, len(c.nodes)))
+	if c.opts.Voters > 0 {
+		var voters []string
+		for id := int32(1); id <= int32(c.opts.Voters); id++ {
+			voters = append(voters, fmt.Sprintf("%d@%s", id, c.nodes[id].addr))
+		}
+		cfg.QuorumVoters = strings.Join(voters, ",")
+	}
 	if c.opts.Configure != nil {
 		c.opts.Configure(&cfg)
 	}
@@ -266,6 +351,32 @@ func (c *Cluster) Restart(id int32) {
 		c.t.Fatalf("restarting broker %d: %v", id, err)
 	}
 	c.t.Logf("clustertest: restarted broker %d", id)
+}
+
+// RestartAll starts every stopped broker again, all at once, as a whole
+// cluster comes back after an outage: none of them could start alone,
+// without a quorum of the metadata log.
+func (c *Cluster) RestartAll() {
+	c.t.Helper()
+	var stopped []int32
+	for _, id := range c.IDs() {
+		if c.Broker(id) == nil {
+			stopped = append(stopped, id)
+		}
+	}
+	errs := make([]error, len(stopped))
+	var wg sync.WaitGroup
+	for i, id := range stopped {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = c.start(id) }()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			c.t.Fatalf("restarting broker %d: %v", stopped[i], err)
+		}
+	}
+	c.t.Logf("clustertest: restarted brokers %v", stopped)
 }
 
 // Pause freezes a broker, as SIGSTOP would; Resume thaws it.

@@ -27,6 +27,9 @@ type Log struct {
 	segments []*segment // in offset order; the last one is active
 	epochs   *epochCache
 	closed   bool
+	// start is the log start offset (start.go): the first segment's base,
+	// or past it once DeleteRecords moved it into the segment.
+	start int64
 	// producers is what the partition knows of each idempotent producer
 	// (producers.go), guarded by mu like the segments it describes.
 	producers *producerState
@@ -108,6 +111,10 @@ func Open(dir string, cfg Config) (*Log, error) {
 		l.closeSegments()
 		return nil, err
 	}
+	if err := l.openStart(); err != nil {
+		l.closeSegments()
+		return nil, fmt.Errorf("the log start offset of %s: %w", dir, err)
+	}
 	snapshot, replayed, err := l.rebuildProducers()
 	if err != nil {
 		l.closeSegments()
@@ -160,16 +167,32 @@ func (l *Log) Recovered() Recovery { return l.recovered }
 func (l *Log) Dir() string { return l.dir }
 
 // Config is the log's configuration, with defaults filled in.
-func (l *Log) Config() Config { return l.cfg }
+func (l *Log) Config() Config {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg
+}
+
+// SetConfig changes the log's configuration while it is open: a topic's
+// configs (retention.ms, cleanup.policy, segment.bytes, ...) changed at
+// runtime take effect at the next append, retention pass or compaction,
+// as in Kafka, without reopening the log. Zero fields take Kafka's
+// defaults, as in Open. A compaction pass in progress goes on with the
+// configuration it started with.
+func (l *Log) SetConfig(cfg Config) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg = cfg.withDefaults()
+}
 
 func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 
 // StartOffset is the log start offset: the first offset still in the log.
-// Retention moves it forward.
+// Retention and AdvanceStart (DeleteRecords) move it forward.
 func (l *Log) StartOffset() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.segments[0].base
+	return l.start
 }
 
 // EndOffset is the log end offset (LEO): the offset the next record will get.
@@ -334,7 +357,7 @@ func (l *Log) Read(offset int64, maxBytes int64) ([]byte, error) {
 	if l.closed {
 		return nil, ErrClosed
 	}
-	start, end := l.segments[0].base, l.active().nextOffset
+	start, end := l.start, l.active().nextOffset
 	if offset < start || offset > end {
 		return nil, &OffsetOutOfRangeError{Offset: offset, Start: start, End: end}
 	}

@@ -6,20 +6,21 @@ import "time"
 
 // EnforceRetention deletes the oldest segments that are past retention.ms
 // (their newest record is older than that) or that retention.bytes says the
-// log can do without, and returns how many it deleted. Whole segments go, so
+// log can do without, and any left wholly below the log start offset
+// (AdvanceStart), and returns how many it deleted. Whole segments go, so
 // the log start offset jumps to the next segment's base offset. The active
 // segment is never deleted. Logs whose cleanup.policy lacks "delete" keep
 // everything.
 func (l *Log) EnforceRetention(now time.Time) (int, error) {
-	if !l.cfg.has(CleanupDelete) {
-		return 0, nil
-	}
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return 0, ErrClosed
+	}
+	if !l.cfg.has(CleanupDelete) {
+		return 0, nil
 	}
 	for _, s := range l.segments {
 		if err := s.indexes(); err != nil {
@@ -30,16 +31,11 @@ func (l *Log) EnforceRetention(now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, s := range l.segments[:n] {
-		if err := s.remove(); err != nil {
-			return 0, err
-		}
-	}
-	l.segments = l.segments[n:]
-	if n > 0 {
-		if err := l.producers.deleteSnapshotsBelow(l.segments[0].base); err != nil {
-			return n, err
-		}
+	// And the segments a DeleteRecords left below the start, when a
+	// compaction pass kept it from deleting them (AdvanceStart).
+	n = max(n, l.segmentsBelowStart())
+	if err := l.deleteOldest(n); err != nil {
+		return 0, err
 	}
 	return n, nil
 }

@@ -26,6 +26,7 @@ type Load struct {
 	cl        *kgo.Client
 
 	mu     sync.Mutex
+	every  time.Duration    // the pause between two records; 0: as fast as acknowledged
 	acked  map[int64]string // offset -> value, as acknowledged
 	failed map[string]int   // error text -> how many records failed with it
 	sent   int
@@ -76,7 +77,14 @@ func (l *Load) run(ctx context.Context) {
 		value := fmt.Sprintf("v%08d", i)
 		l.mu.Lock()
 		l.sent++
+		every := l.every
 		l.mu.Unlock()
+		if every > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(every):
+			}
+		}
 		wg.Add(1)
 		// Produce blocks while 100 records are buffered: that paces the load.
 		l.cl.Produce(context.Background(), &kgo.Record{Partition: l.partition, Value: []byte(value)}, func(r *kgo.Record, err error) {
@@ -90,6 +98,16 @@ func (l *Load) run(ctx context.Context) {
 			l.acked[r.Offset] = value
 		})
 	}
+}
+
+// Limit paces the load to about perSecond records a second, for a test
+// that runs long: unpaced, a load writes as fast as the cluster
+// acknowledges, and a minute of it is millions of records to read back.
+func (l *Load) Limit(perSecond int) *Load {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.every = time.Second / time.Duration(perSecond)
+	return l
 }
 
 // Acked is how many records have been acknowledged so far.

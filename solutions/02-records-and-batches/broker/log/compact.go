@@ -46,22 +46,24 @@ type CompactStats struct {
 // segment is never compacted: it is still being written.
 func (l *Log) Compact(now time.Time) (CompactStats, error) {
 	var st CompactStats
-	if !l.cfg.has(CleanupCompact) {
-		return st, nil
-	}
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
 
 	// Sealed segments do not change under us: only retention and compaction
-	// change them, and cleanMu keeps those apart.
+	// change them, and cleanMu keeps those apart. The configuration may
+	// (SetConfig, under mu): this pass uses it as it is now.
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
 		return st, ErrClosed
 	}
+	cfg := l.cfg
 	sealed := append([]*segment(nil), l.segments[:len(l.segments)-1]...)
 	activeBase := l.active().base
 	l.mu.RUnlock()
+	if !cfg.has(CleanupCompact) {
+		return st, nil
+	}
 	if activeBase == l.cleanedTo && !l.tombstones {
 		return st, nil // nothing sealed since the last pass, no tombstone waiting
 	}
@@ -70,7 +72,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 	if err != nil {
 		return st, err
 	}
-	horizon := now.Add(-l.cfg.DeleteRetention)
+	horizon := now.Add(-cfg.DeleteRetention)
 	l.tombstones = false
 	for _, s := range sealed {
 		cleaned, err := l.cleanSegment(s, latest, horizon, &st)

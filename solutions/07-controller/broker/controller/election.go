@@ -69,3 +69,34 @@ func preferred(p metadata.Partition, alive func(int32) bool) (int32, bool) {
 	want := p.Replicas[0]
 	return want, p.Leader != want && alive(want) && p.InSync(want)
 }
+
+// ImbalancedBrokers are the brokers whose leadership the automatic
+// rebalance should give back: those for which more than percentage percent
+// of the partitions they are the preferred leader of (the first replica)
+// are led by another broker, while they are eligible to lead them again.
+// The threshold is leader.imbalance.per.broker.percentage (10): a broker
+// back from a restart gets all its leaderships back in one go, rather than
+// each partition moving on its own and clients chasing every move.
+func ImbalancedBrokers(im *metadata.Image, eligible func(int32) bool, percentage int) map[int32]bool {
+	preferredOf := map[int32]int{} // partitions each broker is the preferred leader of
+	ledByOthers := map[int32]int{}
+	for _, t := range im.Topics {
+		for _, p := range t.Partitions {
+			if len(p.Replicas) == 0 {
+				continue
+			}
+			want := p.Replicas[0]
+			preferredOf[want]++
+			if p.Leader != want {
+				ledByOthers[want]++
+			}
+		}
+	}
+	out := map[int32]bool{}
+	for id, n := range ledByOthers {
+		if eligible(id) && n*100 > percentage*preferredOf[id] {
+			out[id] = true
+		}
+	}
+	return out
+}
