@@ -1,9 +1,11 @@
 package course
 
 import (
+	"go/ast"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -191,4 +193,22 @@ func mustLesson(t *testing.T, n string) lessons.Lesson {
 	l, ok := lessons.Find(n)
 	require.True(t, ok)
 	return l
+}
+
+// TestImportName: a file refers to an import by the name Go's tools
+// assume from its path; the generator keeps the imports a file uses by it.
+func TestImportName(t *testing.T) {
+	for path, want := range map[string]string{
+		"github.com/segmentio/kafka-go":    "kafka",
+		"github.com/hashicorp/go-hclog":    "hclog",
+		"github.com/twmb/franz-go/pkg/kgo": "kgo",
+		"gopkg.in/yaml.v3":                 "yaml",
+		"github.com/IBM/sarama":            "sarama",
+		"math/rand/v2":                     "rand",
+	} {
+		is := &ast.ImportSpec{Path: &ast.BasicLit{Value: strconv.Quote(path)}}
+		if got := importName(is); got != want {
+			t.Errorf("importName(%q) = %q, want %q", path, got, want)
+		}
+	}
 }

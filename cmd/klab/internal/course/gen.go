@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"klab.dev/klab/lessons"
 )
@@ -408,7 +409,11 @@ func fixup(name, header string, src []byte, moved map[string]string, lessonsPkg 
 	return out, nil
 }
 
-// importName is the name a file refers to an import by.
+// importName is the name a file refers to an import by: its own name, or
+// the one Go's tools assume from the path, as goimports does — the last
+// element (before a /vN), without a "go-" prefix or a "-go" suffix, up to
+// the first character that cannot be in a name (github.com/segmentio/kafka-go
+// is package kafka).
 func importName(is *ast.ImportSpec) string {
 	if is.Name != nil {
 		return is.Name.Name
@@ -419,7 +424,11 @@ func importName(is *ast.ImportSpec) string {
 	if len(elems) > 1 && regexp.MustCompile(`^v\d+$`).MatchString(last) {
 		last = elems[len(elems)-2]
 	}
-	return strings.TrimPrefix(last, "go-")
+	last = strings.TrimSuffix(strings.TrimPrefix(last, "go-"), "-go")
+	if i := strings.IndexFunc(last, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' }); i > 0 {
+		last = last[:i]
+	}
+	return last
 }
 
 // addImport adds an import to a formatted file: as the last group of its
