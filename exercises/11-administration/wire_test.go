@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,53 +24,6 @@ import (
 
 	"klab.dev/klab/exercises/11-administration/broker/clustertest"
 )
-
-// leaderWatch samples a partition's leader, as the active controller's
-// metadata has it, every 20 ms until stopped, and counts the samples with
-// no leader: a controlled shutdown must not leave one.
-type leaderWatch struct {
-	stop    context.CancelFunc
-	done    chan struct{}
-	mu      sync.Mutex
-	offline int
-	samples int
-}
-
-func watchLeader(c *clustertest.Cluster, topic string, partition int32) *leaderWatch {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &leaderWatch{stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if p, ok := c.Partition(0, topic, partition); ok {
-				w.mu.Lock()
-				w.samples++
-				if p.Leader < 0 {
-					w.offline++
-				}
-				w.mu.Unlock()
-			}
-		}
-	}()
-	return w
-}
-
-// Stop stops sampling and returns how many samples had no leader, of how
-// many.
-func (w *leaderWatch) Stop() (offline, samples int) {
-	w.stop()
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.offline, w.samples
-}
 
 // admin is an admin client that bootstraps from broker id alone, so that
 // its requests that change metadata go to that broker, which forwards
@@ -110,21 +62,6 @@ func alter(t *testing.T, adm *kadm.Client, ctx context.Context, target []int32) 
 	return nil
 }
 
-// notController is a broker that is not the active controller.
-func notController(c *clustertest.Cluster) int32 {
-	var found int32
-	c.WaitFor(20*time.Second, "an active controller", func() bool {
-		for _, id := range c.IDs() {
-			if b := c.Broker(id); b != nil && b.ActiveController() > 0 && b.ActiveController() != id {
-				found = id
-				return true
-			}
-		}
-		return false
-	})
-	return found
-}
-
 // TestAControlledShutdownUnderLoadLosesNothing: broker 1 leads orders-0
 // (replicas 1,2,3) while an acks=all producer writes to it, and is stopped
 // cleanly. Before it stops serving, the controller must have moved the
@@ -140,7 +77,7 @@ func TestAControlledShutdownUnderLoadLosesNothing(t *testing.T) {
 	c.WaitFullISR("orders", 0, 20*time.Second)
 	load := c.StartLoad("orders", 0)
 	load.WaitAcked(c, 200, 20*time.Second)
-	watch := watchLeader(c, "orders", 0)
+	watch := c.WatchOffline("orders", 0)
 
 	c.Stop(1)
 	for _, id := range []int32{2, 3} {
@@ -172,7 +109,7 @@ func TestARestartedBrokerComesBackInSync(t *testing.T) {
 	c.WaitFullISR("orders", 0, 20*time.Second)
 	load := c.StartLoad("orders", 0).Limit(2000)
 	load.WaitAcked(c, 100, 20*time.Second)
-	watch := watchLeader(c, "orders", 0)
+	watch := c.WatchOffline("orders", 0)
 	for _, id := range c.IDs() {
 		c.Stop(id)
 		load.WaitAcked(c, 20, 20*time.Second)
@@ -203,7 +140,7 @@ func TestAReassignmentOntoANewBrokerWaitsForItThenCompletes(t *testing.T) {
 	load := c.StartLoad("orders", 0).Limit(2000)
 	load.WaitAcked(c, 100, 20*time.Second)
 
-	adm, ctx := admin(t, c, notController(c))
+	adm, ctx := admin(t, c, c.NotController())
 	require.NoError(t, alter(t, adm, ctx, []int32{2, 3, 4}))
 	listed, err := adm.ListPartitionReassignments(ctx, kadm.TopicsSet{"orders": {0: {}}})
 	require.NoError(t, err)
@@ -260,7 +197,7 @@ func TestCancellingAStuckReassignmentGoesBack(t *testing.T) {
 	load := c.StartLoad("orders", 0).Limit(2000)
 	load.WaitAcked(c, 100, 20*time.Second)
 
-	adm, ctx := admin(t, c, notController(c))
+	adm, ctx := admin(t, c, c.NotController())
 	require.NoError(t, alter(t, adm, ctx, []int32{1, 2, 4}))
 	c.WaitFor(10*time.Second, "the reassignment to start", func() bool {
 		p, _ := c.Partition(0, "orders", 0)

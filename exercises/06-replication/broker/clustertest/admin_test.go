@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,50 +22,6 @@ import (
 	"klab.dev/klab/exercises/06-replication/broker/clustertest"
 )
 
-// offlineWatch samples a partition's leader, as the active controller's
-// metadata has it, until stopped, and counts the samples with no leader.
-type offlineWatch struct {
-	stop    context.CancelFunc
-	done    chan struct{}
-	mu      sync.Mutex
-	offline int
-	samples int
-}
-
-func watchOffline(c *clustertest.Cluster, topic string, partition int32) *offlineWatch {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &offlineWatch{stop: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if p, ok := c.Partition(0, topic, partition); ok {
-				w.mu.Lock()
-				w.samples++
-				if p.Leader < 0 {
-					w.offline++
-				}
-				w.mu.Unlock()
-			}
-		}
-	}()
-	return w
-}
-
-func (w *offlineWatch) Stop() (offline, samples int) {
-	w.stop()
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.offline, w.samples
-}
-
 // TestControlledShutdownMovesLeadershipFirst: a broker stopped cleanly
 // hands the leadership of its partitions to another in-sync replica and
 // leaves their ISRs before it stops serving, so the partition is never
@@ -78,7 +33,7 @@ func TestControlledShutdownMovesLeadershipFirst(t *testing.T) {
 	c.WaitFullISR("orders", 0, 20*time.Second)
 	load := c.StartLoad("orders", 0)
 	load.WaitAcked(c, 200, 20*time.Second)
-	watch := watchOffline(c, "orders", 0)
+	watch := c.WatchOffline("orders", 0)
 	c.Stop(1)
 	for _, id := range []int32{2, 3} {
 		p, ok := c.Partition(id, "orders", 0)
@@ -109,7 +64,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	c.WaitFullISR("orders", 0, 20*time.Second)
 	load := c.StartIdempotentLoad("orders", 0).Limit(2000)
 	load.WaitAcked(c, 100, 20*time.Second)
-	watch := watchOffline(c, "orders", 0)
+	watch := c.WatchOffline("orders", 0)
 	for round := range 5 {
 		for _, id := range c.IDs() {
 			c.Stop(id)
@@ -142,7 +97,7 @@ func TestReassignOntoANewBroker(t *testing.T) {
 	require.Equal(t, int32(4), c.AddBroker())
 	load.WaitAcked(c, 100, 20*time.Second)
 
-	adm := kadm.NewClient(c.Client(kgo.SeedBrokers(c.Addr(nonController(t, c)))))
+	adm := kadm.NewClient(c.Client(kgo.SeedBrokers(c.Addr(c.NotController()))))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var req kadm.AlterPartitionAssignmentsReq
@@ -218,7 +173,7 @@ func TestReassignCancel(t *testing.T) {
 // and answered once the change has reached the broker asked.
 func TestAdminRequestsFromAnyBroker(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
-	id := nonController(t, c)
+	id := c.NotController()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	conn, err := client.Dial(ctx, c.Addr(id), "test")
@@ -274,7 +229,7 @@ func TestAdminRequestsFromAnyBroker(t *testing.T) {
 func TestForwardedRequestIsNotForwardedAgain(t *testing.T) {
 	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
 	c.CreateTopic("events", 0, 0, [][]int32{{1, 2, 3}}, nil)
-	id := nonController(t, c)
+	id := c.NotController()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	conn, err := client.Dial(ctx, c.Addr(id), "klab-forwarded")
@@ -311,22 +266,6 @@ func alterAssignments(t *testing.T, adm *kadm.Client, req kadm.AlterPartitionAss
 		t.Logf("reassignment: %v; asking again", err)
 		time.Sleep(100 * time.Millisecond) // a retry's backoff
 	}
-}
-
-// nonController returns a broker that is not the active controller.
-func nonController(t *testing.T, c *clustertest.Cluster) int32 {
-	t.Helper()
-	var found int32
-	c.WaitFor(20*time.Second, "an active controller", func() bool {
-		for _, id := range c.IDs() {
-			if b := c.Broker(id); b != nil && b.ActiveController() > 0 && b.ActiveController() != id {
-				found = id
-				return true
-			}
-		}
-		return false
-	})
-	return found
 }
 
 // TestAddedBrokerIsAnObserverAndTakesPartitions: a broker added to a
