@@ -175,3 +175,22 @@ func TestOtherBrokersWorkDoesNotHoldAShutdown(t *testing.T) {
 	require.False(t, controller.ShutdownDone(im, 2), "broker 2 leads orders-1")
 	require.True(t, controller.ShutdownDone(im, 4), "broker 4 is the last in-sync replica of an offline partition")
 }
+
+// TestBrokersStoppingTogetherDoNotWaitForEachOther: when every other
+// member of an ISR is shutting down too (a whole cluster stopped at once),
+// none of them can take the stopping broker's place: none is eligible, so
+// none leaves the ISR. The partition waits for them all, as for a last
+// member; waiting for each other would hold every shutdown until its
+// timeout, and end it as a crash. A partner still serving does take over:
+// then the broker must leave the ISR first.
+func TestBrokersStoppingTogetherDoNotWaitForEachOther(t *testing.T) {
+	im := imageOf(topic("orders", metadata.Partition{Replicas: []int32{1, 2, 3}, Leader: -1, ISR: []int32{1, 3}}))
+	im.Brokers[1] = metadata.Broker{ID: 1, InControlledShutdown: true}
+	im.Brokers[2] = metadata.Broker{ID: 2}
+	im.Brokers[3] = metadata.Broker{ID: 3, InControlledShutdown: true}
+	require.True(t, controller.ShutdownDone(im, 1), "broker 1's only ISR partner, 3, is stopping too: nobody can take its place")
+	require.True(t, controller.ShutdownDone(im, 3), "and the same for broker 3")
+
+	im.Brokers[3] = metadata.Broker{ID: 3}
+	require.False(t, controller.ShutdownDone(im, 1), "broker 3 is serving: broker 1 must leave the ISR to it first")
+}

@@ -4,6 +4,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -50,13 +51,16 @@ func Eligible(im *metadata.Image, alive map[int32]membership.Member, id int32) b
 
 // ShutdownDone says whether broker id, shutting down, has handed over all
 // its work in image im and may stop: it leads no partition, and is in no
-// partition's ISR except as its last member (the partition then waits for
-// it to come back, as it would after a crash: no other replica has every
-// acknowledged record).
+// partition's ISR that has another member still serving (one not shutting
+// down) to take its place. Where it is the last member, or every other
+// member is stopping too (a whole cluster stopped at once), nobody can:
+// the ISR keeps them, and the partition waits for them to come back, as it
+// would after a crash — no other replica has every acknowledged record.
 func ShutdownDone(im *metadata.Image, id int32) bool {
+	serving := func(m int32) bool { return m != id && !im.Brokers[m].InControlledShutdown }
 	for _, t := range im.Topics {
 		for _, p := range t.Partitions {
-			if p.Leader == id || p.InSync(id) && len(p.ISR) > 1 {
+			if p.Leader == id || p.InSync(id) && slices.ContainsFunc(p.ISR, serving) {
 				return false
 			}
 		}
