@@ -36,6 +36,7 @@ var All = []Lesson{
 	{"09", "idempotent-producer", "The idempotent producer: producer ids, epochs, sequence numbers, retries written once"},
 	{"10", "consumer-groups", "Consumer groups: the coordinator, rebalances, heartbeats, committed offsets, the range assignor"},
 	{"11", "administration", "Administration: controlled shutdown, partition reassignment, preferred leaders, forwarding to the controller"},
+	{"12", "streams", "Streams: the processor API, punctuations, and the DSL written on it"},
 }
 
 // Find returns the lesson with the given number, "01" or "1".

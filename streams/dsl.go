@@ -117,3 +117,9 @@ func kv[K, V any](r Record, node string) (K, V, error) {
 	v, err := cast[V](r.Value, "value", node)
 	return k, v, err
 }
+
+// noKey says a record has no key: nil, or a nil []byte.
+func noKey(k any) bool {
+	b, isBytes := k.([]byte)
+	return k == nil || isBytes && b == nil
+}

@@ -45,7 +45,7 @@ func repartition[K, V any](s KStream[K, V], name string, key Serde[K], value Ser
 	s.b.topo.internal[topic] = true
 	filter := name + "-repartition-filter"
 	s.b.topo.AddProcessor(filter, ProcessorFunc(func(ctx *ProcessorContext, r Record) error {
-		if r.Key == nil {
+		if noKey(r.Key) {
 			return nil
 		}
 		return ctx.Forward(r)
@@ -151,7 +151,7 @@ func (p *aggregateProcessor[K, V, VA]) Close() error { return nil }
 // downstream, keyed as r: the table's update. A record without a key or
 // without a value is skipped, as Kafka's aggregations skip them.
 func (p *aggregateProcessor[K, V, VA]) Process(r Record) error {
-	if r.Key == nil || r.Value == nil {
+	if noKey(r.Key) || r.Value == nil {
 		return nil
 	}
 	k, v, err := kv[K, V](r, p.name)

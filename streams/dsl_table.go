@@ -85,7 +85,7 @@ func (p *tableSource) Close() error { return nil }
 // have been lost). A record without a key is dropped: a table has no place
 // for it.
 func (p *tableSource) Process(r Record) error {
-	if r.Key == nil {
+	if noKey(r.Key) {
 		return nil
 	}
 	k, err := p.key.Encode(p.storeName, r.Key)
@@ -230,7 +230,7 @@ func streamTableJoin[K, V, VT, VR any](s KStream[K, V], t KTable[K, VT], prefix 
 	s = repartition(s, repartitionName, orSerde(j.Key, orSerde(s.key, t.key)), orSerde(j.Value, s.val))
 	lookup := t.lookup
 	b.topo.AddProcessor(name, ProcessorFunc(func(ctx *ProcessorContext, r Record) error {
-		if r.Key == nil || r.Value == nil {
+		if noKey(r.Key) || r.Value == nil {
 			return nil // as Kafka: nothing to join on, or nothing to join
 		}
 		k, v, err := kv[K, V](r, name)

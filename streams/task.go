@@ -220,7 +220,7 @@ func (t *task) schedule(n *taskNode, interval time.Duration, typ PunctuationType
 	return s
 }
 
-//klab:lesson 12 begin punctuate
+//klab:lesson 12 begin (*task).punctuate
 
 // punctuate fires the punctuations of type typ that are due at now, the
 // time of their clock, earliest first, each at most once: a clock that
@@ -259,10 +259,6 @@ func nextPunctuation(last time.Time, interval time.Duration, now time.Time) time
 //klab:lesson 12 stub
 // func (t *task) punctuate(typ PunctuationType, now time.Time) error {
 // 	return lessons.Todo("12", "(*task).punctuate")
-// }
-//
-// func nextPunctuation(last time.Time, interval time.Duration, now time.Time) time.Time {
-// 	panic(lessons.Todo("12", "nextPunctuation"))
 // }
 //klab:lesson 12 end
 

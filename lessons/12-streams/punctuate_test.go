@@ -1,0 +1,165 @@
+package streams_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"klab.dev/klab/streams"
+)
+
+// ticker is a processor that schedules punctuations in Init and records
+// each one as "name@offset-from-base".
+type ticker struct {
+	schedules []tick
+	fired     *[]string
+	ctx       *streams.ProcessorContext
+}
+
+type tick struct {
+	name     string
+	interval time.Duration
+	typ      streams.PunctuationType
+	// cancelAfter cancels the punctuation after it fired this many
+	// times (0: never).
+	cancelAfter int
+}
+
+func (p *ticker) Init(ctx *streams.ProcessorContext) error {
+	p.ctx = ctx
+	for _, s := range p.schedules {
+		var handle streams.Cancellable
+		fired := 0
+		var err error
+		handle, err = ctx.Schedule(s.interval, s.typ, func(now time.Time) error {
+			*p.fired = append(*p.fired, s.name+"@"+now.Sub(base).String())
+			fired++
+			if s.cancelAfter > 0 && fired == s.cancelAfter {
+				handle.Cancel()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *ticker) Process(r streams.Record) error { return p.ctx.Forward(r) }
+func (p *ticker) Close() error                   { return nil }
+
+// tickerDriver runs a source and a ticker, and returns the driver and the
+// punctuations fired so far.
+func tickerDriver(t *testing.T, schedules ...tick) (*streams.TestDriver, *[]string) {
+	fired := &[]string{}
+	topo := streams.NewTopology().
+		AddSource(streams.Source{Name: "in", Topics: []string{"events"}, Key: str, Value: str}).
+		AddProcessor("ticker", func() streams.Processor { return &ticker{schedules: schedules, fired: fired} }, "in")
+	return driver(t, topo, topo.Err()), fired
+}
+
+func pipeAt(t *testing.T, d *streams.TestDriver, ts time.Time) {
+	t.Helper()
+	require.NoError(t, streams.InputTopic(d, "events", str, str).Pipe("k", "v", ts))
+}
+
+// TestStreamTimePunctuationFiresOncePerAdvanceAlignedToItsInterval: a
+// stream-time punctuation follows the largest timestamp processed. It is
+// aligned to multiples of its interval, so the first record makes it due
+// at once; a record that moves stream time past one or more due times
+// fires it once, with the new stream time, and it is next due at the first
+// multiple of its interval after that. Stream time never goes back: a late
+// record fires nothing.
+func TestStreamTimePunctuationFiresOncePerAdvanceAlignedToItsInterval(t *testing.T) {
+	d, fired := tickerDriver(t, tick{name: "p", interval: 10 * time.Second, typ: streams.StreamTime})
+	pipeAt(t, d, at(0))
+	require.Equal(t, []string{"p@0s"}, *fired, "the first record makes a stream-time punctuation due: it is aligned to the epoch")
+	pipeAt(t, d, at(3*time.Second))
+	require.Equal(t, []string{"p@0s"}, *fired, "3 s of stream time is less than the 10 s interval")
+	pipeAt(t, d, at(10*time.Second))
+	require.Equal(t, []string{"p@0s", "p@10s"}, *fired, "stream time reached the next multiple of 10 s: due at exactly that time")
+	pipeAt(t, d, at(45*time.Second))
+	require.Equal(t, []string{"p@0s", "p@10s", "p@45s"}, *fired, "stream time jumped over 20 s, 30 s and 40 s: the punctuation fires once, with the new stream time")
+	pipeAt(t, d, at(20*time.Second))
+	require.Equal(t, []string{"p@0s", "p@10s", "p@45s"}, *fired, "a late record does not move stream time back")
+	require.Equal(t, at(45*time.Second), d.StreamTime(0))
+	pipeAt(t, d, at(49*time.Second))
+	require.Len(t, *fired, 3, "after firing at 45 s the punctuation is due at 50 s, the next multiple of its interval, not at 55 s")
+	pipeAt(t, d, at(50*time.Second))
+	require.Equal(t, []string{"p@0s", "p@10s", "p@45s", "p@50s"}, *fired)
+}
+
+// TestWallClockPunctuationFollowsTheClockNotTheRecords: a wall-clock
+// punctuation is first due one interval after it was scheduled, fires when
+// the clock says, records or not, and fires once however far the clock
+// jumped (a long pause of the application), then at the next multiple of
+// its interval counted from where it started.
+func TestWallClockPunctuationFollowsTheClockNotTheRecords(t *testing.T) {
+	d, fired := tickerDriver(t, tick{name: "w", interval: time.Minute, typ: streams.WallClockTime})
+	pipeAt(t, d, at(time.Hour))
+	require.Empty(t, *fired, "records move stream time, not the wall clock")
+	require.NoError(t, d.AdvanceWallClockTime(59*time.Second))
+	require.Empty(t, *fired)
+	require.NoError(t, d.AdvanceWallClockTime(time.Second))
+	require.Equal(t, []string{"w@1m0s"}, *fired, "due one interval after it was scheduled")
+	require.NoError(t, d.AdvanceWallClockTime(150*time.Second))
+	require.Equal(t, []string{"w@1m0s", "w@3m30s"}, *fired, "the clock jumped 2.5 intervals: it fires once, with the clock's time")
+	require.NoError(t, d.AdvanceWallClockTime(29*time.Second))
+	require.Len(t, *fired, 2, "next due at 4m, the next multiple of the interval, not at 4m30s")
+	require.NoError(t, d.AdvanceWallClockTime(time.Second))
+	require.Equal(t, []string{"w@1m0s", "w@3m30s", "w@4m0s"}, *fired)
+}
+
+// TestStreamAndWallClockPunctuationsKeepToTheirOwnClock: a clock moving
+// fires only the punctuations that follow it.
+func TestStreamAndWallClockPunctuationsKeepToTheirOwnClock(t *testing.T) {
+	d, fired := tickerDriver(t,
+		tick{name: "stream", interval: time.Minute, typ: streams.StreamTime},
+		tick{name: "wall", interval: time.Minute, typ: streams.WallClockTime})
+	pipeAt(t, d, at(0))
+	require.Equal(t, []string{"stream@0s"}, *fired)
+	require.NoError(t, d.AdvanceWallClockTime(time.Minute))
+	require.Equal(t, []string{"stream@0s", "wall@1m0s"}, *fired, "the wall clock fired only the wall-clock punctuation")
+	pipeAt(t, d, at(time.Minute))
+	require.Equal(t, []string{"stream@0s", "wall@1m0s", "stream@1m0s"}, *fired)
+}
+
+// TestDuePunctuationsFireEarliestFirst: when one advance makes several
+// punctuations due, they fire in the order of the times they were due at.
+func TestDuePunctuationsFireEarliestFirst(t *testing.T) {
+	d, fired := tickerDriver(t,
+		tick{name: "seven", interval: 7 * time.Second, typ: streams.WallClockTime},
+		tick{name: "five", interval: 5 * time.Second, typ: streams.WallClockTime},
+		tick{name: "six", interval: 6 * time.Second, typ: streams.WallClockTime})
+	require.NoError(t, d.AdvanceWallClockTime(8*time.Second))
+	require.Equal(t, []string{"five@8s", "six@8s", "seven@8s"}, *fired, "due at 5 s, 6 s and 7 s: fired in that order")
+}
+
+// TestACancelledPunctuationFiresNoMore: Cancel, even from inside the
+// punctuation, stops it; the others go on.
+func TestACancelledPunctuationFiresNoMore(t *testing.T) {
+	d, fired := tickerDriver(t,
+		tick{name: "once", interval: time.Second, typ: streams.WallClockTime, cancelAfter: 1},
+		tick{name: "always", interval: time.Second, typ: streams.WallClockTime})
+	for range 3 {
+		require.NoError(t, d.AdvanceWallClockTime(time.Second))
+	}
+	require.Equal(t, []string{"once@1s", "always@1s", "always@2s", "always@3s"}, *fired)
+}
+
+// TestAPunctuationsErrorStopsTheTask: a punctuator's error is the task's:
+// the driver returns it, naming the processor.
+func TestAPunctuationsErrorStopsTheTask(t *testing.T) {
+	topo := streams.NewTopology().
+		AddSource(streams.Source{Name: "in", Topics: []string{"events"}, Key: str, Value: str}).
+		AddProcessor("failing", streams.ProcessorFunc(func(ctx *streams.ProcessorContext, r streams.Record) error {
+			_, err := ctx.Schedule(time.Second, streams.StreamTime, func(time.Time) error { return errBoom })
+			return err
+		}).Supplier(), "in")
+	d := driver(t, topo, topo.Err())
+	err := streams.InputTopic(d, "events", str, str).Pipe("k", "v", at(0))
+	require.ErrorIs(t, err, errBoom)
+	require.ErrorContains(t, err, "failing")
+}
