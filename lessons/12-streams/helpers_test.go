@@ -51,7 +51,9 @@ func counts(t *testing.T, d *streams.TestDriver, topic string) []streams.KeyValu
 	return kvs
 }
 
-func kv[V any](k string, v V) streams.KeyValue[string, V] { return streams.KeyValue[string, V]{Key: k, Value: v} }
+func kv[V any](k string, v V) streams.KeyValue[string, V] {
+	return streams.KeyValue[string, V]{Key: k, Value: v}
+}
 
 var errBoom = errorString("boom")
 
