@@ -543,12 +543,18 @@ func (c *Consumer) lead(ctx context.Context, protocol string, joined []kmsg.Join
 			counts[t] = int32(n)
 		}
 	}
-	plan := assignor.Assign(members, counts)
+	var plan assign.Plan
+	var userData map[string][]byte
+	if ua, ok := assignor.(assign.UserDataAssignor); ok {
+		plan, userData = ua.AssignUserData(members, counts)
+	} else {
+		plan = assignor.Assign(members, counts)
+	}
 	var out []kmsg.SyncGroupRequestGroupAssignment
 	for _, m := range members {
 		a := kmsg.NewSyncGroupRequestGroupAssignment()
 		a.MemberID = m.ID
-		a.MemberAssignment = assign.EncodeAssignment(plan[m.ID], nil)
+		a.MemberAssignment = assign.EncodeAssignment(plan[m.ID], userData[m.ID])
 		out = append(out, a)
 	}
 	return out, nil
