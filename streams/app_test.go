@@ -333,3 +333,26 @@ func TestConfig(t *testing.T) {
 	_, err = streams.New(wordCountTopology(), cfg)
 	require.ErrorContains(t, err, "consumer.no.such.setting")
 }
+
+// TestAppProcessorError: a processor's error stops the application in
+// state Error, and Err and Close say why.
+func TestAppProcessorError(t *testing.T) {
+	addr := startBroker(t, map[string]int32{"text": 1, "counts": 1})
+	fail := streams.ProcessorFunc(func(ctx *streams.ProcessorContext, r streams.Record) error {
+		if r.Value.(string) == "boom" {
+			return errors.New("cannot count boom")
+		}
+		return ctx.Forward(r)
+	})
+	topo := streams.NewTopology().
+		AddSource(streams.Source{Name: "lines", Topics: []string{"text"}, Key: streams.String, Value: streams.String}).
+		AddProcessor("check", fail.Supplier(), "lines").
+		AddSink(streams.Sink{Name: "out", Topic: "counts", Key: streams.String, Value: streams.String, Parents: []string{"check"}})
+	cfg, _ := appConfig(t, addr, t.TempDir())
+	app := startApp(t, topo, cfg)
+	produceWords(t, addr, "text", "fine", "boom")
+	waitForState(t, app, streams.Error)
+	require.ErrorContains(t, app.Err(), "cannot count boom")
+	require.ErrorContains(t, app.Close(), "cannot count boom")
+	assert.Equal(t, streams.Error, app.State())
+}

@@ -49,6 +49,7 @@ type streamThread struct {
 	callbackErr error // a fatal error in a rebalance callback, for the loop
 	failed      bool  // the thread is stopping on an error: commit nothing more
 	rebalancing bool  // between a revocation (or the start) and the tasks being ready
+	stopping    bool  // shutdown began: revoking is not rebalancing
 	meta        map[TaskID]*TaskMetadata
 	lastPublish time.Time
 
@@ -145,7 +146,8 @@ func (th *streamThread) step(ctx context.Context) error {
 		}
 		meta := RecordMetadata{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 		if err := t.processInput(meta, r.Key, r.Value, r.Timestamp, r.Headers); err != nil {
-			return err
+			// Where, as Kafka's "Exception caught in process. taskId=...".
+			return errorf("task %s, processing %s at offset %d: %w", t.id, tp, r.Offset, err)
 		}
 		th.processed[tp] = r.Offset + 1
 	}
@@ -285,7 +287,7 @@ func (th *streamThread) taskDir(id TaskID) string {
 // closes and reopens them (a persistent store reopens from its checkpoint
 // at little cost; an in-memory one is restored again).
 func (th *streamThread) onRevoked(tps []consumer.TopicPartition) {
-	th.rebalancing = true
+	th.rebalancing = !th.stopping
 	if !th.failed {
 		if err := th.commit(); err != nil && th.callbackErr == nil {
 			th.callbackErr = err
@@ -300,7 +302,7 @@ func (th *streamThread) onRevoked(tps []consumer.TopicPartition) {
 // could be revoked: others may own them already, so nothing is committed
 // and the tasks close without a checkpoint.
 func (th *streamThread) onLost(tps []consumer.TopicPartition) {
-	th.rebalancing = true
+	th.rebalancing = !th.stopping
 	for _, tp := range tps {
 		delete(th.processed, tp)
 	}
@@ -447,6 +449,7 @@ func (th *streamThread) publish() {
 // committing. Then its consumer leaves the group, so that the others take
 // its tasks at once.
 func (th *streamThread) shutdown(err error) {
+	th.stopping = true
 	if err != nil {
 		th.failed = true
 	} else if err := th.commit(); err != nil {
