@@ -95,3 +95,17 @@ func writeCheckpoint(dir string, offsets map[changelogPartition]int64) error {
 	}
 	return os.Rename(tmp, filepath.Join(dir, checkpointFile))
 }
+
+// restoreStart is where the restore of a persistent store begins, given
+// the checkpoint found in its task's directory and its changelog's end
+// offset: at its checkpoint, if it has one the changelog reaches. With
+// none, what the store holds is of no known offset, and with one past the
+// changelog's end the changelog was deleted and made again: either way
+// the store must be wiped and rebuilt from the changelog's start.
+func restoreStart(checkpoint map[changelogPartition]int64, cp changelogPartition, end int64) (from int64, wipe bool) {
+	offset, ok := checkpoint[cp]
+	if !ok || offset > end {
+		return 0, true
+	}
+	return offset, false
+}

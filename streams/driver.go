@@ -2,6 +2,7 @@ package streams
 
 import (
 	"errors"
+	"klab.dev/klab/consumer"
 	"os"
 	"path/filepath"
 	"time"
@@ -45,8 +46,18 @@ type TestDriverOptions struct {
 	// WallClock is where wall-clock time starts; zero is time.Now().
 	WallClock time.Time
 	// StateDir holds persistent stores; empty is a temporary directory,
-	// removed by Close.
+	// removed by Close. A driver given the StateDir of a closed one finds
+	// its persistent stores and their checkpoints, as an application
+	// restarted on the same machine does.
 	StateDir string
+	// Changelogs are what the changelog topics hold when the driver
+	// starts (by topic: ChangelogTopic(ApplicationID, store)), as a new
+	// instance of the application would find them on the cluster: each
+	// logged store is restored from its changelog before the first
+	// record, from its checkpoint if it is persistent and has one, from
+	// the start otherwise. Offsets must increase; they may have gaps, as a
+	// compacted topic has.
+	Changelogs map[string][]TestRecord[[]byte, []byte]
 }
 
 // NewTestDriver starts t: makes its tasks, opens their stores, and
@@ -78,10 +89,7 @@ func NewTestDriver(t *Topology, opts TestDriverOptions) (*TestDriver, error) {
 		d.stateDir, d.ownDir = dir, true
 	}
 	open := func(spec StoreSpec, id TaskID) (KeyValueStore, error) {
-		if spec.InMemory {
-			return NewMemoryStore(spec.Name), nil
-		}
-		return OpenPersistentStore(spec.Name, filepath.Join(d.stateDir, d.appID, id.String(), spec.Name))
+		return d.openRestored(spec, id, opts.Changelogs[ChangelogTopic(d.appID, spec.Name)])
 	}
 	for _, sub := range t.subtopologies() {
 		tk, err := newTask(t, d.appID, sub, 0, d, func() time.Time { return d.clock }, open)
@@ -92,6 +100,73 @@ func NewTestDriver(t *Topology, opts TestDriverOptions) (*TestDriver, error) {
 		d.tasks[sub.id] = tk
 	}
 	return d, nil
+}
+
+// openRestored opens a task's store and restores it from changelog, as
+// the application does when a task starts: a persistent store from its
+// checkpoint, if it has one the changelog reaches; otherwise the store is
+// rebuilt from the changelog's start.
+func (d *TestDriver) openRestored(spec StoreSpec, id TaskID, changelog []TestRecord[[]byte, []byte]) (KeyValueStore, error) {
+	taskDir := filepath.Join(d.stateDir, d.appID, id.String())
+	storeDir := filepath.Join(taskDir, spec.Name)
+	topic := ChangelogTopic(d.appID, spec.Name)
+	var end int64
+	records := make([]consumer.Record, len(changelog))
+	for i, r := range changelog {
+		if r.Offset < end {
+			return nil, errorf("changelog %s: offset %d after offset %d: offsets must increase", topic, r.Offset, end-1)
+		}
+		records[i] = consumer.Record{Topic: topic, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+		end = r.Offset + 1
+	}
+	if spec.InMemory {
+		s := NewMemoryStore(spec.Name)
+		if !spec.LoggingDisabled {
+			d.offsets[topic] = end
+			if err := restoreAll(s, records, 0, end); err != nil {
+				return nil, err
+			}
+		}
+		return s, nil
+	}
+	var from int64
+	if !spec.LoggingDisabled {
+		d.offsets[topic] = end
+		checkpoint, err := readCheckpoint(taskDir)
+		if err != nil {
+			return nil, err
+		}
+		var wipe bool
+		from, wipe = restoreStart(checkpoint, changelogPartition{Topic: topic, Partition: id.Partition}, end)
+		if wipe {
+			if err := os.RemoveAll(storeDir); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := os.MkdirAll(taskDir, 0o755); err != nil {
+		return nil, err
+	}
+	s, err := OpenPersistentStore(spec.Name, storeDir)
+	if err != nil || spec.LoggingDisabled {
+		return s, err
+	}
+	if err := restoreAll(s, records, from, end); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// restoreAll restores store from records, all the changelog holds up to
+// end, starting at offset from: having been given every record, the
+// restore must be done.
+func restoreAll(store KeyValueStore, records []consumer.Record, from, end int64) error {
+	next, done, err := restoreRecords(store, records, from, end)
+	if err == nil && (!done || next != end) {
+		err = errorf("restoring %s: given the changelog up to its end offset %d, the restore stopped at offset %d", store.Name(), end, next)
+	}
+	return err
 }
 
 // send is the driver's collector: it keeps what is written, and queues
@@ -182,12 +257,34 @@ func (d *TestDriver) Close() error {
 	d.closed = true
 	var errs []error
 	for _, t := range d.tasks {
-		errs = append(errs, t.close())
+		errs = append(errs, d.checkpoint(t), t.close())
 	}
 	if d.ownDir {
 		errs = append(errs, os.RemoveAll(d.stateDir))
 	}
 	return errors.Join(errs...)
+}
+
+// checkpoint writes the checkpoint of t's persistent logged stores, as a
+// clean shutdown of the application does: their changelogs' next offsets,
+// which a restart restores from.
+func (d *TestDriver) checkpoint(t *task) error {
+	offsets := map[changelogPartition]int64{}
+	for _, name := range t.sub.stores {
+		spec := t.topo.store(name)
+		if spec.InMemory || spec.LoggingDisabled {
+			continue
+		}
+		if err := t.stores[name].Flush(); err != nil {
+			return err
+		}
+		topic := ChangelogTopic(d.appID, name)
+		offsets[changelogPartition{Topic: topic, Partition: t.id.Partition}] = d.offsets[topic]
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	return writeCheckpoint(filepath.Join(d.stateDir, d.appID, t.id.String()), offsets)
 }
 
 // read takes the unread records of topic.
