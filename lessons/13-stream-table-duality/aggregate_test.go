@@ -30,7 +30,9 @@ func int64s(t *testing.T, d *streams.TestDriver, topic string) []streams.KeyValu
 	return kvs
 }
 
-func kv(k string, v int64) streams.KeyValue[string, int64] { return streams.KeyValue[string, int64]{Key: k, Value: v} }
+func kv(k string, v int64) streams.KeyValue[string, int64] {
+	return streams.KeyValue[string, int64]{Key: k, Value: v}
+}
 
 // TestCountTurnsAStreamIntoATableOfRunningCounts: counting is reading the
 // key's count from the store, adding one and writing it back. The result
