@@ -96,16 +96,29 @@ func writeCheckpoint(dir string, offsets map[changelogPartition]int64) error {
 	return os.Rename(tmp, filepath.Join(dir, checkpointFile))
 }
 
-// restoreStart is where the restore of a persistent store begins, given
-// the checkpoint found in its task's directory and its changelog's end
-// offset: at its checkpoint, if it has one the changelog reaches. With
-// none, what the store holds is of no known offset, and with one past the
-// changelog's end the changelog was deleted and made again: either way
-// the store must be wiped and rebuilt from the changelog's start.
-func restoreStart(checkpoint map[changelogPartition]int64, cp changelogPartition, end int64) (from int64, wipe bool) {
+//klab:lesson 13 begin restoreFrom
+
+// restoreFrom reads the checkpoint file in taskDir and says where the
+// restore of the persistent store whose changelog partition is cp begins,
+// given the changelog's end offset: at the store's checkpoint, if it has
+// one the changelog reaches. With none, what the store holds is of no
+// known offset (the task never committed, or crashed), and with one past
+// the changelog's end the changelog was deleted and made again: either
+// way the store must be wiped and rebuilt from the changelog's start.
+func restoreFrom(taskDir string, cp changelogPartition, end int64) (from int64, wipe bool, err error) {
+	checkpoint, err := readCheckpoint(taskDir)
+	if err != nil {
+		return 0, false, err
+	}
 	offset, ok := checkpoint[cp]
 	if !ok || offset > end {
-		return 0, true
+		return 0, true, nil
 	}
-	return offset, false
+	return offset, false, nil
 }
+
+//klab:lesson 13 stub
+// func restoreFrom(taskDir string, cp changelogPartition, end int64) (from int64, wipe bool, err error) {
+// 	return 0, false, lessons.Todo("13", "restoreFrom")
+// }
+//klab:lesson 13 end

@@ -132,12 +132,12 @@ func (d *TestDriver) openRestored(spec StoreSpec, id TaskID, changelog []TestRec
 	var from int64
 	if !spec.LoggingDisabled {
 		d.offsets[topic] = end
-		checkpoint, err := readCheckpoint(taskDir)
+		var wipe bool
+		var err error
+		from, wipe, err = restoreFrom(taskDir, changelogPartition{Topic: topic, Partition: id.Partition}, end)
 		if err != nil {
 			return nil, err
 		}
-		var wipe bool
-		from, wipe = restoreStart(checkpoint, changelogPartition{Topic: topic, Partition: id.Partition}, end)
 		if wipe {
 			if err := os.RemoveAll(storeDir); err != nil {
 				return nil, err
