@@ -77,7 +77,7 @@ func TestAssignorDealsTasks(t *testing.T) {
 	}, plan)
 	info, err := DecodeAssignmentInfo(userData["m1"])
 	require.NoError(t, err)
-	assert.Equal(t, []TaskID{{0, 0}, {0, 2}}, info.Tasks)
+	assert.Equal(t, []AssignedTask{{ID: TaskID{0, 0}, Topics: []string{"left", "right"}}, {ID: TaskID{0, 2}, Topics: []string{"left", "right"}}}, info.Tasks)
 
 	plan, _ = a.AssignUserData(members, map[string]int32{"left": 3, "right": 2})
 	require.ErrorContains(t, failed, "must be co-partitioned")

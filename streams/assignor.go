@@ -44,7 +44,7 @@ func (a *streamsAssignor) Assign(members []assign.Member, partitions map[string]
 // each member its tasks in its assignment's user data (AssignmentInfo).
 func (a *streamsAssignor) AssignUserData(members []assign.Member, partitions map[string]int32) (assign.Plan, map[string][]byte) {
 	plan := assign.Plan{}
-	tasks := map[string][]TaskID{}
+	tasks := map[string][]AssignedTask{}
 	for _, m := range members {
 		plan[m.ID] = map[string][]int32{}
 	}
@@ -60,13 +60,15 @@ func (a *streamsAssignor) AssignUserData(members []assign.Member, partitions map
 	subs := a.topo.subtopologies()
 	for i, id := range ids {
 		m := order[i%len(order)]
-		tasks[m.ID] = append(tasks[m.ID], id)
+		task := AssignedTask{ID: id}
 		for _, topic := range subs[id.Subtopology].topics {
 			topic = a.topo.resolve(a.appID, topic)
 			if n, ok := partitions[topic]; ok && id.Partition < n {
 				plan[m.ID][topic] = append(plan[m.ID][topic], id.Partition)
+				task.Topics = append(task.Topics, topic)
 			}
 		}
+		tasks[m.ID] = append(tasks[m.ID], task)
 	}
 	userData := map[string][]byte{}
 	for _, m := range members {
@@ -98,8 +100,15 @@ func sortedMembers(members []assign.Member) []assign.Member {
 // binary AssignmentInfo of Kafka Streams: readable, and only klab reads
 // it.
 type AssignmentInfo struct {
-	Version int      `json:"version"`
-	Tasks   []TaskID `json:"tasks"`
+	Version int            `json:"version"`
+	Tasks   []AssignedTask `json:"tasks"`
+}
+
+// AssignedTask is a task in an AssignmentInfo, with the input topics it
+// reads partition ID.Partition of.
+type AssignedTask struct {
+	ID     TaskID   `json:"id"`
+	Topics []string `json:"topics"`
 }
 
 func (a AssignmentInfo) encode() []byte {

@@ -31,6 +31,7 @@ func commands() []command {
 		{"produce", "klab produce --topic T [--key-separator S] [-X k=v]", "write lines of standard input as records", runProduce},
 		{"consume", "klab consume --topic T [--from-beginning] [flags]", "print records", runConsume},
 		{"groups", "klab groups list|describe|delete|delete-offsets|reset-offsets [flags]", "list, describe and delete consumer groups; delete or reset their offsets", runGroups},
+		{"streams", "klab streams describe --application-id A [--state-dir D]", "a streams application's members, tasks, lag and stores", runStreams},
 		{"configs", "klab configs --describe|--alter --entity-type topics|brokers [--entity-name N | --entity-default] [flags]", "describe and alter topic and broker configs, as kafka-configs.sh does", runConfigs},
 		{"log-dirs", "klab log-dirs --describe [--broker-list 1,2] [--topic-list a,b]", "each broker's log directories and partition sizes, as JSON", runLogDirs},
 		{"delete-records", "klab delete-records --offset-json-file F", "delete the records before an offset, as kafka-delete-records.sh does", runDeleteRecords},
