@@ -356,3 +356,89 @@ func TestAppProcessorError(t *testing.T) {
 	require.ErrorContains(t, app.Close(), "cannot count boom")
 	assert.Equal(t, streams.Error, app.State())
 }
+
+// produceLines writes lines without keys, round robin over partitions 0
+// to 2.
+func produceLines(t *testing.T, addr, topic string, lines ...string) {
+	t.Helper()
+	cfg := producer.DefaultConfig()
+	cfg.BootstrapServers = []string{addr}
+	p, err := producer.New(cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	for i, line := range lines {
+		partition := int32(i % 3)
+		p.SendAsync(&producer.Record{Topic: topic, Value: []byte(line), Partition: &partition}, func(_ producer.RecordMetadata, err error) {
+			assert.NoError(t, err)
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	require.NoError(t, p.Flush(ctx))
+}
+
+// TestAppDSLWordCount runs the DSL word count, whose GroupBy repartitions
+// by word, on two instances: the application creates the repartition
+// topic as wide as its input and the changelog as wide as the repartition
+// topic, and the two sub-topologies' tasks, spread over both instances,
+// count every word once whatever partition its lines were in.
+func TestAppDSLWordCount(t *testing.T) {
+	addr := startBroker(t, map[string]int32{"text": 3, "counts": 2})
+	topo, err := wordCount("text", "counts").Build()
+	require.NoError(t, err)
+	cfgA, _ := appConfig(t, addr, t.TempDir())
+	cfgB, _ := appConfig(t, addr, t.TempDir())
+	a := startApp(t, topo, cfgA)
+	b := startApp(t, topo, cfgB)
+	var lines []string
+	var all []string
+	for i := range 60 {
+		ws := words(i%5 + 1)
+		lines = append(lines, strings.Join(ws, " "))
+		all = append(all, ws...)
+	}
+	produceLines(t, addr, "text", lines...)
+	waitForCounts(t, addr, "counts", countWords(all))
+	require.Eventually(t, func() bool {
+		tasks := append(tasksOf(a), tasksOf(b)...)
+		slices.Sort(tasks)
+		return slices.Equal(tasks, []string{"0_0", "0_1", "0_2", "1_0", "1_1", "1_2"})
+	}, waitFor, 20*time.Millisecond)
+	adm := admin.New(admin.Options{Bootstrap: []string{addr}})
+	defer adm.Close()
+	descs, err := adm.DescribeTopics(context.Background(), "wc-counts-repartition", "wc-counts-changelog")
+	require.NoError(t, err)
+	for _, d := range descs {
+		assert.Len(t, d.Partitions, 3, d.Name)
+	}
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+}
+
+// TestAppInMemoryStoreRestores: an in-memory store has no checkpoint, so
+// a restart on the same state directory replays its whole changelog, and
+// counts go on from where they were.
+func TestAppInMemoryStoreRestores(t *testing.T) {
+	addr := startBroker(t, map[string]int32{"text": 1, "counts": 1})
+	topo := func() *streams.Topology {
+		return streams.NewTopology().
+			AddSource(streams.Source{Name: "lines", Topics: []string{"text"}, Key: streams.String, Value: streams.String}).
+			AddProcessor("count", func() streams.Processor { return &wordCounter{} }, "lines").
+			AddStateStore(streams.StoreSpec{Name: "counts", InMemory: true}, "count").
+			AddSink(streams.Sink{Name: "out", Topic: "counts", Key: streams.String, Value: streams.Int64, Parents: []string{"count"}})
+	}
+	stateDir := t.TempDir()
+	batch1, batch2 := words(40), words(10)
+	produceWords(t, addr, "text", batch1...)
+	cfg, _ := appConfig(t, addr, stateDir)
+	app := startApp(t, topo(), cfg)
+	waitForCounts(t, addr, "counts", countWords(batch1))
+	require.NoError(t, app.Close())
+
+	produceWords(t, addr, "text", batch2...)
+	cfg, log := appConfig(t, addr, stateDir)
+	app = startApp(t, topo(), cfg)
+	waitForCounts(t, addr, "counts", countWords(batch1, batch2))
+	require.NoError(t, app.Close())
+	assert.Len(t, log.grep("restored 40 records from the start of the changelog"), 1)
+}
