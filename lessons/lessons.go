@@ -37,6 +37,7 @@ var All = []Lesson{
 	{"10", "consumer-groups", "Consumer groups: the coordinator, rebalances, heartbeats, committed offsets, the range assignor"},
 	{"11", "administration", "Administration: controlled shutdown, partition reassignment, preferred leaders, forwarding to the controller"},
 	{"12", "streams", "Streams: the processor API, punctuations, and the DSL written on it"},
+	{"13", "stream-table-duality", "Stream-table duality: tables, aggregations, state stores and their changelogs"},
 }
 
 // Find returns the lesson with the given number, "01" or "1".

@@ -14,9 +14,11 @@ import (
 	"klab.dev/klab/streams"
 )
 
-// base is a time on a whole minute, so that punctuations aligned to
-// multiples of their interval are easy to read: base+10s, base+20s, ...
-var base = time.UnixMilli(1_700_000_040_000)
+// base is one minute after the epoch: punctuations aligned to multiples of
+// their interval are easy to read (base+10s, base+20s, ...), and a
+// punctuation that wrongly catches up on every interval since 1970 fails
+// at once instead of looping for minutes.
+var base = time.UnixMilli(60_000)
 
 // at is base plus d.
 func at(d time.Duration) time.Time { return base.Add(d) }

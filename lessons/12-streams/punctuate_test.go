@@ -24,25 +24,31 @@ type tick struct {
 	// cancelAfter cancels the punctuation after it fired this many
 	// times (0: never).
 	cancelAfter int
+	// cancels is the name of another punctuation this one cancels when
+	// it fires.
+	cancels string
 }
 
 func (p *ticker) Init(ctx *streams.ProcessorContext) error {
 	p.ctx = ctx
+	handles := map[string]streams.Cancellable{}
 	for _, s := range p.schedules {
-		var handle streams.Cancellable
 		fired := 0
-		var err error
-		handle, err = ctx.Schedule(s.interval, s.typ, func(now time.Time) error {
+		handle, err := ctx.Schedule(s.interval, s.typ, func(now time.Time) error {
 			*p.fired = append(*p.fired, s.name+"@"+now.Sub(base).String())
 			fired++
 			if s.cancelAfter > 0 && fired == s.cancelAfter {
-				handle.Cancel()
+				handles[s.name].Cancel()
+			}
+			if s.cancels != "" {
+				handles[s.cancels].Cancel()
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		handles[s.name] = handle
 	}
 	return nil
 }
@@ -138,7 +144,9 @@ func TestDuePunctuationsFireEarliestFirst(t *testing.T) {
 }
 
 // TestACancelledPunctuationFiresNoMore: Cancel, even from inside the
-// punctuation, stops it; the others go on.
+// punctuation, stops it; the others go on. A punctuation cancelled by
+// another that fired before it in the same advance does not fire, though
+// it was due.
 func TestACancelledPunctuationFiresNoMore(t *testing.T) {
 	d, fired := tickerDriver(t,
 		tick{name: "once", interval: time.Second, typ: streams.WallClockTime, cancelAfter: 1},
@@ -147,6 +155,12 @@ func TestACancelledPunctuationFiresNoMore(t *testing.T) {
 		require.NoError(t, d.AdvanceWallClockTime(time.Second))
 	}
 	require.Equal(t, []string{"once@1s", "always@1s", "always@2s", "always@3s"}, *fired)
+
+	d, fired = tickerDriver(t,
+		tick{name: "killer", interval: time.Second, typ: streams.WallClockTime, cancels: "victim"},
+		tick{name: "victim", interval: 2 * time.Second, typ: streams.WallClockTime})
+	require.NoError(t, d.AdvanceWallClockTime(5*time.Second))
+	require.Equal(t, []string{"killer@5s"}, *fired, "killer was due first (1 s) and cancelled victim (due at 2 s) before it fired")
 }
 
 // TestAPunctuationsErrorStopsTheTask: a punctuator's error is the task's:
