@@ -39,7 +39,7 @@ func commands() []command {
 		{"reassign", "klab reassign --generate|--execute|--verify|--cancel|--list [flags]", "move partitions' replicas, as kafka-reassign-partitions.sh does", runReassign},
 		{"transactions", "klab transactions describe-producers --topic T --partition P", "a partition's idempotent producers and their last sequences", runTransactions},
 		{"course", "klab course [test|solve|reset NN | gen | check]", "the course: progress, tests, solutions", runCourse},
-		{"perf", "klab perf log|recovery|produce|consume|compare|clients|replicated|failover [flags]", "measure the log, the cluster and the clients", runPerf},
+		{"perf", "klab perf log|recovery|produce|consume|compare|clients|replicated|failover|streams [flags]", "measure the log, the cluster and the clients", runPerf},
 	}
 }
 

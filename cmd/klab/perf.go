@@ -21,6 +21,7 @@ klab perf compare   produce and consume through klab and through franz-go's kfak
 klab perf clients   the course's producer and consumer against franz-go's, on one klab broker
 klab perf replicated  acks=all to three klab brokers (replication factor 3) against one kfake broker
 klab perf failover  SIGKILL a partition leader's process, time until a new leader takes writes
+klab perf streams   the DSL word count as a streams application against a hand-written loop, in one run
 Add -h after any of them for its flags.`
 
 func runPerf(args []string) error {
@@ -45,6 +46,8 @@ func runPerf(args []string) error {
 		return perfReplicated(args[1:])
 	case "failover":
 		return perfFailover(args[1:])
+	case "streams":
+		return perfStreams(args[1:])
 	}
 	return errors.New("unknown perf command\n" + perfHelp)
 }
