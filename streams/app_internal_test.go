@@ -133,3 +133,24 @@ func TestStartCopartitionMismatch(t *testing.T) {
 	require.ErrorContains(t, err, "topics left (2 partitions) and right (3 partitions) must be co-partitioned")
 	assert.Equal(t, Error, app.State())
 }
+
+// TestLockTaskDir: a task directory is used by one task of the process at
+// a time; the next waits for its release.
+func TestLockTaskDir(t *testing.T) {
+	dir := t.TempDir()
+	release, err := lockTaskDir(context.Background(), dir)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = lockTaskDir(ctx, dir)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	got := make(chan func())
+	go func() {
+		again, err := lockTaskDir(context.Background(), dir)
+		assert.NoError(t, err)
+		got <- again
+	}()
+	release()
+	(<-got)()
+}

@@ -51,6 +51,7 @@ type streamThread struct {
 	rebalancing bool  // between a revocation (or the start) and the tasks being ready
 	stopping    bool  // shutdown began: revoking is not rebalancing
 	meta        map[TaskID]*TaskMetadata
+	unlock      map[TaskID]func() // releases each task's directory (lockTaskDir)
 	lastPublish time.Time
 
 	mu sync.Mutex // guards what the producer's callbacks write:
@@ -72,6 +73,7 @@ func newStreamThread(app *KafkaStreams, index int) (*streamThread, error) {
 		byPartition: map[consumer.TopicPartition]*task{},
 		processed:   map[consumer.TopicPartition]int64{},
 		meta:        map[TaskID]*TaskMetadata{},
+		unlock:      map[TaskID]func(){},
 		written:     map[changelogPartition]int64{},
 		rebalancing: true,
 	}
@@ -346,6 +348,8 @@ func (th *streamThread) closeTask(t *task, clean bool) {
 	}
 	delete(th.tasks, t.id)
 	delete(th.meta, t.id)
+	th.unlock[t.id]()
+	delete(th.unlock, t.id)
 }
 
 // makePendingTasks makes the tasks of the partitions assigned in the last
@@ -391,11 +395,17 @@ func (th *streamThread) makePendingTasks(ctx context.Context) error {
 			}
 			return s, err
 		}
+		unlock, err := lockTaskDir(ctx, th.taskDir(id))
+		if err != nil {
+			return errorf("task %s: %w", id, err)
+		}
 		t, err := newTask(th.app.topo, th.app.cfg.ApplicationID, subs[id.Subtopology], id.Partition, th, time.Now, open)
 		if err != nil {
+			unlock()
 			delete(th.meta, id)
 			return err
 		}
+		th.unlock[id] = unlock
 		th.mu.Lock()
 		for cp, end := range ends {
 			th.written[cp] = end
