@@ -32,7 +32,6 @@ type streamThread struct {
 	consumer *consumer.Consumer
 	producer *producer.Producer
 	restorer *restorer
-	ctx      context.Context // the thread's, for work done in callbacks
 
 	tasks       map[TaskID]*task
 	byPartition map[consumer.TopicPartition]*task
@@ -52,7 +51,6 @@ type streamThread struct {
 	stopping    bool  // shutdown began: revoking is not rebalancing
 	meta        map[TaskID]*TaskMetadata
 	unlock      map[TaskID]func() // releases each task's directory (lockTaskDir)
-	lastPublish time.Time
 
 	mu sync.Mutex // guards what the producer's callbacks write:
 	// written is, for each changelog partition, the offset after the last
@@ -106,7 +104,6 @@ func newStreamThread(app *KafkaStreams, index int) (*streamThread, error) {
 // commit.interval.ms has passed or a processor asked. It returns the error
 // that stopped it, nil after a clean stop.
 func (th *streamThread) run(ctx context.Context) (err error) {
-	th.ctx = ctx
 	defer func() { th.shutdown(err) }()
 	if err := th.consumer.Subscribe(th.app.topo.SourceTopics(th.app.cfg.ApplicationID)...); err != nil {
 		return err
