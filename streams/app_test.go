@@ -269,7 +269,8 @@ func TestAppWordCountRestarts(t *testing.T) {
 // TestAppInstancesSplitTasks runs two instances, one of two threads and
 // one of one, over a 4-partition input: the group deals the four tasks
 // among the three threads, each task to one, and together they count
-// right.
+// right. When one instance leaves, the other takes over its tasks, their
+// stores restored from the changelogs, and the counts go on.
 func TestAppInstancesSplitTasks(t *testing.T) {
 	addr := startBroker(t, map[string]int32{"text": 4, "counts": 4})
 	cfgA, _ := appConfig(t, addr, t.TempDir(), "num.stream.threads", "2")
@@ -289,8 +290,17 @@ func TestAppInstancesSplitTasks(t *testing.T) {
 	batch := words(400)
 	produceWords(t, addr, "text", batch...)
 	waitForCounts(t, addr, "counts", countWords(batch))
-	require.NoError(t, a.Close())
+
+	// B leaves: A takes its task, restores its store from the changelog
+	// (A's state directory has nothing of it), and counts on.
 	require.NoError(t, b.Close())
+	require.Eventually(t, func() bool {
+		return a.State() == streams.Running && len(tasksOf(a)) == 4
+	}, waitFor, 20*time.Millisecond, "tasks of A: %v", tasksOf(a))
+	more := words(100)
+	produceWords(t, addr, "text", more...)
+	waitForCounts(t, addr, "counts", countWords(batch, more))
+	require.NoError(t, a.Close())
 }
 
 // TestAppMissingSourceTopic: an application whose input does not exist
