@@ -452,3 +452,69 @@ func TestAppInMemoryStoreRestores(t *testing.T) {
 	require.NoError(t, app.Close())
 	assert.Len(t, log.grep("restored 40 records from the start of the changelog"), 1)
 }
+
+// TestAppPunctuationAndCommitRequest: a wall-clock punctuation fires on a
+// running application, records or not, and a processor's Commit commits
+// the input offsets long before commit.interval.ms.
+func TestAppPunctuationAndCommitRequest(t *testing.T) {
+	addr := startBroker(t, map[string]int32{"text": 1, "counts": 1})
+	topo := streams.NewTopology().
+		AddSource(streams.Source{Name: "lines", Topics: []string{"text"}, Key: streams.String, Value: streams.String}).
+		AddProcessor("tick", func() streams.Processor { return &punctuator{} }, "lines").
+		AddSink(streams.Sink{Name: "out", Topic: "counts", Key: streams.String, Value: streams.String, Parents: []string{"tick"}})
+	cfg, _ := appConfig(t, addr, t.TempDir(), "commit.interval.ms", "3600000")
+	app := startApp(t, topo, cfg)
+	waitForState(t, app, streams.Running)
+	produceWords(t, addr, "text", "a", "b", "c")
+
+	cc := consumer.DefaultConfig()
+	cc.BootstrapServers, cc.GroupID = []string{addr}, "wc"
+	c, err := consumer.New(cc)
+	require.NoError(t, err)
+	defer c.Close()
+	tp := consumer.TopicPartition{Topic: "text", Partition: 0}
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		committed, err := c.Committed(ctx, tp)
+		return err == nil && committed[tp] == 3
+	}, waitFor, 50*time.Millisecond, "the processor asked for a commit after each record")
+
+	out := consumer.DefaultConfig()
+	out.BootstrapServers, out.AutoOffsetReset = []string{addr}, "earliest"
+	ticks, err := consumer.New(out)
+	require.NoError(t, err)
+	defer ticks.Close()
+	ticks.Assign(consumer.TopicPartition{Topic: "counts", Partition: 0})
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for n := 0; n < 3; {
+		records, err := ticks.Poll(ctx)
+		require.NoError(t, err)
+		for _, r := range records {
+			if string(r.Key) == "tick" {
+				n++
+			}
+		}
+	}
+	require.NoError(t, app.Close())
+}
+
+// punctuator asks for a commit after each record, and forwards a "tick"
+// every 20 ms of wall-clock time.
+type punctuator struct{ ctx *streams.ProcessorContext }
+
+func (p *punctuator) Init(ctx *streams.ProcessorContext) error {
+	p.ctx = ctx
+	_, err := ctx.Schedule(20*time.Millisecond, streams.WallClockTime, func(now time.Time) error {
+		return ctx.Forward(streams.Record{Key: "tick", Value: now.String(), Timestamp: now})
+	})
+	return err
+}
+
+func (p *punctuator) Process(streams.Record) error {
+	p.ctx.Commit()
+	return nil
+}
+
+func (p *punctuator) Close() error { return nil }
