@@ -391,13 +391,14 @@ func produceLines(t *testing.T, addr, topic string, lines ...string) {
 // by word, on two instances: the application creates the repartition
 // topic as wide as its input and the changelog as wide as the repartition
 // topic, and the two sub-topologies' tasks, spread over both instances,
-// count every word once whatever partition its lines were in.
+// count every word once whatever partition its lines were in. The
+// records of the repartition topic are deleted once committed.
 func TestAppDSLWordCount(t *testing.T) {
 	addr := startBroker(t, map[string]int32{"text": 3, "counts": 2})
 	topo, err := wordCount("text", "counts").Build()
 	require.NoError(t, err)
-	cfgA, _ := appConfig(t, addr, t.TempDir())
-	cfgB, _ := appConfig(t, addr, t.TempDir())
+	cfgA, _ := appConfig(t, addr, t.TempDir(), "repartition.purge.interval.ms", "0")
+	cfgB, _ := appConfig(t, addr, t.TempDir(), "repartition.purge.interval.ms", "0")
 	a := startApp(t, topo, cfgA)
 	b := startApp(t, topo, cfgB)
 	var lines []string
@@ -421,6 +422,30 @@ func TestAppDSLWordCount(t *testing.T) {
 	for _, d := range descs {
 		assert.Len(t, d.Partitions, 3, d.Name)
 	}
+
+	// What the application committed of its repartition topic is purged.
+	cfg := consumer.DefaultConfig()
+	cfg.BootstrapServers, cfg.AutoOffsetReset = []string{addr}, "earliest"
+	c, err := consumer.New(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	require.Eventually(t, func() bool {
+		purged := 0
+		for p := range int32(3) {
+			tp := consumer.TopicPartition{Topic: "wc-counts-repartition", Partition: p}
+			c.Assign(tp)
+			if c.Seek(tp, -1) != nil { // forget the position: find the log start again
+				return false
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			start, err := c.Position(ctx, tp)
+			cancel()
+			if err == nil && start > 0 {
+				purged++
+			}
+		}
+		return purged == 3
+	}, waitFor, 50*time.Millisecond, "the repartition topic's log start offsets move up")
 	require.NoError(t, a.Close())
 	require.NoError(t, b.Close())
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// PollInterval is poll.ms: how long a thread waits in Poll for
 	// records, and so how late a wall-clock punctuation may fire.
 	PollInterval time.Duration
+	// RepartitionPurgeInterval is repartition.purge.interval.ms: how often
+	// a thread deletes the records of repartition topics whose offsets it
+	// has committed.
+	RepartitionPurgeInterval time.Duration
 	// ProcessingGuarantee is processing.guarantee: only AtLeastOnce.
 	ProcessingGuarantee string
 	// ReplicationFactor is replication.factor, of the internal topics this
@@ -61,14 +65,15 @@ type Config struct {
 // DefaultConfig is Kafka's defaults; ApplicationID is left to set.
 func DefaultConfig() Config {
 	return Config{
-		BootstrapServers:    []string{"127.0.0.1:9092"},
-		NumStreamThreads:    1,
-		StateDir:            filepath.Join(os.TempDir(), "kafka-streams"),
-		CommitInterval:      30 * time.Second,
-		PollInterval:        100 * time.Millisecond,
-		ProcessingGuarantee: AtLeastOnce,
-		ReplicationFactor:   -1,
-		Logger:              log.Printf,
+		BootstrapServers:         []string{"127.0.0.1:9092"},
+		NumStreamThreads:         1,
+		StateDir:                 filepath.Join(os.TempDir(), "kafka-streams"),
+		CommitInterval:           30 * time.Second,
+		PollInterval:             100 * time.Millisecond,
+		RepartitionPurgeInterval: 30 * time.Second,
+		ProcessingGuarantee:      AtLeastOnce,
+		ReplicationFactor:        -1,
+		Logger:                   log.Printf,
 	}
 }
 
@@ -105,6 +110,8 @@ func (c *Config) Set(name, value string) error {
 		c.CommitInterval, err = millis(value)
 	case name == "poll.ms":
 		c.PollInterval, err = millis(value)
+	case name == "repartition.purge.interval.ms":
+		c.RepartitionPurgeInterval, err = millis(value)
 	case name == "processing.guarantee":
 		if err = checkGuarantee(value); err == nil {
 			c.ProcessingGuarantee = value

@@ -32,6 +32,7 @@ type streamThread struct {
 	consumer *consumer.Consumer
 	producer *producer.Producer
 	restorer *restorer
+	purger   *purger
 
 	tasks       map[TaskID]*task
 	byPartition map[consumer.TopicPartition]*task
@@ -95,6 +96,7 @@ func newStreamThread(app *KafkaStreams, index int) (*streamThread, error) {
 		return nil, errorf("%s: %w", th.name, err)
 	}
 	th.restorer = &restorer{cfg: app.cfg, clientID: th.name}
+	th.purger = &purger{app: app, clientID: th.name + "-admin"}
 	return th, nil
 }
 
@@ -244,9 +246,12 @@ func (th *streamThread) commit() error {
 			// whoever gets these partitions processes the records again.
 			th.app.cfg.Logger("streams %s: %s: committing offsets failed, records since the last commit will be processed again: %v",
 				th.app.cfg.ApplicationID, th.name, err)
+		} else {
+			th.purger.committed(th.processed)
 		}
 		th.processed = map[consumer.TopicPartition]int64{}
 	}
+	th.purger.maybePurge()
 	th.lastCommit = time.Now()
 	th.publish()
 	return nil
@@ -469,5 +474,6 @@ func (th *streamThread) shutdown(err error) {
 	th.consumer.Close()
 	th.producer.Close()
 	th.restorer.close()
+	th.purger.close()
 	th.publish()
 }
