@@ -77,6 +77,7 @@ type KafkaStreams struct {
 	rebalancing []bool           // by thread
 	cancel      context.CancelFunc
 	done        sync.WaitGroup
+	closed      bool // Close returned: no thread runs
 }
 
 // New checks the topology and the configuration and returns an
@@ -337,7 +338,22 @@ func (s *KafkaStreams) Close() error {
 	s.done.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	s.setState(NotRunning)
 	s.writeStatus()
 	return s.err
+}
+
+// CleanUp deletes this application's local state, the directory
+// <state.dir>/<application.id> (stores, checkpoints, status file), as
+// Kafka's cleanUp: the next start restores every store from its
+// changelog. Only before Start or after Close.
+func (s *KafkaStreams) CleanUp() error {
+	s.mu.Lock()
+	idle := s.state == Created || s.closed
+	s.mu.Unlock()
+	if !idle {
+		return errorf("CleanUp while the application runs: Close it first")
+	}
+	return os.RemoveAll(s.appDir())
 }

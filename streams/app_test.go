@@ -222,8 +222,8 @@ func tasksOf(app *streams.KafkaStreams) []string {
 // TestAppWordCountRestarts runs the processor-API word count on a broker:
 // its counts are right; stopped and started again on the same state
 // directory, it restores nothing (its checkpoints match the changelogs'
-// ends) and counts on; started on an empty state directory, it restores
-// its store from the changelog, and counts on.
+// ends) and counts on; started again after CleanUp emptied its state
+// directory, it restores its store from the changelog, and counts on.
 func TestAppWordCountRestarts(t *testing.T) {
 	addr := startBroker(t, map[string]int32{"text": 2, "counts": 2})
 	stateDir := t.TempDir()
@@ -253,10 +253,13 @@ func TestAppWordCountRestarts(t *testing.T) {
 	require.NoError(t, app.Close())
 	assert.Len(t, log.grep("restored 0 records from the checkpoint"), 2, "both tasks restore nothing")
 
-	// An empty state directory: the store comes back from the changelog.
+	// The local state cleaned up: the store comes back from the changelog.
 	produceWords(t, addr, "text", batch3...)
-	cfg, log = appConfig(t, addr, t.TempDir())
+	require.NoError(t, app.CleanUp())
+	assert.NoDirExists(t, filepath.Join(stateDir, "wc"))
+	cfg, log = appConfig(t, addr, stateDir)
 	app = startApp(t, wordCountTopology(), cfg)
+	require.Error(t, app.CleanUp(), "not while it runs")
 	waitForCounts(t, addr, "counts", countWords(batch1, batch2, batch3))
 	require.NoError(t, app.Close())
 	restored := log.grep("from the start of the changelog")
