@@ -112,12 +112,14 @@ func New(topo *Topology, cfg Config) (*KafkaStreams, error) {
 // consumerConfig is the configuration of a thread's consumer, as Kafka
 // Streams sets it: the group is the application, offsets are committed by
 // the thread (never automatically), a partition without a committed
-// offset is read from its start, and the streams assignor deals tasks.
+// offset is read from its start, a poll returns up to 1000 records, and
+// the streams assignor deals tasks.
 func (s *KafkaStreams) consumerConfig(clientID string) (consumer.Config, error) {
 	cc := consumer.DefaultConfig()
 	cc.BootstrapServers = s.cfg.BootstrapServers
 	cc.ClientID = clientID
 	cc.AutoOffsetReset = "earliest"
+	cc.MaxPollRecords = 1000
 	for name, value := range s.cfg.Consumer {
 		if err := cc.Set(name, value); err != nil {
 			return cc, errorf("consumer.%s: %w", name, err)
