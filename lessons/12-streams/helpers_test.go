@@ -2,7 +2,8 @@
 // topology in the test driver (streams.TestDriver), as Kafka's
 // TopologyTestDriver runs one: no cluster, records piped in one at a time,
 // stream time moved by their timestamps and wall-clock time by hand.
-// cluster_test.go runs the word count of the README on brokers.
+// cluster_test.go runs the word count of the README on three brokers,
+// with two instances sharing its tasks.
 package streams_test
 
 import (
