@@ -103,10 +103,10 @@ func i64bytes(n int64) []byte {
 	return b
 }
 
-// TestATablesUpdatesFeedTheNextTable: a table built from a table's stream
-// of updates sees every change, deletes included: the count of users per
-// city goes up when a user's profile says the city, and the profile table
-// below drops deleted users.
+// TestATablesUpdatesFeedTheNextTable: a table's stream of updates can be
+// grouped and aggregated like any stream: here each profile update that
+// names a city counts as a move to it (a delete names none, and is
+// filtered out), and the profile table itself drops the deleted user.
 func TestATablesUpdatesFeedTheNextTable(t *testing.T) {
 	b := streams.NewStreamsBuilder()
 	table := streams.Table(b, "profiles", streams.Consumed[string, string]{Key: str, Value: str}, streams.Materialized[string, string]{Name: "profiles"})
