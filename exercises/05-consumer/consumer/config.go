@@ -71,6 +71,11 @@ type Config struct {
 	// assignor listed is: the default list is eager, and lets a group move
 	// to cooperative-sticky with one rolling restart that removes "range".
 	PartitionAssignmentStrategy []string
+	// Assignors are assignors of the application's own, which
+	// PartitionAssignmentStrategy may name besides this package's, as the
+	// Java client's partition.assignment.strategy takes a class: Kafka
+	// Streams assigns tasks, not partitions, with one (package streams).
+	Assignors []assign.Assignor
 
 	// OnPartitionsAssigned is called from Poll after a rebalance with the
 	// partitions it added to the assignment (all of them with an eager

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"sync"
 	"time"
@@ -217,8 +218,14 @@ func (c *Consumer) Seek(tp TopicPartition, offset int64) error {
 	return nil
 }
 
+// defaultAPITimeout is Kafka's default.api.timeout.ms: how long a blocking
+// call such as Position retries a leader that is out of reach when its
+// context has no deadline of its own.
+const defaultAPITimeout = 60 * time.Second
+
 // Position returns the offset of the next record Poll will return for tp,
-// resolving it by auto.offset.reset first if it is not known.
+// resolving it by auto.offset.reset first if it is not known. A leader
+// that died or moved is looked for again until ctx ends.
 func (c *Consumer) Position(ctx context.Context, tp TopicPartition) (int64, error) {
 	c.mu.Lock()
 	p, ok := c.parts[tp]
@@ -231,9 +238,25 @@ func (c *Consumer) Position(ctx context.Context, tp TopicPartition) (int64, erro
 	if position >= 0 {
 		return position, nil
 	}
-	found, err := c.reset(ctx, []TopicPartition{tp})
-	if err != nil {
-		return 0, err
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultAPITimeout)
+		defer cancel()
+	}
+	var found map[TopicPartition]int64
+	for {
+		var err error
+		if found, err = c.reset(ctx, []TopicPartition{tp}); err == nil {
+			break
+		}
+		if !transient(err) {
+			return 0, err
+		}
+		// The leader died or moved: ask who leads now, and try again.
+		c.refreshMetadata()
+		if werr := sleep(ctx, c.cfg.RetryBackoff); werr != nil {
+			return 0, fmt.Errorf("consumer: position of %s: %w (last: %w)", tp, werr, err)
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -560,8 +583,20 @@ func (c *Consumer) handle(res fetchResult) {
 			}
 		}
 	}
-	if res.resetEr != nil && c.err == nil {
-		c.err = res.resetEr
+	if res.resetEr != nil {
+		if transient(res.resetEr) {
+			// The leader moved or is out of reach (a broker died): find it
+			// again, and ask once more for the positions still missing,
+			// as the Java client retries its ListOffsets.
+			c.refresh = true
+			for tp := range res.asked {
+				if p, ok := c.parts[tp]; ok && p.position < 0 {
+					p.retryAt = now.Add(c.cfg.RetryBackoff)
+				}
+			}
+		} else if c.err == nil {
+			c.err = res.resetEr
+		}
 	}
 	if res.err != nil || res.resp == nil {
 		if res.err != nil {
@@ -610,6 +645,18 @@ func (c *Consumer) handle(res fetchResult) {
 		}
 		w.p.epochs = w.a.epochs
 	}
+}
+
+// transient reports whether an error may pass on a retry: Kafka's
+// retriable errors (a leader moved or is being elected) and a connection
+// refused or lost (a broker died, and metadata will say who took over).
+func transient(err error) bool {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable
+	}
+	var ne net.Error
+	return errors.Is(err, client.ErrConnClosed) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // fetched files one partition's part of a Fetch answer, asked for from

@@ -85,7 +85,7 @@ func newGroup(cfg Config) (*group, error) {
 		return nil, errors.New("partition.assignment.strategy is empty")
 	}
 	for _, name := range cfg.PartitionAssignmentStrategy {
-		a, ok := assign.ByName(name)
+		a, ok := findAssignor(cfg.Assignors, name)
 		if !ok {
 			return nil, fmt.Errorf("partition.assignment.strategy: unknown assignor %q", name)
 		}
@@ -97,6 +97,17 @@ func newGroup(cfg Config) (*group, error) {
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	return g, nil
+}
+
+// findAssignor returns the assignor called name: one of the application's
+// own, or one of package assign's.
+func findAssignor(own []assign.Assignor, name string) (assign.Assignor, bool) {
+	for _, a := range own {
+		if a.Name() == name {
+			return a, true
+		}
+	}
+	return assign.ByName(name)
 }
 
 // errFenced says that another consumer with this consumer's
@@ -500,7 +511,7 @@ func isCoordinatorError(err error) bool {
 // every member's subscription and the partition counts of their topics,
 // and encode each member's share for SyncGroup.
 func (c *Consumer) lead(ctx context.Context, protocol string, joined []kmsg.JoinGroupResponseMember) ([]kmsg.SyncGroupRequestGroupAssignment, error) {
-	assignor, ok := assign.ByName(protocol)
+	assignor, ok := findAssignor(c.group.assignors, protocol)
 	if !ok {
 		return nil, fmt.Errorf("consumer: the coordinator chose assignor %q, which this consumer does not have", protocol)
 	}
@@ -534,12 +545,18 @@ func (c *Consumer) lead(ctx context.Context, protocol string, joined []kmsg.Join
 			counts[t] = int32(n)
 		}
 	}
-	plan := assignor.Assign(members, counts)
+	var plan assign.Plan
+	var userData map[string][]byte
+	if ua, ok := assignor.(assign.UserDataAssignor); ok {
+		plan, userData = ua.AssignUserData(members, counts)
+	} else {
+		plan = assignor.Assign(members, counts)
+	}
 	var out []kmsg.SyncGroupRequestGroupAssignment
 	for _, m := range members {
 		a := kmsg.NewSyncGroupRequestGroupAssignment()
 		a.MemberID = m.ID
-		a.MemberAssignment = assign.EncodeAssignment(plan[m.ID], nil)
+		a.MemberAssignment = assign.EncodeAssignment(plan[m.ID], userData[m.ID])
 		out = append(out, a)
 	}
 	return out, nil

@@ -46,6 +46,17 @@ type Assignor interface {
 	Assign(members []Member, partitions map[string]int32) Plan
 }
 
+// UserDataAssignor is an Assignor that also gives each member bytes of
+// its own, the user data of its ConsumerProtocol assignment, as Kafka
+// Streams' assignor tells each member which tasks it runs. The leader
+// calls AssignUserData instead of Assign when its assignor has it.
+type UserDataAssignor interface {
+	Assignor
+	// AssignUserData is Assign, with each member's user data by member
+	// id (none for a member left out).
+	AssignUserData(members []Member, partitions map[string]int32) (Plan, map[string][]byte)
+}
+
 // sortMembers orders members as Kafka's AbstractPartitionAssignor.MemberInfo
 // does: static members first, by group.instance.id, then dynamic members by
 // member id. Ordering by instance id is what makes a restarted static
