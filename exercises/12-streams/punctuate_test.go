@@ -179,3 +179,85 @@ func TestAPunctuationsErrorStopsTheTask(t *testing.T) {
 	require.ErrorIs(t, err, errBoom)
 	require.ErrorContains(t, err, "failing")
 }
+
+// TestAPunctuationIsNotARecord: inside a punctuation there is no record
+// being processed — RecordMetadata says so — and what the punctuation
+// writes to a store carries the punctuation's time to the changelog, not
+// the last record's.
+func TestAPunctuationIsNotARecord(t *testing.T) {
+	var inside []bool
+	topo := streams.NewTopology().
+		AddSource(streams.Source{Name: "in", Topics: []string{"events"}, Key: str, Value: str}).
+		AddProcessor("marker", func() streams.Processor {
+			return &markerProcessor{seen: &inside}
+		}, "in").
+		AddStateStore(streams.StoreSpec{Name: "marks", InMemory: true}, "marker")
+	d := driver(t, topo, topo.Err())
+	pipeAt(t, d, at(5*time.Second))
+	require.NoError(t, d.AdvanceWallClockTime(time.Minute))
+	require.Equal(t, []bool{true, false}, inside, "a record has metadata; the wall-clock punctuation has none")
+	log, err := streams.OutputTopic(d, streams.ChangelogTopic("app", "marks"), str, str).ReadRecords()
+	require.NoError(t, err)
+	require.Len(t, log, 2)
+	require.Equal(t, at(5*time.Second), log[0].Timestamp, "the record's write carries the record's time")
+	require.Equal(t, at(time.Minute), log[1].Timestamp, "the punctuation's write carries the punctuation's time")
+}
+
+// markerProcessor writes a mark to its store for each record and each
+// wall-clock punctuation, noting whether RecordMetadata had a record.
+type markerProcessor struct {
+	seen  *[]bool
+	ctx   *streams.ProcessorContext
+	marks streams.TypedStore[string, string]
+}
+
+func (p *markerProcessor) Init(ctx *streams.ProcessorContext) error {
+	s, err := ctx.Store("marks")
+	if err != nil {
+		return err
+	}
+	p.ctx, p.marks = ctx, streams.Typed(s, str, str)
+	_, err = ctx.Schedule(time.Minute, streams.WallClockTime, func(now time.Time) error {
+		_, ok := ctx.RecordMetadata()
+		*p.seen = append(*p.seen, ok)
+		return p.marks.Put("punctuation", now.String())
+	})
+	return err
+}
+
+func (p *markerProcessor) Process(r streams.Record) error {
+	_, ok := p.ctx.RecordMetadata()
+	*p.seen = append(*p.seen, ok)
+	return p.marks.Put("record", "seen")
+}
+
+func (p *markerProcessor) Close() error { return nil }
+
+// TestAPunctuationScheduledByAPunctuationFiresWhenDue: a punctuator may
+// schedule another; a stream-time one is due at once (it is aligned to the
+// epoch), and fires in the same advance, after the one that made it.
+func TestAPunctuationScheduledByAPunctuationFiresWhenDue(t *testing.T) {
+	var fired []string
+	topo := streams.NewTopology().
+		AddSource(streams.Source{Name: "in", Topics: []string{"events"}, Key: str, Value: str}).
+		AddProcessor("nested", streams.ProcessorFunc(func(ctx *streams.ProcessorContext, r streams.Record) error {
+			if len(fired) > 0 {
+				return nil
+			}
+			_, err := ctx.Schedule(time.Hour, streams.StreamTime, func(now time.Time) error {
+				fired = append(fired, "outer@"+now.Sub(base).String())
+				if len(fired) > 1 {
+					return nil
+				}
+				_, err := ctx.Schedule(time.Hour, streams.StreamTime, func(now time.Time) error {
+					fired = append(fired, "inner@"+now.Sub(base).String())
+					return nil
+				})
+				return err
+			})
+			return err
+		}).Supplier(), "in")
+	d := driver(t, topo, topo.Err())
+	pipeAt(t, d, at(0))
+	require.Equal(t, []string{"outer@0s", "inner@0s"}, fired)
+}
