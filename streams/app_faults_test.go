@@ -5,12 +5,19 @@ package streams_test
 // their edges.
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"klab.dev/klab/admin"
+	"klab.dev/klab/consumer"
+	"klab.dev/klab/producer"
 	"klab.dev/klab/streams"
 )
 
@@ -36,5 +43,161 @@ func TestConfigCommitIntervalZero(t *testing.T) {
 	batch := words(50)
 	produceWords(t, addr, "text", batch...)
 	waitForCounts(t, addr, "counts", countWords(batch))
+	require.NoError(t, app.Close())
+}
+
+// TestAppUnreachableCluster: an application whose cluster does not answer
+// fails Start within seconds with the connection's error, not a minute
+// later as missing source topics.
+func TestAppUnreachableCluster(t *testing.T) {
+	cfg, _ := appConfig(t, "127.0.0.1:1", t.TempDir())
+	app, err := streams.New(wordCountTopology(), cfg)
+	require.NoError(t, err)
+	defer app.Close()
+	began := time.Now()
+	err = app.Start(context.Background())
+	require.Error(t, err)
+	var missing *streams.MissingSourceTopicError
+	assert.False(t, errors.As(err, &missing), "error %v", err)
+	assert.ErrorContains(t, err, "cannot reach the cluster")
+	assert.ErrorContains(t, err, "127.0.0.1:1")
+	assert.Less(t, time.Since(began), 10*time.Second)
+	assert.Equal(t, streams.Error, app.State())
+}
+
+// produceKeyed writes records, key to value, each to the partition its key
+// hashes to.
+func produceKeyed(t *testing.T, addr, topic string, records map[string]string) {
+	t.Helper()
+	cfg := producer.DefaultConfig()
+	cfg.BootstrapServers = []string{addr}
+	p, err := producer.New(cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for k, v := range records {
+		_, err := p.Send(ctx, &producer.Record{Topic: topic, Key: []byte(k), Value: []byte(v)})
+		require.NoError(t, err)
+	}
+}
+
+// waitForCommitted waits until group has committed the end offset of every
+// partition of topic: it has processed all of it.
+func waitForCommitted(t *testing.T, addr, group, topic string, partitions int32) {
+	t.Helper()
+	cc := consumer.DefaultConfig()
+	cc.BootstrapServers, cc.GroupID = []string{addr}, group
+	c, err := consumer.New(cc)
+	require.NoError(t, err)
+	defer c.Close()
+	ends := consumer.DefaultConfig()
+	ends.BootstrapServers, ends.AutoOffsetReset = []string{addr}, "latest"
+	e, err := consumer.New(ends)
+	require.NoError(t, err)
+	defer e.Close()
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for p := range partitions {
+			tp := consumer.TopicPartition{Topic: topic, Partition: p}
+			e.Assign(tp)
+			if e.Seek(tp, -1) != nil {
+				return false
+			}
+			end, err := e.Position(ctx, tp)
+			if err != nil {
+				return false
+			}
+			committed, err := c.Committed(ctx, tp)
+			if err != nil || committed[tp] != end {
+				return false
+			}
+		}
+		return true
+	}, waitFor, 50*time.Millisecond, "group %s processes all of %s", group, topic)
+}
+
+// readAll reads topic (one partition, string keys and values) from the
+// start, keeping the last value of each key, until it equals want.
+func readAll(t *testing.T, addr, topic string, want map[string]string) {
+	t.Helper()
+	cfg := consumer.DefaultConfig()
+	cfg.BootstrapServers, cfg.AutoOffsetReset = []string{addr}, "earliest"
+	require.NoError(t, cfg.Set("fetch.max.wait.ms", "100"))
+	c, err := consumer.New(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	c.Assign(consumer.TopicPartition{Topic: topic, Partition: 0})
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	got := map[string]string{}
+	for !maps.Equal(got, want) {
+		records, err := c.Poll(ctx)
+		require.NoError(t, err, "so far %v, want %v", got, want)
+		for _, r := range records {
+			got[string(r.Key)] = string(r.Value)
+		}
+	}
+}
+
+// TestAppCopartitionRepartitionTopic: a stream of 6 partitions whose key
+// changes (SelectKey) is joined with a table of 3: the repartition topic
+// the join reads is made as wide as the table (co-partitioned with it, as
+// Kafka's CopartitionedTopicsEnforcer makes it), not as the stream, so the
+// application starts, and every order meets its user.
+func TestAppCopartitionRepartitionTopic(t *testing.T) {
+	addr := startBroker(t, map[string]int32{"orders": 6, "users": 3, "enriched": 1})
+	b := streams.NewStreamsBuilder()
+	users := streams.Table(b, "users", stringsConsumed, streams.Materialized[string, string]{Name: "users"})
+	orders := streams.Stream(b, "orders", stringsConsumed)
+	byUser := streams.SelectKey(orders, func(_, user string) string { return user })
+	streams.Join(byUser, users, func(_, region string) string { return region },
+		streams.Joined[string, string]{Key: streams.String, Value: streams.String, Name: "by-user"}).
+		To("enriched", streams.Produced[string, string]{Key: streams.String, Value: streams.String})
+	topo, err := b.Build()
+	require.NoError(t, err)
+
+	regions := map[string]string{}
+	for i := range 20 {
+		regions[fmt.Sprintf("user-%d", i)] = fmt.Sprintf("region-%d", i%4)
+	}
+	produceKeyed(t, addr, "users", regions)
+	cfg, _ := appConfig(t, addr, t.TempDir())
+	app := startApp(t, topo, cfg)
+	waitForCommitted(t, addr, "wc", "users", 3) // the table is loaded
+	orderUsers := map[string]string{}
+	for i := range 60 {
+		orderUsers[fmt.Sprintf("order-%d", i)] = fmt.Sprintf("user-%d", i%20)
+	}
+	produceKeyed(t, addr, "orders", orderUsers)
+	want := map[string]string{}
+	for _, user := range orderUsers {
+		want[user] = regions[user]
+	}
+	readAll(t, addr, "enriched", want)
+	waitForState(t, app, streams.Running)
+
+	adm := admin.New(admin.Options{Bootstrap: []string{addr}})
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	descs, err := adm.DescribeTopics(ctx, "wc-by-user-repartition", "wc-users-changelog")
+	require.NoError(t, err)
+	for _, d := range descs {
+		assert.Len(t, d.Partitions, 3, d.Name)
+	}
+	configs, err := adm.DescribeConfigs(ctx, admin.ConfigResource{Type: admin.TopicResource, Name: "wc-by-user-repartition"})
+	require.NoError(t, err)
+	for name, want := range map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "segment.bytes": "52428800"} {
+		found := false
+		for _, c := range configs[0].Configs {
+			if c.Name == name && c.Value != nil {
+				found = true
+				assert.Equal(t, want, *c.Value, name)
+			}
+		}
+		assert.True(t, found, "config %s", name)
+	}
 	require.NoError(t, app.Close())
 }

@@ -100,9 +100,55 @@ func TestInternalTopics(t *testing.T) {
 	topo.internal["rep-repartition"] = true
 	got := internalTopics(topo, "app", map[string]int32{"a": 2, "b": 5})
 	assert.Equal(t, []internalTopic{
-		{name: "app-rep-repartition", partitions: 5, configs: map[string]string{"cleanup.policy": "delete"}},
+		{name: "app-rep-repartition", partitions: 5, configs: map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "segment.bytes": "52428800"}},
 		{name: "app-agg-store-changelog", partitions: 5, configs: map[string]string{"cleanup.policy": "compact"}},
 	}, got)
+}
+
+// TestInternalTopicsCopartitioned: a repartition topic a join reads with
+// an external topic is as wide as the external topic, whatever the width
+// of the sub-topology that writes it, and so are the changelogs of the
+// join's sub-topology; a join of two repartition topics makes both as
+// wide as the wider.
+func TestInternalTopicsCopartitioned(t *testing.T) {
+	pass := ProcessorFunc(func(ctx *ProcessorContext, r Record) error { return ctx.Forward(r) })
+	topo := NewTopology().
+		AddSource(Source{Name: "in", Topics: []string{"stream"}}).
+		AddSink(Sink{Name: "to-rep", Topic: "rep-repartition", Parents: []string{"in"}}).
+		AddSource(Source{Name: "from-rep", Topics: []string{"rep-repartition"}}).
+		AddSource(Source{Name: "table", Topics: []string{"table"}}).
+		AddProcessor("join", pass.Supplier(), "from-rep", "table").
+		AddStateStore(StoreSpec{Name: "table-store"}, "join")
+	require.NoError(t, topo.Err())
+	topo.internal["rep-repartition"] = true
+	topo.copartitioned = [][]string{{"rep-repartition", "table"}}
+	counts := map[string]int32{"stream": 6, "table": 3}
+	got := internalTopics(topo, "app", counts)
+	require.Len(t, got, 2)
+	assert.Equal(t, "app-rep-repartition", got[0].name)
+	assert.Equal(t, int32(3), got[0].partitions, "as wide as the table it is joined with")
+	assert.Equal(t, "app-table-store-changelog", got[1].name)
+	assert.Equal(t, int32(3), got[1].partitions)
+	counts["app-rep-repartition"] = got[0].partitions
+	_, err := topo.Tasks("app", counts)
+	require.NoError(t, err, "co-partitioned")
+
+	// Two repartition topics joined: both as wide as the wider.
+	topo = NewTopology().
+		AddSource(Source{Name: "a", Topics: []string{"a"}}).
+		AddSink(Sink{Name: "to-ra", Topic: "ra-repartition", Parents: []string{"a"}}).
+		AddSource(Source{Name: "b", Topics: []string{"b"}}).
+		AddSink(Sink{Name: "to-rb", Topic: "rb-repartition", Parents: []string{"b"}}).
+		AddSource(Source{Name: "from-ra", Topics: []string{"ra-repartition"}}).
+		AddSource(Source{Name: "from-rb", Topics: []string{"rb-repartition"}}).
+		AddProcessor("join", pass.Supplier(), "from-ra", "from-rb")
+	require.NoError(t, topo.Err())
+	topo.internal["ra-repartition"], topo.internal["rb-repartition"] = true, true
+	topo.copartitioned = [][]string{{"ra-repartition", "rb-repartition"}}
+	got = internalTopics(topo, "app", map[string]int32{"a": 2, "b": 4})
+	require.Len(t, got, 2)
+	assert.Equal(t, int32(4), got[0].partitions, got[0].name)
+	assert.Equal(t, int32(4), got[1].partitions, got[1].name)
 }
 
 // TestStartCopartitionMismatch: inputs a join reads with different
