@@ -1,6 +1,9 @@
 package streams_test
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -109,6 +112,15 @@ func TestACleanRestartRestoresOnlyWhatCameAfterTheCheckpoint(t *testing.T) {
 	}})
 	require.Equal(t, map[string]int64{"ann": 2, "bob": 1, "cy": 7}, contents(t, second, "counts", i64),
 		"the store kept its counts; only the record after the checkpoint (offset 3) was restored")
+	require.NoError(t, second.Close())
+
+	// Nothing after the checkpoint (it is at the changelog's end): the
+	// store is used as it is, and nothing is restored.
+	third := start(t, topo, err, streams.TestDriverOptions{StateDir: dir, Changelogs: map[string][]streams.TestRecord[[]byte, []byte]{
+		streams.ChangelogTopic("app", "counts"): rewritten,
+	}})
+	require.Equal(t, map[string]int64{"ann": 2, "bob": 1, "cy": 7}, contents(t, third, "counts", i64),
+		"a checkpoint at the changelog's end: the store is complete, nothing to restore")
 }
 
 // TestWithoutACheckpointTheStoreIsRebuiltFromTheStart: a persistent store
@@ -128,4 +140,31 @@ func TestWithoutACheckpointTheStoreIsRebuiltFromTheStart(t *testing.T) {
 	}})
 	require.Equal(t, map[string]int64{"bob": 5}, contents(t, second, "counts", i64),
 		"no checkpoint: the store is what the changelog says, nothing of what the disk held")
+}
+
+// TestACorruptCheckpointStopsTheTask: a checkpoint that cannot be read is
+// not the same as none: the store may be fine, or not, and nobody can
+// tell. The task does not start, and the error names the file, for an
+// operator to look at (and delete, to rebuild the store from the
+// changelog).
+func TestACorruptCheckpointStopsTheTask(t *testing.T) {
+	dir := t.TempDir()
+	topo, err := countTopology()
+	first := start(t, topo, err, streams.TestDriverOptions{StateDir: dir})
+	pipePurchases(t, first, "ann", 1)
+	require.NoError(t, first.Close())
+	var checkpoint string
+	require.NoError(t, filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err == nil && e.Name() == ".checkpoint" {
+			checkpoint = path
+		}
+		return err
+	}))
+	require.NotEmpty(t, checkpoint, "a clean Close writes a checkpoint")
+	require.NoError(t, os.WriteFile(checkpoint, []byte("0\n1\nnot a checkpoint line\n"), 0o644))
+
+	topo, err = countTopology()
+	require.NoError(t, err)
+	_, err = streams.NewTestDriver(topo, streams.TestDriverOptions{ApplicationID: "app", StateDir: dir})
+	require.ErrorContains(t, err, ".checkpoint")
 }
