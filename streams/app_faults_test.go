@@ -201,3 +201,77 @@ func TestAppCopartitionRepartitionTopic(t *testing.T) {
 	}
 	require.NoError(t, app.Close())
 }
+
+// TestAppThreadErrorReportedAtOnce: a processor fails while the thread's
+// producer still holds a record it cannot deliver (its topic wants two
+// in-sync replicas of one, so the broker answers NOT_ENOUGH_REPLICAS,
+// which the producer retries up to delivery.timeout.ms). The application
+// is in state Error with the processor's error at once, not once the
+// producer gave up; Close then returns that error.
+func TestAppThreadErrorReportedAtOnce(t *testing.T) {
+	addr := startBroker(t, map[string]int32{"text": 1})
+	adm := admin.New(admin.Options{Bootstrap: []string{addr}})
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	_, err := adm.CreateTopics(ctx, admin.NewTopic{Name: "stuck", Partitions: 1, ReplicationFactor: 1,
+		Configs: map[string]string{"min.insync.replicas": "2"}})
+	require.NoError(t, err)
+	fail := streams.ProcessorFunc(func(ctx *streams.ProcessorContext, r streams.Record) error {
+		if err := ctx.Forward(r); err != nil {
+			return err
+		}
+		return errors.New("cannot go on")
+	})
+	topo := streams.NewTopology().
+		AddSource(streams.Source{Name: "lines", Topics: []string{"text"}, Key: streams.String, Value: streams.String}).
+		AddProcessor("fail", fail.Supplier(), "lines").
+		AddSink(streams.Sink{Name: "out", Topic: "stuck", Key: streams.String, Value: streams.String, Parents: []string{"fail"}})
+	cfg, _ := appConfig(t, addr, t.TempDir(),
+		"producer.delivery.timeout.ms", "15000", "producer.request.timeout.ms", "5000")
+	app := startApp(t, topo, cfg)
+	waitForState(t, app, streams.Running)
+	produceWords(t, addr, "text", "boom")
+	sent := time.Now()
+	require.Eventually(t, func() bool { return app.State() == streams.Error }, 5*time.Second, 10*time.Millisecond,
+		"state %s: the error is reported before the producer gives up on its record (15 s)", app.State())
+	assert.Less(t, time.Since(sent), 5*time.Second)
+	require.ErrorContains(t, app.Err(), "cannot go on")
+	require.ErrorContains(t, app.Close(), "cannot go on")
+	assert.Equal(t, streams.Error, app.State())
+}
+
+// TestAppCloseDuringStart: Close at various moments right after Start
+// (before, while and after the topics are prepared and the threads
+// launched) cancels Start or stops the threads it launched, and returns
+// only when nothing runs; the race detector watches the WaitGroup.
+func TestAppCloseDuringStart(t *testing.T) {
+	addr := startBroker(t, map[string]int32{"text": 2, "counts": 2})
+	for i := range 12 {
+		cfg, _ := appConfig(t, addr, t.TempDir())
+		app, err := streams.New(wordCountTopology(), cfg)
+		require.NoError(t, err)
+		started := make(chan error, 1)
+		go func() { started <- app.Start(context.Background()) }()
+		// Start has begun (its first act is to leave state Created).
+		require.Eventually(t, func() bool { return app.State() != streams.Created }, waitFor, time.Millisecond)
+		// Not a synchronisation: the moment of the Close, which varies.
+		time.Sleep(time.Duration(i*i) * time.Millisecond)
+		require.NoError(t, app.Close(), "round %d", i)
+		select {
+		case err := <-started:
+			t.Logf("round %d: Start returned %v", i, err)
+		default:
+			t.Fatalf("round %d: Close returned before Start", i)
+		}
+		assert.Equal(t, streams.NotRunning, app.State(), "round %d", i)
+	}
+
+	// Closed before it started: Start refuses.
+	cfg, _ := appConfig(t, addr, t.TempDir())
+	app, err := streams.New(wordCountTopology(), cfg)
+	require.NoError(t, err)
+	require.NoError(t, app.Close())
+	require.ErrorContains(t, app.Start(context.Background()), "an application starts once")
+	assert.Equal(t, streams.NotRunning, app.State())
+}
