@@ -31,9 +31,10 @@ func restoreRecords(store KeyValueStore, records []consumer.Record, position, en
 			continue // already applied: a batch can begin before the position
 		}
 		if r.Offset >= end {
-			// Written after the restore began (by this task once it runs,
-			// or by a zombie owner): not the restore's business.
-			return position, true, nil
+			// Written after the restore began (by a zombie owner still
+			// writing): not the restore's business. Every offset before
+			// end has been seen: those with no record were compacted away.
+			return end, true, nil
 		}
 		if r.Value == nil {
 			err = store.Delete(r.Key)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -95,8 +96,14 @@ func TestAggregationsSkipRecordsWithoutAKeyOrAValue(t *testing.T) {
 	require.NoError(t, d.Pipe("purchases", nil, i64bytes(4), at(0)))
 	require.NoError(t, d.Pipe("purchases", []byte("ann"), nil, at(0)))
 	pipePurchases(t, d, "ann", 1)
-	require.Equal(t, []streams.KeyValue[string, int64]{kv("ann", 1)}, int64s(t, d, "counts"))
-	require.Equal(t, map[string]int64{"ann": 1}, contents(t, d, "counts", i64))
+	require.NoError(t, d.Pipe("purchases", []byte("ann"), nil, at(0)))
+	pipePurchases(t, d, "ann", 1)
+	require.Equal(t, []streams.KeyValue[string, int64]{kv("ann", 1), kv("ann", 2)}, int64s(t, d, "counts"),
+		"a record without a value neither counts nor deletes the count: a stream's tombstone is not a table's")
+	require.Equal(t, map[string]int64{"ann": 2}, contents(t, d, "counts", i64))
+	for _, r := range rawChangelog(t, d, "counts") {
+		require.False(t, r.Tombstone, "the changelog gets no delete")
+	}
 }
 
 func i64bytes(n int64) []byte {
@@ -200,4 +207,18 @@ func TestATablesSerdeErrorStopsTheTask(t *testing.T) {
 			require.ErrorContains(t, streams.InputTopic(d, "profiles", str, str).Pipe("bad", "bad", at(0)), `refusing "bad"`)
 		})
 	}
+}
+
+// TestAnAggregatesUpdateHasItsRecordsTimestamp: the new aggregate goes
+// downstream stamped with the event time of the record that changed it.
+func TestAnAggregatesUpdateHasItsRecordsTimestamp(t *testing.T) {
+	b := streams.NewStreamsBuilder()
+	purchases(b).Count(streams.Materialized[string, int64]{Name: "counts"}).ToStream().To("counts", streams.Produced[string, int64]{})
+	topo, err := b.Build()
+	d := start(t, topo, err, streams.TestDriverOptions{})
+	require.NoError(t, streams.InputTopic(d, "purchases", str, i64).Pipe("ann", 1, at(9*time.Second)))
+	rs, err := streams.OutputTopic(d, "counts", str, i64).ReadRecords()
+	require.NoError(t, err)
+	require.Len(t, rs, 1)
+	require.Equal(t, at(9*time.Second), rs[0].Timestamp)
 }

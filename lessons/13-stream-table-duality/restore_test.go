@@ -168,3 +168,60 @@ func TestACorruptCheckpointStopsTheTask(t *testing.T) {
 	_, err = streams.NewTestDriver(topo, streams.TestDriverOptions{ApplicationID: "app", StateDir: dir})
 	require.ErrorContains(t, err, ".checkpoint")
 }
+
+// TestACheckpointPastTheChangelogsEndWipesTheStore: a checkpoint beyond
+// the changelog's end means the changelog was deleted and made again (an
+// application reset): the store is of another history, and is rebuilt
+// from the new changelog alone.
+func TestACheckpointPastTheChangelogsEndWipesTheStore(t *testing.T) {
+	dir := t.TempDir()
+	topo, err := countTopology()
+	first := start(t, topo, err, streams.TestDriverOptions{StateDir: dir})
+	pipePurchases(t, first, "ann", 1, "ann", 1, "ann", 1)
+	require.NoError(t, first.Close()) // checkpoint: offset 3
+
+	topo, err = countTopology()
+	second := start(t, topo, err, streams.TestDriverOptions{StateDir: dir, Changelogs: map[string][]streams.TestRecord[[]byte, []byte]{
+		streams.ChangelogTopic("app", "counts"): {{Key: []byte("bob"), Value: i64bytes(5), Offset: 0}},
+	}})
+	require.Equal(t, map[string]int64{"bob": 5}, contents(t, second, "counts", i64), "the old store (ann 3) belongs to a changelog that is gone")
+}
+
+// TestRestoreStopsAtTheEndOffsetItStartedWith: the restore reads up to the
+// changelog's end offset as it was when the restore began. A record after
+// it was written by an instance that still thinks it owns the task (a
+// zombie) and is not the restore's; and offsets just before the end with
+// no record (compacted away) do not keep the restore waiting for them.
+func TestRestoreStopsAtTheEndOffsetItStartedWith(t *testing.T) {
+	b := streams.NewStreamsBuilder()
+	streams.Table(b, "profiles", streams.Consumed[string, string]{Key: str, Value: str}, streams.Materialized[string, string]{Name: "profiles"})
+	topo, err := b.Build()
+	topic := streams.ChangelogTopic("app", "profiles")
+	d := start(t, topo, err, streams.TestDriverOptions{
+		Changelogs: map[string][]streams.TestRecord[[]byte, []byte]{topic: {
+			{Key: []byte("ann"), Value: []byte("Oslo"), Offset: 0},
+			{Key: []byte("bob"), Value: []byte("Lyon"), Offset: 1},
+			// offsets 2 to 4: compacted away
+			{Key: []byte("ann"), Value: []byte("Rome"), Offset: 5}, // after the end: a zombie's
+		}},
+		ChangelogEnds: map[string]int64{topic: 5},
+	})
+	require.Equal(t, map[string]string{"ann": "Oslo", "bob": "Lyon"}, contents(t, d, "profiles", str))
+}
+
+// TestAChangelogEndingInATombstoneIsRestoredToTheEnd: the last record
+// before the end is a delete: applied like any other, and the restore is
+// done.
+func TestAChangelogEndingInATombstoneIsRestoredToTheEnd(t *testing.T) {
+	b := streams.NewStreamsBuilder()
+	streams.Table(b, "profiles", streams.Consumed[string, string]{Key: str, Value: str}, streams.Materialized[string, string]{Name: "profiles"})
+	topo, err := b.Build()
+	d := start(t, topo, err, streams.TestDriverOptions{Changelogs: map[string][]streams.TestRecord[[]byte, []byte]{
+		streams.ChangelogTopic("app", "profiles"): {
+			{Key: []byte("ann"), Value: []byte(""), Offset: 0}, // an empty value is a value
+			{Key: []byte("bob"), Value: []byte("Lyon"), Offset: 1},
+			{Key: []byte("bob"), Tombstone: true, Offset: 2},
+		},
+	}})
+	require.Equal(t, map[string]string{"ann": ""}, contents(t, d, "profiles", str), "ann's empty value is kept; bob is deleted")
+}
