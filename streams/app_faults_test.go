@@ -275,3 +275,34 @@ func TestAppCloseDuringStart(t *testing.T) {
 	require.ErrorContains(t, app.Start(context.Background()), "an application starts once")
 	assert.Equal(t, streams.NotRunning, app.State())
 }
+
+// TestAppDroppedRecordsReported: records whose event time is before 1970
+// are dropped; the thread says so in its log at its commits (a count, not
+// a line per record) and the status file counts them per task.
+func TestAppDroppedRecordsReported(t *testing.T) {
+	addr := startBroker(t, map[string]int32{"text": 1, "counts": 1})
+	before1970 := streams.TimestampExtractor(func(r streams.Record, _ time.Time) time.Time {
+		if r.Value == "old" {
+			return time.Date(1969, 7, 20, 20, 17, 0, 0, time.UTC)
+		}
+		return r.Timestamp
+	})
+	topo := streams.NewTopology().
+		AddSource(streams.Source{Name: "lines", Topics: []string{"text"}, Key: streams.String, Value: streams.String, TimestampExtractor: before1970}).
+		AddSink(streams.Sink{Name: "out", Topic: "counts", Key: streams.String, Value: streams.String, Parents: []string{"lines"}})
+	stateDir := t.TempDir()
+	cfg, log := appConfig(t, addr, stateDir)
+	app := startApp(t, topo, cfg)
+	produceWords(t, addr, "text", "old", "new", "old", "old", "new")
+	require.Eventually(t, func() bool {
+		st, err := streams.ReadStatus(stateDir, "wc")
+		if err != nil || len(st.Threads) != 1 || len(st.Threads[0].Tasks) != 1 {
+			return false
+		}
+		return st.Threads[0].Tasks[0].Dropped == 3
+	}, waitFor, 20*time.Millisecond, "the status file counts 3 dropped records")
+	lines := log.grep("with a timestamp before 1970")
+	require.NotEmpty(t, lines)
+	assert.LessOrEqual(t, len(lines), 3)
+	require.NoError(t, app.Close())
+}

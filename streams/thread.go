@@ -241,6 +241,7 @@ func (th *streamThread) commit() error {
 	}
 	for _, id := range th.taskIDs() {
 		t := th.tasks[id]
+		th.reportDropped(t)
 		if err := t.flush(); err != nil {
 			return err
 		}
@@ -267,6 +268,22 @@ func (th *streamThread) commit() error {
 	th.lastCommit = time.Now()
 	th.publish()
 	return nil
+}
+
+// reportDropped logs, once per commit and not once per record, how many
+// records task t dropped since the last report (their timestamp was
+// before 1970), and adds them to the task's count in the status file.
+func (th *streamThread) reportDropped(t *task) {
+	if t.dropped == 0 {
+		return
+	}
+	n := t.dropped
+	t.dropped = 0
+	if m, ok := th.meta[t.id]; ok {
+		m.Dropped += int64(n)
+	}
+	th.app.cfg.Logger("streams %s: task %s: dropped %d records with a timestamp before 1970 (an invalid event time) since the last commit",
+		th.app.cfg.ApplicationID, t.id, n)
 }
 
 // checkpoint writes the checkpoint of t's persistent logged stores: for
@@ -351,6 +368,7 @@ func (th *streamThread) closeTasksOf(tps []consumer.TopicPartition, clean bool) 
 
 // closeTask closes t and forgets it.
 func (th *streamThread) closeTask(t *task, clean bool) {
+	th.reportDropped(t)
 	if clean {
 		if err := th.checkpoint(t); err != nil {
 			th.app.cfg.Logger("streams %s: task %s: writing its checkpoint: %v", th.app.cfg.ApplicationID, t.id, err)
