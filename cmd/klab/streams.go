@@ -140,6 +140,9 @@ func ownedList(owned map[string][]int32) string {
 	return strings.Join(parts, ",")
 }
 
+// endOffsetsWait bounds the wait for the input partitions' end offsets.
+const endOffsetsWait = 5 * time.Second
+
 // printStreamsLag prints, for each input partition the application owns
 // or has committed, its committed offset, end offset, lag, and the member
 // and task that read it.
@@ -189,9 +192,14 @@ func printStreamsLag(ctx context.Context, adm *kadm.Client, group string, member
 	for t := range rows {
 		topics = append(topics, t)
 	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
+	// A partition without a leader has no end offset to give: its row
+	// shows "-", and the others are shown all the same. Its broker is not
+	// waited for long.
+	ectx, cancel := context.WithTimeout(ctx, endOffsetsWait)
+	ends, err := adm.ListEndOffsets(ectx, topics...)
+	cancel()
 	if err != nil {
-		return fmt.Errorf("listing end offsets: %w", err)
+		fmt.Fprintf(os.Stderr, "\nWarning: some end offsets are unknown (a partition without a leader?), shown as -: %v\n", err)
 	}
 	ends.Each(func(o kadm.ListedOffset) {
 		if r := rows[o.Topic][o.Partition]; r != nil && o.Err == nil {
@@ -258,4 +266,11 @@ func printStoreStatus(stateDir, appID string, w io.Writer) {
 		}
 	}
 	tw.Flush()
+	for _, th := range st.Threads {
+		for _, task := range th.Tasks {
+			if task.Dropped > 0 {
+				fmt.Fprintf(w, "Task %s dropped %d records with a timestamp before 1970.\n", task.ID, task.Dropped)
+			}
+		}
+	}
 }
