@@ -3,8 +3,10 @@
 package streams_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -96,8 +98,14 @@ func TestAggregationsSkipRecordsWithoutAKeyOrAValue(t *testing.T) {
 	require.NoError(t, d.Pipe("purchases", nil, i64bytes(4), at(0)))
 	require.NoError(t, d.Pipe("purchases", []byte("ann"), nil, at(0)))
 	pipePurchases(t, d, "ann", 1)
-	require.Equal(t, []streams.KeyValue[string, int64]{kv("ann", 1)}, int64s(t, d, "counts"))
-	require.Equal(t, map[string]int64{"ann": 1}, contents(t, d, "counts", i64))
+	require.NoError(t, d.Pipe("purchases", []byte("ann"), nil, at(0)))
+	pipePurchases(t, d, "ann", 1)
+	require.Equal(t, []streams.KeyValue[string, int64]{kv("ann", 1), kv("ann", 2)}, int64s(t, d, "counts"),
+		"a record without a value neither counts nor deletes the count: a stream's tombstone is not a table's")
+	require.Equal(t, map[string]int64{"ann": 2}, contents(t, d, "counts", i64))
+	for _, r := range rawChangelog(t, d, "counts") {
+		require.False(t, r.Tombstone, "the changelog gets no delete")
+	}
 }
 
 func i64bytes(n int64) []byte {
@@ -120,4 +128,99 @@ func TestATablesUpdatesFeedTheNextTable(t *testing.T) {
 	pipeProfiles(t, d, "ann", "Oslo", "bob", "Oslo", "ann", "-")
 	require.Equal(t, []streams.KeyValue[string, int64]{kv("Oslo", 1), kv("Oslo", 2)}, int64s(t, d, "moves"))
 	require.Equal(t, map[string]string{"bob": "Oslo"}, contents(t, d, "profiles", str))
+}
+
+// picky is a serde of int64 that refuses to write refuseWrite and to read
+// refuseRead: a serde's error is the task's error, never a value taken
+// for another.
+func picky(refuseWrite, refuseRead int64) streams.Serde[int64] {
+	return streams.Serde[int64]{
+		Serialize: func(topic string, v int64) ([]byte, error) {
+			if v == refuseWrite {
+				return nil, errorf("picky serde: will not write %d", v)
+			}
+			return i64.Serialize(topic, v)
+		},
+		Deserialize: func(topic string, b []byte) (int64, error) {
+			v, err := i64.Deserialize(topic, b)
+			if err == nil && v == refuseRead {
+				return 0, errorf("picky serde: will not read %d", v)
+			}
+			return v, err
+		},
+	}
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// TestAStoreOrSerdeErrorStopsTheAggregation: when the aggregate cannot be
+// read back or written, the record is not counted as if it were the
+// key's first: the error stops the task, and names what failed.
+func TestAStoreOrSerdeErrorStopsTheAggregation(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		serde       streams.Serde[int64]
+		wantErrText string
+	}{
+		{"reading the aggregate", picky(-1, 2), "will not read 2"},
+		{"writing the aggregate", picky(3, -1), "will not write 3"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := streams.NewStreamsBuilder()
+			purchases(b).Count(streams.Materialized[string, int64]{Name: "counts", Value: c.serde}).ToStream().To("counts", streams.Produced[string, int64]{Value: i64})
+			topo, err := b.Build()
+			d := start(t, topo, err, streams.TestDriverOptions{})
+			in := streams.InputTopic(d, "purchases", str, i64)
+			var last error
+			for range 3 {
+				if last = in.Pipe("ann", 1, at(0)); last != nil {
+					break
+				}
+			}
+			require.ErrorContains(t, last, c.wantErrText)
+		})
+	}
+}
+
+// TestATablesSerdeErrorStopsTheTask: a value the table's store cannot
+// write stops the task; the table does not skip it silently.
+func TestATablesSerdeErrorStopsTheTask(t *testing.T) {
+	for _, side := range []string{"key", "value"} {
+		t.Run(side, func(t *testing.T) {
+			refuse := streams.Serde[string]{
+				Serialize: func(topic, v string) ([]byte, error) {
+					if v == "bad" {
+						return nil, errorf("refusing %q", v)
+					}
+					return []byte(v), nil
+				},
+				Deserialize: func(_ string, b []byte) (string, error) { return string(b), nil },
+			}
+			m := streams.Materialized[string, string]{Name: "t", Key: str, Value: str}
+			if side == "key" {
+				m.Key = refuse
+			} else {
+				m.Value = refuse
+			}
+			b := streams.NewStreamsBuilder()
+			streams.Table(b, "profiles", streams.Consumed[string, string]{Key: str, Value: str}, m)
+			topo, err := b.Build()
+			d := start(t, topo, err, streams.TestDriverOptions{})
+			require.ErrorContains(t, streams.InputTopic(d, "profiles", str, str).Pipe("bad", "bad", at(0)), `refusing "bad"`)
+		})
+	}
+}
+
+// TestAnAggregatesUpdateHasItsRecordsTimestamp: the new aggregate goes
+// downstream stamped with the event time of the record that changed it.
+func TestAnAggregatesUpdateHasItsRecordsTimestamp(t *testing.T) {
+	b := streams.NewStreamsBuilder()
+	purchases(b).Count(streams.Materialized[string, int64]{Name: "counts"}).ToStream().To("counts", streams.Produced[string, int64]{})
+	topo, err := b.Build()
+	d := start(t, topo, err, streams.TestDriverOptions{})
+	require.NoError(t, streams.InputTopic(d, "purchases", str, i64).Pipe("ann", 1, at(9*time.Second)))
+	rs, err := streams.OutputTopic(d, "counts", str, i64).ReadRecords()
+	require.NoError(t, err)
+	require.Len(t, rs, 1)
+	require.Equal(t, at(9*time.Second), rs[0].Timestamp)
 }

@@ -3,6 +3,9 @@
 package streams_test
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -111,6 +114,15 @@ func TestACleanRestartRestoresOnlyWhatCameAfterTheCheckpoint(t *testing.T) {
 	}})
 	require.Equal(t, map[string]int64{"ann": 2, "bob": 1, "cy": 7}, contents(t, second, "counts", i64),
 		"the store kept its counts; only the record after the checkpoint (offset 3) was restored")
+	require.NoError(t, second.Close())
+
+	// Nothing after the checkpoint (it is at the changelog's end): the
+	// store is used as it is, and nothing is restored.
+	third := start(t, topo, err, streams.TestDriverOptions{StateDir: dir, Changelogs: map[string][]streams.TestRecord[[]byte, []byte]{
+		streams.ChangelogTopic("app", "counts"): rewritten,
+	}})
+	require.Equal(t, map[string]int64{"ann": 2, "bob": 1, "cy": 7}, contents(t, third, "counts", i64),
+		"a checkpoint at the changelog's end: the store is complete, nothing to restore")
 }
 
 // TestWithoutACheckpointTheStoreIsRebuiltFromTheStart: a persistent store
@@ -130,4 +142,88 @@ func TestWithoutACheckpointTheStoreIsRebuiltFromTheStart(t *testing.T) {
 	}})
 	require.Equal(t, map[string]int64{"bob": 5}, contents(t, second, "counts", i64),
 		"no checkpoint: the store is what the changelog says, nothing of what the disk held")
+}
+
+// TestACorruptCheckpointStopsTheTask: a checkpoint that cannot be read is
+// not the same as none: the store may be fine, or not, and nobody can
+// tell. The task does not start, and the error names the file, for an
+// operator to look at (and delete, to rebuild the store from the
+// changelog).
+func TestACorruptCheckpointStopsTheTask(t *testing.T) {
+	dir := t.TempDir()
+	topo, err := countTopology()
+	first := start(t, topo, err, streams.TestDriverOptions{StateDir: dir})
+	pipePurchases(t, first, "ann", 1)
+	require.NoError(t, first.Close())
+	var checkpoint string
+	require.NoError(t, filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err == nil && e.Name() == ".checkpoint" {
+			checkpoint = path
+		}
+		return err
+	}))
+	require.NotEmpty(t, checkpoint, "a clean Close writes a checkpoint")
+	require.NoError(t, os.WriteFile(checkpoint, []byte("0\n1\nnot a checkpoint line\n"), 0o644))
+
+	topo, err = countTopology()
+	require.NoError(t, err)
+	_, err = streams.NewTestDriver(topo, streams.TestDriverOptions{ApplicationID: "app", StateDir: dir})
+	require.ErrorContains(t, err, ".checkpoint")
+}
+
+// TestACheckpointPastTheChangelogsEndWipesTheStore: a checkpoint beyond
+// the changelog's end means the changelog was deleted and made again (an
+// application reset): the store is of another history, and is rebuilt
+// from the new changelog alone.
+func TestACheckpointPastTheChangelogsEndWipesTheStore(t *testing.T) {
+	dir := t.TempDir()
+	topo, err := countTopology()
+	first := start(t, topo, err, streams.TestDriverOptions{StateDir: dir})
+	pipePurchases(t, first, "ann", 1, "ann", 1, "ann", 1)
+	require.NoError(t, first.Close()) // checkpoint: offset 3
+
+	topo, err = countTopology()
+	second := start(t, topo, err, streams.TestDriverOptions{StateDir: dir, Changelogs: map[string][]streams.TestRecord[[]byte, []byte]{
+		streams.ChangelogTopic("app", "counts"): {{Key: []byte("bob"), Value: i64bytes(5), Offset: 0}},
+	}})
+	require.Equal(t, map[string]int64{"bob": 5}, contents(t, second, "counts", i64), "the old store (ann 3) belongs to a changelog that is gone")
+}
+
+// TestRestoreStopsAtTheEndOffsetItStartedWith: the restore reads up to the
+// changelog's end offset as it was when the restore began. A record after
+// it was written by an instance that still thinks it owns the task (a
+// zombie) and is not the restore's; and offsets just before the end with
+// no record (compacted away) do not keep the restore waiting for them.
+func TestRestoreStopsAtTheEndOffsetItStartedWith(t *testing.T) {
+	b := streams.NewStreamsBuilder()
+	streams.Table(b, "profiles", streams.Consumed[string, string]{Key: str, Value: str}, streams.Materialized[string, string]{Name: "profiles"})
+	topo, err := b.Build()
+	topic := streams.ChangelogTopic("app", "profiles")
+	d := start(t, topo, err, streams.TestDriverOptions{
+		Changelogs: map[string][]streams.TestRecord[[]byte, []byte]{topic: {
+			{Key: []byte("ann"), Value: []byte("Oslo"), Offset: 0},
+			{Key: []byte("bob"), Value: []byte("Lyon"), Offset: 1},
+			// offsets 2 to 4: compacted away
+			{Key: []byte("ann"), Value: []byte("Rome"), Offset: 5}, // after the end: a zombie's
+		}},
+		ChangelogEnds: map[string]int64{topic: 5},
+	})
+	require.Equal(t, map[string]string{"ann": "Oslo", "bob": "Lyon"}, contents(t, d, "profiles", str))
+}
+
+// TestAChangelogEndingInATombstoneIsRestoredToTheEnd: the last record
+// before the end is a delete: applied like any other, and the restore is
+// done.
+func TestAChangelogEndingInATombstoneIsRestoredToTheEnd(t *testing.T) {
+	b := streams.NewStreamsBuilder()
+	streams.Table(b, "profiles", streams.Consumed[string, string]{Key: str, Value: str}, streams.Materialized[string, string]{Name: "profiles"})
+	topo, err := b.Build()
+	d := start(t, topo, err, streams.TestDriverOptions{Changelogs: map[string][]streams.TestRecord[[]byte, []byte]{
+		streams.ChangelogTopic("app", "profiles"): {
+			{Key: []byte("ann"), Value: []byte(""), Offset: 0}, // an empty value is a value
+			{Key: []byte("bob"), Value: []byte("Lyon"), Offset: 1},
+			{Key: []byte("bob"), Tombstone: true, Offset: 2},
+		},
+	}})
+	require.Equal(t, map[string]string{"ann": ""}, contents(t, d, "profiles", str), "ann's empty value is kept; bob is deleted")
 }

@@ -4,6 +4,7 @@ package streams_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -104,4 +105,62 @@ func TestTheCompactedChangelogIsTheTable(t *testing.T) {
 	}
 	require.Equal(t, contents(t, d, "profiles", str), table)
 	require.Equal(t, map[string]string{"ann": "Rome", "cy": "Nice"}, table)
+}
+
+// TestEmptyValuesAndDeletesOfMissingKeys: an empty value is a value, not
+// a delete; and a delete of a key the table does not have is still an
+// update downstream (after a crash it may be the second time the table
+// sees it, and the first time downstream does).
+func TestEmptyValuesAndDeletesOfMissingKeys(t *testing.T) {
+	topo, err := profiles(streams.Materialized[string, string]{})
+	d := start(t, topo, err, streams.TestDriverOptions{})
+	pipeProfiles(t, d, "ann", "", "zed", "-")
+	require.Equal(t, map[string]string{"ann": ""}, contents(t, d, "profiles", str))
+	require.Equal(t, []entry{{"ann", "", false}, {"zed", "", true}}, records(t, d, "updates"))
+}
+
+// TestATablesUpdatesKeepTheirTimestampAndAreStoredFirst: an update goes
+// downstream with its record's timestamp (event time, not the time it was
+// processed), and only once the table holds it: a join of the table with
+// itself sees the new value on both sides.
+func TestATablesUpdatesKeepTheirTimestampAndAreStoredFirst(t *testing.T) {
+	b := streams.NewStreamsBuilder()
+	table := streams.Table(b, "profiles", streams.Consumed[string, string]{Key: str, Value: str}, streams.Materialized[string, string]{Name: "profiles"})
+	table.ToStream().To("updates", streams.Produced[string, string]{})
+	streams.TableJoin(table, table, func(a, b string) string { return a + "=" + b }).ToStream().To("self", streams.Produced[string, string]{Value: str})
+	topo, err := b.Build()
+	d := start(t, topo, err, streams.TestDriverOptions{})
+	in := streams.InputTopic(d, "profiles", str, str)
+	require.NoError(t, in.Pipe("ann", "Oslo", at(7*time.Second)))
+	rs, err := streams.OutputTopic(d, "updates", str, str).ReadRecords()
+	require.NoError(t, err)
+	require.Len(t, rs, 1)
+	require.Equal(t, at(7*time.Second), rs[0].Timestamp)
+	require.Equal(t, []entry{{"ann", "Oslo=Oslo", false}, {"ann", "Oslo=Oslo", false}}, records(t, d, "self"),
+		"the join looked the key up in the table's store, and found the value being forwarded")
+}
+
+// TestADownstreamErrorStopsTheTable: an error downstream of the table (a
+// sink that cannot write the update) is the task's error.
+func TestADownstreamErrorStopsTheTable(t *testing.T) {
+	b := streams.NewStreamsBuilder()
+	table := streams.Table(b, "profiles", streams.Consumed[string, string]{Key: str, Value: str}, streams.Materialized[string, string]{Name: "profiles"})
+	table.ToStream().To("updates", streams.Produced[string, string]{Value: streams.Serde[string]{
+		Serialize:   func(string, string) ([]byte, error) { return nil, errorf("the sink refuses") },
+		Deserialize: func(_ string, b []byte) (string, error) { return string(b), nil },
+	}})
+	topo, err := b.Build()
+	d := start(t, topo, err, streams.TestDriverOptions{})
+	require.ErrorContains(t, streams.InputTopic(d, "profiles", str, str).Pipe("ann", "Oslo", at(0)), "the sink refuses")
+}
+
+// TestATableOfNumbers: a table's values are written with its value serde
+// (here int64), not its key's.
+func TestATableOfNumbers(t *testing.T) {
+	b := streams.NewStreamsBuilder()
+	streams.Table(b, "prices", streams.Consumed[string, int64]{Key: str, Value: i64}, streams.Materialized[string, int64]{Name: "prices"})
+	topo, err := b.Build()
+	d := start(t, topo, err, streams.TestDriverOptions{})
+	require.NoError(t, streams.InputTopic(d, "prices", str, i64).Pipe("tea", 12, at(0)))
+	require.Equal(t, map[string]int64{"tea": 12}, contents(t, d, "prices", i64))
 }

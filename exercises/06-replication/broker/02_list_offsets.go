@@ -16,6 +16,10 @@ import (
 // milliseconds for the first record at or after it (offsetsForTimes in the
 // Java client; the time index answers it).
 //
+// A leader elected a moment ago may have a high watermark below its
+// predecessor's: it answers OFFSET_NOT_AVAILABLE until it has caught up
+// (KIP-207), so that a consumer's "latest" never goes back.
+//
 // Version notes: v1 answers one offset per partition (v0 a list), v2 adds
 // the isolation level, v4 the current leader epoch, v6 is flexible.
 func init() { register(kmsg.ListOffsets, 1, 6, handleListOffsets) }
@@ -51,6 +55,13 @@ func (b *Broker) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartiti
 	}
 	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch, epoch); err != nil {
 		return -1, -1, -1, err
+	}
+	if replica == -1 && rp.Timestamp != -2 && p.highWatermarkBehindEpoch() {
+		// KIP-207: a consumer's latest offset, or an offset by time, must
+		// never go back. A leader that has not caught its high watermark
+		// up to the start of its epoch says "not yet", and the client
+		// retries.
+		return -1, -1, -1, fmt.Errorf("%w: %s has a new leader whose high watermark is still behind its epoch's start", kerr.OffsetNotAvailable, p)
 	}
 	switch ts := rp.Timestamp; {
 	case ts == -2:

@@ -106,6 +106,18 @@ func (p *partition) highWatermark() int64 {
 	return p.hwm
 }
 
+// highWatermarkBehindEpoch reports that this leader's high watermark has
+// not yet reached the offset where its leader epoch began. A new leader
+// learns the high watermark from its followers' fetches: until then, its
+// own may be below the one the previous leader showed consumers, and an
+// offset it answered would go back in time (KIP-207).
+func (p *partition) highWatermarkBehindEpoch() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, epochStart := p.log.EndOffsetForEpoch(p.state.LeaderEpoch - 1)
+	return p.hwm < epochStart
+}
+
 // apply takes the partition's state from a new metadata image and returns
 // the role change it brings: becameLeader or becameFollower (of a new
 // leader or epoch), or neither.

@@ -41,7 +41,8 @@ type Config struct {
 	StateDir string
 	// CommitInterval is commit.interval.ms: how often a thread commits
 	// (flushes its output and stores, writes checkpoints, commits its
-	// input offsets). A processor may ask for one sooner (Commit).
+	// input offsets). A processor may ask for one sooner (Commit). Zero
+	// commits after every round of the thread's loop, as in Kafka.
 	CommitInterval time.Duration
 	// PollInterval is poll.ms: how long a thread waits in Poll for
 	// records, and so how late a wall-clock punctuation may fire.
@@ -50,6 +51,11 @@ type Config struct {
 	// a thread deletes the records of repartition topics whose offsets it
 	// has committed.
 	RepartitionPurgeInterval time.Duration
+	// TaskTimeout is task.timeout.ms: how long a task keeps trying when
+	// the cluster does not answer (a changelog's leader is down while the
+	// task restores from it) before the thread gives up with an error.
+	// Kafka's default is 5 minutes; zero takes it.
+	TaskTimeout time.Duration
 	// ProcessingGuarantee is processing.guarantee: only AtLeastOnce.
 	ProcessingGuarantee string
 	// ReplicationFactor is replication.factor, of the internal topics this
@@ -73,6 +79,7 @@ func DefaultConfig() Config {
 		CommitInterval:           30 * time.Second,
 		PollInterval:             100 * time.Millisecond,
 		RepartitionPurgeInterval: 30 * time.Second,
+		TaskTimeout:              5 * time.Minute,
 		ProcessingGuarantee:      AtLeastOnce,
 		ReplicationFactor:        -1,
 		Logger:                   log.Printf,
@@ -114,6 +121,8 @@ func (c *Config) Set(name, value string) error {
 		c.PollInterval, err = millis(value)
 	case name == "repartition.purge.interval.ms":
 		c.RepartitionPurgeInterval, err = millis(value)
+	case name == "task.timeout.ms":
+		c.TaskTimeout, err = millis(value)
 	case name == "processing.guarantee":
 		if err = checkGuarantee(value); err == nil {
 			c.ProcessingGuarantee = value
@@ -171,8 +180,11 @@ func (c *Config) check() error {
 	if err := checkGuarantee(c.ProcessingGuarantee); err != nil {
 		return err
 	}
-	if c.CommitInterval <= 0 {
-		return errorf("commit.interval.ms must be positive")
+	if c.CommitInterval < 0 {
+		return errorf("commit.interval.ms must not be negative")
+	}
+	if c.TaskTimeout <= 0 {
+		c.TaskTimeout = DefaultConfig().TaskTimeout
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = DefaultConfig().PollInterval

@@ -60,6 +60,12 @@ type TestDriverOptions struct {
 	// the start otherwise. Offsets must increase; they may have gaps, as a
 	// compacted topic has.
 	Changelogs map[string][]TestRecord[[]byte, []byte]
+	// ChangelogEnds are the changelogs' end offsets when the restore
+	// begins, by topic; missing, a changelog ends after its last record.
+	// Records at or after its end were written after the restore began
+	// (by an instance that still thinks it owns the task), and are not
+	// the restore's.
+	ChangelogEnds map[string]int64
 }
 
 // NewTestDriver starts t: makes its tasks, opens their stores, and
@@ -91,7 +97,12 @@ func NewTestDriver(t *Topology, opts TestDriverOptions) (*TestDriver, error) {
 		d.stateDir, d.ownDir = dir, true
 	}
 	open := func(spec StoreSpec, id TaskID) (KeyValueStore, error) {
-		return d.openRestored(spec, id, opts.Changelogs[ChangelogTopic(d.appID, spec.Name)])
+		topic := ChangelogTopic(d.appID, spec.Name)
+		end, ok := opts.ChangelogEnds[topic]
+		if !ok {
+			end = -1
+		}
+		return d.openRestored(spec, id, opts.Changelogs[topic], end)
 	}
 	for _, sub := range t.subtopologies() {
 		tk, err := newTask(t, d.appID, sub, 0, d, func() time.Time { return d.clock }, open)
@@ -108,23 +119,29 @@ func NewTestDriver(t *Topology, opts TestDriverOptions) (*TestDriver, error) {
 // the application does when a task starts: a persistent store from its
 // checkpoint, if it has one the changelog reaches; otherwise the store is
 // rebuilt from the changelog's start.
-func (d *TestDriver) openRestored(spec StoreSpec, id TaskID, changelog []TestRecord[[]byte, []byte]) (KeyValueStore, error) {
+func (d *TestDriver) openRestored(spec StoreSpec, id TaskID, changelog []TestRecord[[]byte, []byte], givenEnd int64) (KeyValueStore, error) {
 	taskDir := filepath.Join(d.stateDir, d.appID, id.String())
 	storeDir := filepath.Join(taskDir, spec.Name)
 	topic := ChangelogTopic(d.appID, spec.Name)
-	var end int64
+	var next int64 // the offset after the last record given
 	records := make([]consumer.Record, len(changelog))
 	for i, r := range changelog {
-		if r.Offset < end {
-			return nil, errorf("changelog %s: offset %d after offset %d: offsets must increase", topic, r.Offset, end-1)
+		if r.Offset < next {
+			return nil, errorf("changelog %s: offset %d after offset %d: offsets must increase", topic, r.Offset, next-1)
 		}
 		records[i] = consumer.Record{Topic: topic, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
-		end = r.Offset + 1
+		next = r.Offset + 1
+	}
+	end := next
+	if givenEnd >= 0 {
+		end = givenEnd
+	}
+	if !spec.LoggingDisabled {
+		d.offsets[topic] = next // where the changelog's next record goes
 	}
 	if spec.InMemory {
 		s := NewMemoryStore(spec.Name)
 		if !spec.LoggingDisabled {
-			d.offsets[topic] = end
 			if err := restoreAll(s, records, 0, end); err != nil {
 				return nil, err
 			}
@@ -133,7 +150,6 @@ func (d *TestDriver) openRestored(spec StoreSpec, id TaskID, changelog []TestRec
 	}
 	var from int64
 	if !spec.LoggingDisabled {
-		d.offsets[topic] = end
 		var wipe bool
 		var err error
 		from, wipe, err = restoreFrom(taskDir, changelogPartition{Topic: topic, Partition: id.Partition}, end)

@@ -16,9 +16,9 @@ import (
 	"klab.dev/klab/producer"
 )
 
-// commitTimeout bounds one commit: the producer's flush and the offset
-// commit. A commit at shutdown runs after the thread's context has ended,
-// so commits have a context of their own.
+// commitTimeout bounds a commit's offset commit. A commit at shutdown runs
+// after the thread's context has ended, so commits have contexts of their
+// own. The producer's flush has its own bound, flushTimeout.
 const commitTimeout = 30 * time.Second
 
 // streamThread is one of num.stream.threads: a member of the
@@ -35,6 +35,13 @@ type streamThread struct {
 	producer *producer.Producer
 	restorer *restorer
 	purger   *purger
+	// flushTimeout bounds a commit's producer flush: the producer's
+	// delivery.timeout.ms and a margin. Each record is answered within
+	// delivery.timeout.ms (delivered, or failed), so the flush ends by
+	// then; as in Kafka, it is not cut shorter, so that a broker that
+	// is down for a while (its partitions' records wait, and are
+	// retried) does not stop the application.
+	flushTimeout time.Duration
 
 	tasks       map[TaskID]*task
 	byPartition map[consumer.TopicPartition]*task
@@ -93,6 +100,7 @@ func newStreamThread(app *KafkaStreams, index int) (*streamThread, error) {
 		th.consumer.Close()
 		return nil, err
 	}
+	th.flushTimeout = pc.DeliveryTimeout + commitTimeout
 	if th.producer, err = producer.New(pc); err != nil {
 		th.consumer.Close()
 		return nil, errorf("%s: %w", th.name, err)
@@ -221,19 +229,21 @@ func (th *streamThread) send(topic string, partition int32, key, value []byte, t
 // committed. A crash anywhere in between processes records again; none is
 // lost.
 func (th *streamThread) commit() error {
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-	defer cancel()
-	if err := th.producer.Flush(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(context.Background(), th.flushTimeout)
+	err := th.producer.Flush(fctx)
+	cancel()
+	if err != nil {
 		return errorf("%s: commit: %w", th.name, err)
 	}
 	th.mu.Lock()
-	err := th.sendErr
+	err = th.sendErr
 	th.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	for _, id := range th.taskIDs() {
 		t := th.tasks[id]
+		th.reportDropped(t)
 		if err := t.flush(); err != nil {
 			return err
 		}
@@ -243,7 +253,10 @@ func (th *streamThread) commit() error {
 		t.commitRequested = false
 	}
 	if len(th.processed) > 0 {
-		if err := th.consumer.CommitOffsets(ctx, th.processed); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		err := th.consumer.CommitOffsets(ctx, th.processed)
+		cancel()
+		if err != nil {
 			// Not fatal, as in Kafka: the group moved on (a rebalance), and
 			// whoever gets these partitions processes the records again.
 			th.app.cfg.Logger("streams %s: %s: committing offsets failed, records since the last commit will be processed again: %v",
@@ -257,6 +270,22 @@ func (th *streamThread) commit() error {
 	th.lastCommit = time.Now()
 	th.publish()
 	return nil
+}
+
+// reportDropped logs, once per commit and not once per record, how many
+// records task t dropped since the last report (their timestamp was
+// before 1970), and adds them to the task's count in the status file.
+func (th *streamThread) reportDropped(t *task) {
+	if t.dropped == 0 {
+		return
+	}
+	n := t.dropped
+	t.dropped = 0
+	if m, ok := th.meta[t.id]; ok {
+		m.Dropped += int64(n)
+	}
+	th.app.cfg.Logger("streams %s: task %s: dropped %d records with a timestamp before 1970 (an invalid event time) since the last commit",
+		th.app.cfg.ApplicationID, t.id, n)
 }
 
 // checkpoint writes the checkpoint of t's persistent logged stores: for
@@ -293,7 +322,9 @@ func (th *streamThread) taskDir(id TaskID) string {
 // closes and reopens them (a persistent store reopens from its checkpoint
 // at little cost; an in-memory one is restored again).
 func (th *streamThread) onRevoked(tps []consumer.TopicPartition) {
-	th.rebalancing = !th.stopping
+	if !th.stopping { // a stopping thread's consumer leaving: no rebalance
+		th.rebalancing = true
+	}
 	if !th.failed {
 		if err := th.commit(); err != nil && th.callbackErr == nil {
 			th.callbackErr = err
@@ -308,7 +339,9 @@ func (th *streamThread) onRevoked(tps []consumer.TopicPartition) {
 // could be revoked: others may own them already, so nothing is committed
 // and the tasks close without a checkpoint.
 func (th *streamThread) onLost(tps []consumer.TopicPartition) {
-	th.rebalancing = !th.stopping
+	if !th.stopping {
+		th.rebalancing = true
+	}
 	for _, tp := range tps {
 		delete(th.processed, tp)
 	}
@@ -337,6 +370,7 @@ func (th *streamThread) closeTasksOf(tps []consumer.TopicPartition, clean bool) 
 
 // closeTask closes t and forgets it.
 func (th *streamThread) closeTask(t *task, clean bool) {
+	th.reportDropped(t)
 	if clean {
 		if err := th.checkpoint(t); err != nil {
 			th.app.cfg.Logger("streams %s: task %s: writing its checkpoint: %v", th.app.cfg.ApplicationID, t.id, err)
@@ -459,13 +493,19 @@ func (th *streamThread) publish() {
 }
 
 // shutdown ends the thread: after a clean stop it commits and closes its
-// tasks with their checkpoints; after an error it closes them without
-// committing. Then its consumer leaves the group, so that the others take
-// its tasks at once.
+// tasks with their checkpoints; after an error it reports the error at
+// once (the application goes to state Error, and its other threads stop),
+// then closes its tasks without committing. Then its consumer leaves the
+// group, so that the others take its tasks at once.
+//
+// The producer's Close waits for the answers to what was sent, up to
+// delivery.timeout.ms, even after an error: klab's producer has no Close
+// that drops what it holds (Kafka's close(Duration.ZERO)).
 func (th *streamThread) shutdown(err error) {
 	th.stopping = true
 	if err != nil {
 		th.failed = true
+		th.app.fail(err)
 	} else if err := th.commit(); err != nil {
 		th.failed = true
 		th.app.fail(err)

@@ -110,15 +110,29 @@ func prepareTopics(ctx context.Context, adm *admin.Client, topo *Topology, cfg C
 
 // sourceCounts returns the partition count of each topic, waiting up to
 // sourceTopicWait for missing ones before it gives up with a
-// MissingSourceTopicError.
+// MissingSourceTopicError. A cluster that does not answer at all is an
+// error of its own, the connection's, within the same wait: a source topic
+// is only missing if a broker said so.
 func sourceCounts(ctx context.Context, adm *admin.Client, topics []string) (map[string]int32, error) {
 	deadline := time.Now().Add(sourceTopicWait)
+	answered := false // some broker answered, if only that the topics are missing
 	for {
 		counts := map[string]int32{}
 		var missing []string
-		descs, err := adm.DescribeTopics(ctx, topics...)
+		// Each ask ends by the deadline: the admin client would otherwise
+		// retry a refused connection for a minute.
+		dctx, cancel := context.WithDeadline(ctx, deadline)
+		descs, err := adm.DescribeTopics(dctx, topics...)
+		cancel()
 		if err != nil && ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if descs != nil {
+			answered = true
+		}
+		if !answered && !time.Now().Before(deadline) {
+			// Not one answer: no broker reached.
+			return nil, errorf("cannot reach the cluster: %w", err)
 		}
 		for _, d := range descs {
 			if d.Err == nil && len(d.Partitions) > 0 {
@@ -143,13 +157,33 @@ func sourceCounts(ctx context.Context, adm *admin.Client, topics []string) (map[
 	}
 }
 
+// repartitionConfigs are the configs Kafka gives a repartition topic: its
+// records are deleted once the application has committed them (the
+// purger's DeleteRecords), never by age, so none is lost to retention
+// while the application is down; small segments let the purge free disk
+// space soon.
+var repartitionConfigs = map[string]string{
+	"cleanup.policy": "delete",
+	"retention.ms":   "-1", // forever
+	"segment.bytes":  "52428800",
+}
+
+// changelogConfigs are the configs of a changelog: compacted, so it keeps
+// the latest value of each key, what a restore needs.
+var changelogConfigs = map[string]string{"cleanup.policy": "compact"}
+
 // internalTopics lists the topics the application creates, given the
 // partition counts of its external source topics. A repartition topic gets
 // as many partitions as the widest input of the sub-topology that writes
-// it (that sub-topology's task count), found in the sub-topologies' order
-// and again until nothing changes, since a repartition topic may feed a
-// sub-topology that writes another. A changelog gets one partition per
-// task of the sub-topology that owns its store.
+// it (that sub-topology's task count), unless a join reads it: then it
+// must be co-partitioned with the join's other inputs, and gets as many
+// partitions as the external topics of the join (or, if the join reads
+// only repartition topics, as the widest of them), as Kafka's
+// CopartitionedTopicsEnforcer does. The counts are worked out in the
+// sub-topologies' order and again until nothing changes, since a
+// repartition topic may feed a sub-topology that writes another. A
+// changelog gets one partition per task of the sub-topology that owns its
+// store.
 func internalTopics(topo *Topology, appID string, counts map[string]int32) []internalTopic {
 	counts = maps.Clone(counts)
 	subs := topo.subtopologies()
@@ -163,6 +197,8 @@ func internalTopics(topo *Topology, appID string, counts map[string]int32) []int
 	var repartition []string
 	for changed := true; changed; {
 		changed = false
+		// What each repartition topic's writer asks for.
+		wanted := map[string]int32{}
 		for _, s := range subs {
 			for _, n := range s.nodes {
 				if n.kind != sinkNode || !topo.internal[n.sink.Topic] {
@@ -172,22 +208,45 @@ func internalTopics(topo *Topology, appID string, counts map[string]int32) []int
 				if !slices.Contains(repartition, name) {
 					repartition = append(repartition, name)
 				}
-				if w := width(s); w > counts[name] {
-					counts[name], changed = w, true
+				wanted[name] = max(wanted[name], width(s))
+			}
+		}
+		// What a join that reads it asks for, which comes first.
+		for _, group := range topo.copartitioned {
+			var external, widest int32
+			var internal []string
+			for _, t := range group {
+				name := topo.resolve(appID, t)
+				if topo.internal[t] {
+					internal = append(internal, name)
+					widest = max(widest, wanted[name])
+				} else {
+					external = max(external, counts[name])
 				}
+			}
+			if external == 0 {
+				external = widest
+			}
+			for _, name := range internal {
+				wanted[name] = external
+			}
+		}
+		for _, name := range repartition {
+			if counts[name] != wanted[name] {
+				counts[name], changed = wanted[name], true
 			}
 		}
 	}
 	var out []internalTopic
 	for _, name := range repartition {
-		out = append(out, internalTopic{name: name, partitions: counts[name], configs: map[string]string{"cleanup.policy": "delete"}})
+		out = append(out, internalTopic{name: name, partitions: counts[name], configs: maps.Clone(repartitionConfigs)})
 	}
 	for _, s := range subs {
 		for _, store := range s.stores {
 			if topo.store(store).LoggingDisabled {
 				continue
 			}
-			out = append(out, internalTopic{name: ChangelogTopic(appID, store), partitions: width(s), configs: map[string]string{"cleanup.policy": "compact"}})
+			out = append(out, internalTopic{name: ChangelogTopic(appID, store), partitions: width(s), configs: maps.Clone(changelogConfigs)})
 		}
 	}
 	return out

@@ -20,7 +20,8 @@ func errorf(format string, args ...any) error {
 // topic; partitionTime is the largest timestamp extracted so far in the
 // task, zero before the first. A time before 1970 drops the record (it is
 // counted, and logged by the application), as Kafka's
-// LogAndSkipOnInvalidTimestamp does.
+// LogAndSkipOnInvalidTimestamp does; Kafka's default extractor
+// (FailOnInvalidTimestamp) stops the application instead.
 type TimestampExtractor func(r Record, partitionTime time.Time) time.Time
 
 // RecordTimestamp is the default extractor: the record's own timestamp

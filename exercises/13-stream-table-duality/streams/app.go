@@ -80,6 +80,10 @@ type KafkaStreams struct {
 	cancel      context.CancelFunc
 	done        sync.WaitGroup
 	closed      bool // Close returned: no thread runs
+	// cancelStart ends a Start in progress; started is closed when Start
+	// has returned, so that Close can wait for it (nil before Start).
+	cancelStart context.CancelFunc
+	started     chan struct{}
 }
 
 // New checks the topology and the configuration and returns an
@@ -154,7 +158,8 @@ func (s *KafkaStreams) producerConfig(clientID string) (producer.Config, error) 
 // within seconds if not) and that joined inputs are co-partitioned,
 // creates the missing internal topics and waits until they have leaders.
 // ctx bounds this preparation; the threads then run until Close. An error
-// leaves the application in state Error.
+// leaves the application in state Error. A Close during Start cancels it:
+// Start returns an error, and no thread runs.
 func (s *KafkaStreams) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.state != Created {
@@ -162,8 +167,19 @@ func (s *KafkaStreams) Start(ctx context.Context) error {
 		return errorf("Start in state %s: an application starts once", s.state)
 	}
 	s.state = Rebalancing
+	started := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctx)
+	s.cancelStart, s.started = cancel, started
 	s.mu.Unlock()
+	defer close(started) // last: Close waits for it
+	defer cancel()
 	if err := s.start(ctx); err != nil {
+		s.mu.Lock()
+		closing := s.state == PendingShutdown
+		s.mu.Unlock()
+		if closing {
+			return errorf("closed while starting: %w", err)
+		}
 		s.fail(err)
 		return err
 	}
@@ -184,17 +200,31 @@ func (s *KafkaStreams) start(ctx context.Context) error {
 		return err
 	}
 	threads := make([]*streamThread, s.cfg.NumStreamThreads)
+	closeThreads := func(threads []*streamThread) {
+		for _, th := range threads {
+			th.consumer.Close()
+			th.producer.Close()
+		}
+	}
 	for i := range threads {
 		if threads[i], err = newStreamThread(s, i+1); err != nil {
-			for _, th := range threads[:i] {
-				th.consumer.Close()
-				th.producer.Close()
-			}
+			closeThreads(threads[:i])
 			return err
 		}
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
+	// The threads are launched with s.mu held, after a last look at the
+	// state: a Close that came meanwhile is not undone, and Close's Wait
+	// cannot come before the WaitGroup's Adds (it waits for Start first).
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != Rebalancing {
+		closeThreads(threads)
+		if s.err != nil {
+			return s.err
+		}
+		return errorf("the application stopped while it started (state %s)", s.state)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
 	s.threads, s.cancel = threads, cancel
 	s.views = make([]ThreadMetadata, len(threads))
 	s.rebalancing = make([]bool, len(threads))
@@ -202,19 +232,12 @@ func (s *KafkaStreams) start(ctx context.Context) error {
 		s.views[i] = ThreadMetadata{Name: th.name}
 		s.rebalancing[i] = true
 	}
-	stopped := s.state != Rebalancing // Close, or an error, came while the topics were prepared
-	s.mu.Unlock()
-	if stopped {
-		cancel()
-	}
 	s.cfg.Logger("streams %s: starting %d stream threads as %s", s.cfg.ApplicationID, len(threads), s.cfg.ClientID)
 	for _, th := range threads {
 		s.done.Add(1)
 		go func() {
 			defer s.done.Done()
-			if err := th.run(runCtx); err != nil {
-				s.fail(err)
-			}
+			th.run(runCtx) // an error is reported by the thread itself, at once (app.fail)
 		}()
 	}
 	return nil
@@ -334,6 +357,14 @@ func (s *KafkaStreams) Close() error {
 		return nil
 	}
 	s.setState(PendingShutdown)
+	cancelStart, started := s.cancelStart, s.started
+	s.mu.Unlock()
+	if started != nil {
+		// A Start in progress stops, and launches no thread.
+		cancelStart()
+		<-started
+	}
+	s.mu.Lock()
 	cancel := s.cancel
 	s.mu.Unlock()
 	if cancel != nil {

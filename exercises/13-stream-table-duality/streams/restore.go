@@ -62,7 +62,8 @@ func (r *restorer) close() {
 }
 
 // endOffset returns the end offset of tp: the offset its next record will
-// get.
+// get. A leader out of reach is looked for again for up to
+// task.timeout.ms (the consumer's own default would give up after 60 s).
 func (r *restorer) endOffset(ctx context.Context, tp consumer.TopicPartition) (int64, error) {
 	if err := r.consumers(); err != nil {
 		return 0, err
@@ -71,7 +72,22 @@ func (r *restorer) endOffset(ctx context.Context, tp consumer.TopicPartition) (i
 	if err := r.ends.Seek(tp, -1); err != nil { // forget the last answer
 		return 0, err
 	}
-	return r.ends.Position(ctx, tp)
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.TaskTimeout)
+	defer cancel()
+	end, err := r.ends.Position(ctx, tp)
+	if err != nil {
+		return 0, r.timedOut(ctx, err)
+	}
+	return end, nil
+}
+
+// timedOut says, of an error that ended a wait of up to task.timeout.ms,
+// that task.timeout.ms passed, if it did.
+func (r *restorer) timedOut(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errorf("no answer within task.timeout.ms (%v): %w", r.cfg.TaskTimeout, err)
+	}
+	return err
 }
 
 // restoreProgress is told, about once a second and when a restore ends, how
@@ -80,7 +96,9 @@ type restoreProgress func(restored, total int64)
 
 // replayChangelog applies partition tp of a changelog to store, from
 // offset from (-1: the start of the log) up to end, calling progress on
-// the way. It returns how many offsets it went through.
+// the way. It returns how many offsets it went through. A leader out of
+// reach (its broker down) is waited for, up to task.timeout.ms without
+// progress, as Kafka's task.timeout.ms bounds a task that cannot get on.
 func (r *restorer) replayChangelog(ctx context.Context, store KeyValueStore, tp consumer.TopicPartition, from, end int64, progress restoreProgress) (int64, error) {
 	if err := r.consumers(); err != nil {
 		return 0, err
@@ -89,13 +107,19 @@ func (r *restorer) replayChangelog(ctx context.Context, store KeyValueStore, tp 
 	if err := r.replay.Seek(tp, from); err != nil {
 		return 0, err
 	}
-	start, err := r.replay.Position(ctx, tp)
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.TaskTimeout)
+	start, err := r.replay.Position(pctx, tp)
 	if err != nil {
-		return 0, err
+		err = r.timedOut(pctx, err)
+	}
+	cancel()
+	if err != nil {
+		return 0, errorf("restoring %s from %s: %w", store.Name(), tp, err)
 	}
 	position, total := start, max(end-start, 0)
 	progress(0, total)
 	lastReport := time.Now()
+	lastProgress := time.Now() // when the restore last got on
 	for done := position >= end; !done; {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		records, err := r.replay.Poll(pctx)
@@ -106,8 +130,15 @@ func (r *restorer) replayChangelog(ctx context.Context, store KeyValueStore, tp 
 		case err != nil && !errors.Is(err, context.DeadlineExceeded):
 			return position - start, errorf("restoring %s from %s: %w", store.Name(), tp, err)
 		}
+		before := position
 		if position, done, err = restoreRecords(store, records, position, end); err != nil {
 			return position - start, err
+		}
+		if position > before || done {
+			lastProgress = time.Now()
+		} else if time.Since(lastProgress) > r.cfg.TaskTimeout {
+			return position - start, errorf("restoring %s from %s: no progress at offset %d of %d within task.timeout.ms (%v): is its leader down?",
+				store.Name(), tp, position, end, r.cfg.TaskTimeout)
 		}
 		if time.Since(lastReport) >= time.Second {
 			progress(position-start, total)

@@ -35,11 +35,15 @@ type ThreadMetadata struct {
 }
 
 // TaskMetadata describes one active task: its id, the input partitions it
-// reads ("topic-partition"), and its stores.
+// reads ("topic-partition"), its stores, and how many records it dropped.
 type TaskMetadata struct {
 	ID         TaskID          `json:"id"`
 	Partitions []string        `json:"partitions"`
 	Stores     []StoreMetadata `json:"stores,omitempty"`
+	// Dropped counts the records the task dropped, as Kafka's
+	// dropped-records metric: those whose timestamp is before 1970 (an
+	// invalid event time), counted at each commit.
+	Dropped int64 `json:"dropped,omitempty"`
 }
 
 // The states of a store, in StoreMetadata.State.

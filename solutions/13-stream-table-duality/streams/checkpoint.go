@@ -107,9 +107,13 @@ func writeCheckpoint(dir string, offsets map[changelogPartition]int64) error {
 // restore of the persistent store whose changelog partition is cp begins,
 // given the changelog's end offset: at the store's checkpoint, if it has
 // one the changelog reaches. With none, what the store holds is of no
-// known offset (the task never committed, or crashed), and with one past
-// the changelog's end the changelog was deleted and made again: either
-// way the store must be wiped and rebuilt from the changelog's start.
+// known offset (the task never committed, or its checkpoint was lost),
+// and with one past the changelog's end the changelog was deleted and
+// made again: either way the store must be wiped and rebuilt from the
+// changelog's start. (A crash after a commit leaves that commit's
+// checkpoint: the store may then hold writes made after it, which the
+// restore from the checkpoint writes again — harmless under at-least-once,
+// as in Kafka's at-least-once mode.)
 func restoreFrom(taskDir string, cp changelogPartition, end int64) (from int64, wipe bool, err error) {
 	checkpoint, err := readCheckpoint(taskDir)
 	if err != nil {

@@ -61,6 +61,19 @@ func repartition[K, V any](s KStream[K, V], name string, key Serde[K], value Ser
 	return KStream[K, V]{b: s.b, node: source, key: key, val: value, topics: []string{topic}}
 }
 
+// repartitionNumbered is repartition, numbered as Kafka numbers it: the
+// three nodes of a repartition use up three of the builder's numbers,
+// though they are named after their topic, so that the nodes after them
+// get the numbers Kafka gives them (the word count of Kafka's tutorial
+// ends in KTABLE-TOSTREAM-0000000007 and KSTREAM-SINK-0000000008).
+func repartitionNumbered[K, V any](s KStream[K, V], name string, key Serde[K], value Serde[V]) KStream[K, V] {
+	out := repartition(s, name, key, value)
+	if out.node != s.node {
+		s.b.index += 3
+	}
+	return out
+}
+
 // Count counts the records of each key: a table of the latest count of
 // every key.
 func (g KGroupedStream[K, V]) Count(m Materialized[K, int64]) KTable[K, int64] {
@@ -99,16 +112,18 @@ func Aggregate[K, V, VA any](g KGroupedStream[K, V], init func() VA, fn func(key
 // none yet, and agg is VA's zero value).
 func aggregate[K, V, VA any](g KGroupedStream[K, V], prefix string, m Materialized[K, VA], fold func(k K, v V, agg VA, found bool) VA) KTable[K, VA] {
 	b := g.s.b
-	name := b.name("", prefix)
+	// Numbered in Kafka's order: the store's generated name, then the
+	// processor's, then the repartition's.
 	store := m.Name
 	if store == "" {
 		store = b.name("", prefix+"-STATE-STORE")
 	}
+	name := b.name("", prefix)
 	repartitionName := g.name
 	if repartitionName == "" {
 		repartitionName = store
 	}
-	s := repartition(g.s, repartitionName, g.key, g.val)
+	s := repartitionNumbered(g.s, repartitionName, g.key, g.val)
 	key := orSerde(m.Key, g.key)
 	if !key.set() || !m.Value.set() {
 		b.topo.fail("%s: store %s needs serdes for its keys and values: give Materialized (or Grouped) a Key and a Value serde", name, store)

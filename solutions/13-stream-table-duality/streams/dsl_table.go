@@ -224,9 +224,9 @@ func streamTableJoin[K, V, VT, VR any](s KStream[K, V], t KTable[K, VT], prefix 
 	name := b.name("", prefix)
 	repartitionName := j.Name
 	if repartitionName == "" {
-		repartitionName = name
+		repartitionName = s.node // as Kafka names it: after the node that changed the key
 	}
-	s = repartition(s, repartitionName, orSerde(j.Key, orSerde(s.key, t.key)), orSerde(j.Value, s.val))
+	s = repartitionNumbered(s, repartitionName, orSerde(j.Key, orSerde(s.key, t.key)), orSerde(j.Value, s.val))
 	lookup := t.lookup
 	b.topo.AddProcessor(name, ProcessorFunc(func(ctx *ProcessorContext, r Record) error {
 		if noKey(r.Key) || r.Value == nil {
@@ -254,8 +254,12 @@ func streamTableJoin[K, V, VT, VR any](s KStream[K, V], t KTable[K, VT], prefix 
 
 // TableJoin joins two tables on their keys (an inner join): the result
 // has a key while both tables do, with joiner's value of the two, and is
-// updated when either side is. When either side deletes the key, the
-// result deletes it too.
+// updated when either side is. An update of a key the other side lacks
+// makes no output (there was no result, and is none); when either side
+// deletes a key the other has, the result deletes it too, as Kafka's
+// KTableKTableInnerJoin does. (Kafka stamps the result with the later of
+// the two sides' timestamps; klab's stores keep no timestamps, and the
+// result has the updating record's.)
 func TableJoin[K, V1, V2, VR any](left KTable[K, V1], right KTable[K, V2], joiner func(V1, V2) VR) KTable[K, VR] {
 	b := left.b
 	this, other, merge := b.name("", "KTABLE-JOINTHIS"), b.name("", "KTABLE-JOINOTHER"), b.name("", "KTABLE-MERGE")
@@ -267,12 +271,10 @@ func TableJoin[K, V1, V2, VR any](left KTable[K, V1], right KTable[K, V2], joine
 			return err
 		}
 		rv, found, err := rightLookup(ctx, k)
-		if err != nil {
-			return err
+		if err != nil || !found {
+			return err // nothing to join with, and nothing was joined before
 		}
-		if r.Value == nil || !found {
-			r.Value = nil
-		} else {
+		if r.Value != nil {
 			r.Value = joiner(lv, rv)
 		}
 		return ctx.Forward(r)
@@ -284,12 +286,10 @@ func TableJoin[K, V1, V2, VR any](left KTable[K, V1], right KTable[K, V2], joine
 			return err
 		}
 		lv, found, err := leftLookup(ctx, k)
-		if err != nil {
+		if err != nil || !found {
 			return err
 		}
-		if r.Value == nil || !found {
-			r.Value = nil
-		} else {
+		if r.Value != nil {
 			r.Value = joiner(lv, rv)
 		}
 		return ctx.Forward(r)

@@ -384,6 +384,12 @@ func testThrottle(t *testing.T, side string) {
 	adm := kadm.NewClient(c.Client())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The new broker is registered; the client addresses it by id once
+	// the metadata it gets lists it.
+	c.WaitFor(20*time.Second, fmt.Sprintf("broker %d in the client's metadata", id), func() bool {
+		md, err := adm.BrokerMetadata(ctx)
+		return err == nil && slices.ContainsFunc(md.Brokers, func(b kadm.BrokerDetail) bool { return b.NodeID == id })
+	})
 	alter := func(err error) { t.Helper(); require.NoError(t, err) }
 	// As kafka-reassign-partitions --throttle does: the rate on every
 	// broker, the current replicas as leader-throttled, the new one as
