@@ -2,9 +2,7 @@ package producer
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"time"
 
@@ -278,7 +276,7 @@ func (p *Producer) answer(leader int32, batches []*batch, resp *kmsg.ProduceResp
 				base = rp.BaseOffset
 			}
 		}
-		again := retriable(err)
+		again := client.Retriable(err)
 		if p.idem != nil && err != nil {
 			err, again = p.idem.judge(b, err)
 		}
@@ -321,18 +319,6 @@ func (p *Producer) requeue(b *batch) {
 		at = p.idem.sequences(b.tp).retryPosition(q, b)
 	}
 	q.batches = slices.Insert(q.batches, at, b)
-}
-
-// retriable reports whether an error may pass if the batch is sent again:
-// Kafka's retriable errors (a leader moved, not enough replicas yet, a
-// timeout), and a lost connection.
-func retriable(err error) bool {
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		return ke.Retriable
-	}
-	var ne net.Error
-	return errors.Is(err, client.ErrConnClosed) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // fail fails every record of a batch; the caller holds p.mu and completes

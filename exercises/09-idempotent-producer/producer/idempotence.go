@@ -121,7 +121,7 @@ func (s *idempotence) judge(b *batch, err error) (_ error, retry bool) {
 		}
 		return err, true
 	}
-	return err, retriable(err)
+	return err, client.Retriable(err)
 }
 
 // begin starts a session under a new producer id or epoch. The partitions
@@ -183,7 +183,7 @@ func (p *Producer) askForProducerID() {
 			s.begin(id, p.acc)
 		} else {
 			s.lastErr, s.retryAt = err, time.Now().Add(p.cfg.RetryBackoff)
-			if !retriable(err) {
+			if !client.Retriable(err) {
 				failed = p.failQueued(fmt.Errorf("the idempotent producer has no producer id (enable.idempotence=false does without): %w", err))
 			}
 		}

@@ -4,6 +4,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,7 +19,8 @@ import (
 //
 // A leader elected a moment ago may have a high watermark below its
 // predecessor's: it answers OFFSET_NOT_AVAILABLE until it has caught up
-// (KIP-207), so that a consumer's "latest" never goes back.
+// (KIP-207), so that a consumer's "latest" never goes back; versions
+// before 5 get LEADER_NOT_AVAILABLE instead, as Kafka gives them.
 //
 // Version notes: v1 answers one offset per partition (v0 a list), v2 adds
 // the isolation level, v4 the current leader epoch, v6 is flexible.
@@ -34,6 +36,13 @@ func handleListOffsets(b *Broker, _ context.Context, r *request) (kmsg.Response,
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			offset, ts, epoch, err := b.listOffset(rt.Topic, rp, req.ReplicaID)
+			if errors.Is(err, kerr.OffsetNotAvailable) && r.version < 5 {
+				// OFFSET_NOT_AVAILABLE came with v5 (KIP-207): older
+				// clients know LEADER_NOT_AVAILABLE, which they retry, as
+				// Kafka answers them (kafka-python 2.0.2 would fail on
+				// the code it does not know).
+				err = fmt.Errorf("%w: %w", kerr.LeaderNotAvailable, err)
+			}
 			sp.ErrorCode, sp.Offset, sp.Timestamp, sp.LeaderEpoch = b.code(err), offset, ts, epoch
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"sync"
 	"time"
@@ -251,7 +250,7 @@ func (c *Consumer) Position(ctx context.Context, tp TopicPartition) (int64, erro
 		if found, err = c.reset(ctx, []TopicPartition{tp}); err == nil {
 			break
 		}
-		if !transient(err) {
+		if !client.Retriable(err) {
 			return 0, err
 		}
 		// The leader died or moved: ask who leads now, and try again.
@@ -606,7 +605,7 @@ func (c *Consumer) handle(res fetchResult) {
 		}
 	}
 	if res.resetEr != nil {
-		if transient(res.resetEr) {
+		if client.Retriable(res.resetEr) {
 			// The leader moved or is out of reach (a broker died): find it
 			// again, and ask once more for the positions still missing,
 			// as the Java client retries its ListOffsets.
@@ -667,18 +666,6 @@ func (c *Consumer) handle(res fetchResult) {
 		}
 		w.p.epochs = w.a.epochs
 	}
-}
-
-// transient reports whether an error may pass on a retry: Kafka's
-// retriable errors (a leader moved or is being elected) and a connection
-// refused or lost (a broker died, and metadata will say who took over).
-func transient(err error) bool {
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		return ke.Retriable
-	}
-	var ne net.Error
-	return errors.Is(err, client.ErrConnClosed) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // fetched files one partition's part of a Fetch answer, asked for from
