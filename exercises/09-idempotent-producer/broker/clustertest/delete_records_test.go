@@ -83,8 +83,16 @@ func TestDeleteRecordsReachesEveryInSyncReplica(t *testing.T) {
 	c.WaitFullISR("logs", 0, 20*time.Second)
 	c.Kill(leader)
 	c.WaitLeader("logs", 0, 15*time.Second, func(id int32) bool { return id != leader })
-	starts, err := kadm.NewClient(c.Client()).ListStartOffsets(ctx, "logs")
-	require.NoError(t, err)
+	// The brokers may for a moment still name the killed leader, which
+	// their broker lists already leave out ("unknown broker" in kadm, which
+	// does not retry): ask until an answer comes from the new leader.
+	fresh := kadm.NewClient(c.Client())
+	var starts kadm.ListedOffsets
+	c.WaitFor(15*time.Second, "ListStartOffsets to reach the new leader", func() bool {
+		var err error
+		starts, err = fresh.ListStartOffsets(ctx, "logs")
+		return err == nil
+	})
 	s, _ := starts.Lookup("logs", 0)
 	require.NoError(t, s.Err)
 	assert.Equal(t, int64(40), s.Offset, "the new leader starts where the old one did")
