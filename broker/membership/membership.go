@@ -30,6 +30,10 @@ type Member struct {
 	// Incarnation is different each time the broker starts: a broker back
 	// from a crash is not the one the cluster knew, even with its id.
 	Incarnation int64 `json:"incarnation,omitempty"`
+	// Console is where the broker's web console answers over HTTP,
+	// host:port; empty if it serves none. Each console asks the others'
+	// for what only they know (their replicas' log ends, their groups).
+	Console string `json:"console,omitempty"`
 }
 
 // Config says who this broker is and how to find the others.
