@@ -7,13 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -30,6 +29,7 @@ func runBroker(args []string) error {
 	seeds := fs.String("seeds", "", "other brokers' gossip addresses, comma-separated; this broker's own may be among them")
 	rack := fs.String("rack", "", "broker.rack")
 	voters := fs.String("controller-quorum-voters", "", "controller.quorum.voters: the metadata quorum's voters, id@host:port,... (default: the brokers that form the cluster)")
+	console := fs.String("console", "127.0.0.1:0", "host:port of the broker's web console and /metrics (HTTP); port 0 picks a free one, empty serves none")
 	config := fs.String("config", "", "a server.properties file of Kafka settings; the flags above win over it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,6 +67,7 @@ func runBroker(args []string) error {
 	if *voters != "" {
 		cfg.QuorumVoters = *voters
 	}
+	cfg.Console = *console
 	if *rack != "" {
 		cfg.Rack = *rack
 		// A rack is there to be used: send consumers to the replica in theirs.
@@ -77,6 +78,9 @@ func runBroker(args []string) error {
 	}
 	return serve(cfg, func(b *broker.Broker) {
 		fmt.Printf("klab broker %d listening on %s, gossip on %s, data in %s, cluster id %s\n", cfg.NodeID, b.Addr(), b.GossipAddr(), cfg.DataDir, b.ClusterID())
+		if b.ConsoleAddr() != "" {
+			fmt.Printf("klab broker %d console: http://%s/ (metrics at /metrics)\n", cfg.NodeID, b.ConsoleAddr())
+		}
 	})
 }
 
@@ -117,6 +121,8 @@ func runCluster(args []string) error {
 	port := fs.Int("port", 9092, "Kafka port of broker 1; broker N listens on port+N-1")
 	gossipPort := fs.Int("gossip-port", 7946, "gossip port of broker 1; broker N gossips on gossip-port+N-1")
 	racks := fs.String("racks", "", "racks, comma-separated, given to the brokers in turn (broker.rack)")
+	consoleAddr := fs.String("console", "127.0.0.1:8090", "host:port of the cluster's web console; broker N's own console listens on port+N")
+	controls := fs.Bool("console-controls", false, "offer the console's buttons that stop, kill, pause and start brokers on a --console address that is not loopback (on loopback they are always offered)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -141,64 +147,62 @@ func runCluster(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Printf("klab cluster: %d brokers\n", *n)
-	var wg sync.WaitGroup
-	procs := make([]*exec.Cmd, *n)
+	// Broker N's console answers on the port after the cluster's own.
+	consoleHost, consolePortText, err := net.SplitHostPort(*consoleAddr)
+	if err != nil {
+		return fmt.Errorf("--console: %w", err)
+	}
+	consolePort, err := strconv.Atoi(consolePortText)
+	if err != nil || consolePort == 0 {
+		return fmt.Errorf("--console %s: give a port (broker N's console takes the port + N)", *consoleAddr)
+	}
+	var consoles []string
+	brokerArgs := make([][]string, *n)
 	for i := range *n {
 		id := i + 1
-		brokerArgs := []string{"broker", "--id", strconv.Itoa(id), "--listen", addrs[i], "--gossip", seeds[i],
+		consoles = append(consoles, net.JoinHostPort(consoleHost, strconv.Itoa(consolePort+id)))
+		brokerArgs[i] = []string{"broker", "--id", strconv.Itoa(id), "--listen", addrs[i], "--gossip", seeds[i],
 			"--seeds", strings.Join(seeds, ","), "--controller-quorum-voters", strings.Join(voters, ","),
-			"--dir", filepath.Join(*dir, "broker-"+strconv.Itoa(id))}
+			"--dir", filepath.Join(*dir, "broker-"+strconv.Itoa(id)), "--console", consoles[i]}
 		if len(rackList) > 0 {
-			brokerArgs = append(brokerArgs, "--rack", rackList[i%len(rackList)])
+			brokerArgs[i] = append(brokerArgs[i], "--rack", rackList[i%len(rackList)])
 		}
-		cmd := exec.Command(self, brokerArgs...)
-		cmd.Stdin = nil
-		out, err := cmd.StdoutPipe()
+	}
+	procs := newBrokerProcesses(self, restart, brokerArgs, func(i int, err error, stopping bool) {
+		if !stopping {
+			fmt.Printf("[broker %d] exited (%v). Start it again, with its data, from the console or in another terminal:\n  %s %s\n",
+				i+1, err, restart, shellJoin(brokerArgs[i]))
+		}
+	})
+
+	fmt.Printf("klab cluster: %d brokers\n", *n)
+	for i := range *n {
+		pid, err := procs.start(i)
 		if err != nil {
+			procs.stopAll(15 * time.Second)
 			return err
 		}
-		cmd.Stderr = cmd.Stdout
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		procs[i] = cmd
 		rack := ""
 		if len(rackList) > 0 {
 			rack = ", rack " + rackList[i%len(rackList)]
 		}
-		fmt.Printf("  broker %d: %s%s, pid %d, data in %s\n", id, addrs[i], rack, cmd.Process.Pid, filepath.Join(*dir, "broker-"+strconv.Itoa(id)))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			prefix(out, fmt.Sprintf("[broker %d] ", id))
-			err := cmd.Wait()
-			if ctx.Err() == nil {
-				fmt.Printf("[broker %d] exited (%v). Start it again, with its data, in another terminal:\n  %s %s\n",
-					id, err, restart, shellJoin(brokerArgs))
-			}
-		}()
+		fmt.Printf("  broker %d: %s%s, pid %d, data in %s, console http://%s/\n", i+1, addrs[i], rack, pid, filepath.Join(*dir, "broker-"+strconv.Itoa(i+1)), consoles[i])
 	}
+	consoleURL, closeConsole, err := serveClusterConsole(*consoleAddr, consoles, procs, *controls)
+	if err != nil {
+		procs.stopAll(15 * time.Second)
+		return err
+	}
+	defer closeConsole()
 	fmt.Printf("\nbootstrap servers: %s\n", strings.Join(addrs, ","))
+	fmt.Printf("console: %s (metrics: each broker's console /metrics)\n", consoleURL)
 	fmt.Printf("try: kcat -b %s -L\n", addrs[0])
-	fmt.Println("break it: kill -9 one broker's pid and watch the others elect new leaders.")
+	fmt.Println("break it: kill -9 one broker's pid, or press its button in the console, and watch the others elect new leaders.")
 	fmt.Printf("stop one cleanly: %s broker stop --id %d --dir %s --bootstrap-server %s\n", restart, min(2, *n), shellQuote(*dir), addrs[0])
 	fmt.Println("Ctrl-C stops them all; their data stays for the next start.")
 	<-ctx.Done()
 	fmt.Println("\nstopping the brokers")
-	for _, p := range procs {
-		p.Process.Signal(syscall.SIGTERM)
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		for _, p := range procs {
-			p.Process.Kill()
-		}
-		<-done
-	}
+	procs.stopAll(15 * time.Second)
 	return nil
 }
 
