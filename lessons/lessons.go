@@ -23,6 +23,13 @@ func (l Lesson) Dir() string { return l.Number + "-" + l.Slug }
 // README is the path of the lesson's text from the repository root.
 func (l Lesson) README() string { return "lessons/" + l.Dir() + "/README.md" }
 
+// Tour is lesson 00, a walk through the running cluster before any code:
+// run it, watch it in the web console, produce and consume with kcat, kill
+// a broker and watch the ISR shrink and the leader move. It has a README
+// and nothing to write, so it is not in All, whose lessons each have an
+// exercise and a solution.
+var Tour = Lesson{"00", "see-the-cluster", "See the cluster: run it, watch it in the console, break it"}
+
 // All lists the lessons that exist, in course order.
 var All = []Lesson{
 	{"01", "commit-log", "The commit log: append, offsets, segments, index, recovery, retention"},

@@ -154,6 +154,7 @@ func courseList(c *course.Course) error {
 	}
 	fmt.Println("klab course: lesson NN's text is lessons/NN-.../README.md; you write code in exercises/NN-.../")
 	fmt.Println()
+	fmt.Printf("  %s  %-*s  %s\n", lessons.Tour.Number, width, lessons.Tour.Title, "nothing to write: read "+lessons.Tour.README())
 	for _, l := range lessons.All {
 		st, err := c.Status(l, progress)
 		if err != nil {
