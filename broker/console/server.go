@@ -10,8 +10,10 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"klab.dev/klab/broker/membership"
@@ -256,16 +258,25 @@ func fetchLocal(ctx context.Context, client *http.Client, addr string) (Local, e
 
 // FromConsoles is the Snapshot of a console that is no broker (`klab
 // cluster`'s): the view of the first broker console in addrs that answers,
-// so that the page lives on whichever broker dies.
+// so that the page lives on whichever broker dies. The one that answered
+// last is asked first: a paused broker would cost each view a time-out.
 func FromConsoles(addrs func() []string, client *http.Client) func(ctx context.Context) (Cluster, error) {
+	var last atomic.Value // string: the console that answered last
 	return func(ctx context.Context) (Cluster, error) {
+		order := addrs()
+		if l, ok := last.Load().(string); ok {
+			if i := slices.Index(order, l); i > 0 {
+				order = append([]string{l}, slices.Delete(slices.Clone(order), i, i+1)...)
+			}
+		}
 		var errs []error
-		for _, addr := range addrs() {
+		for _, addr := range order {
 			ctx, cancel := context.WithTimeout(ctx, 2*localTimeout)
 			var c Cluster
 			err := getJSON(ctx, client, "http://"+addr+"/api/cluster", &c)
 			cancel()
 			if err == nil {
+				last.Store(addr)
 				return c, nil
 			}
 			errs = append(errs, err)
