@@ -137,6 +137,6 @@ func TestFromConsolesAsksTheNextWhenOneIsDown(t *testing.T) {
 	}
 
 	none := FromConsoles(func() []string { return []string{strings.TrimPrefix(down.URL, "http://")} }, http.DefaultClient)
-	_, err = none(context.Background())
+	_, err := none(context.Background())
 	assert.ErrorContains(t, err, "no broker's console answers")
 }
