@@ -43,9 +43,9 @@ func TestBrokerStopStopsABrokerProcessCleanly(t *testing.T) {
 	pidFile := filepath.Join(dir, "broker-2", brokerPidFile)
 	pid, err := os.ReadFile(pidFile)
 	require.NoError(t, err, "a running broker has its pid file")
-	assert.Equal(t, strconv.Itoa(c.procs[2].Process.Pid)+"\n", string(pid))
+	assert.Equal(t, strconv.Itoa(c.running(2).cmd.Process.Pid)+"\n", string(pid))
 
-	exited := reap(c, 2)
+	exited := c.running(2).exited
 	bs := "--bootstrap-server=" + c.addrs[0]
 	out, err := capture(t, func() error { return runBrokerStop([]string{"--id", "2", "--dir", dir, bs}) })
 	require.NoError(t, err)
@@ -60,24 +60,13 @@ func TestBrokerStopStopsABrokerProcessCleanly(t *testing.T) {
 	assert.ErrorContains(t, err, "broker 2 is not running: no klab-broker.pid in "+filepath.Join(dir, "broker-2"))
 
 	// Broker 1's own data directory, as `klab broker --dir` was given it.
-	exited = reap(c, 1)
+	exited = c.running(1).exited
 	out, err = capture(t, func() error {
 		return runBrokerStop([]string{"--id", "1", "--dir", filepath.Join(dir, "broker-1"), "--bootstrap-server=" + c.addrs[2]})
 	})
 	require.NoError(t, err)
 	assert.Contains(t, out, "broker 1 stopped")
 	<-exited
-}
-
-// reap waits for broker id's process in the background, as the shell or
-// `klab cluster` that started a broker does, and takes it from c, so that
-// c.stop leaves it alone. The returned channel closes when it has exited.
-func reap(c *processes, id int32) <-chan struct{} {
-	cmd := c.procs[id]
-	delete(c.procs, id)
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	return exited
 }
 
 func TestBrokerStopRefusesAPidThatIsNotABroker(t *testing.T) {

@@ -168,16 +168,17 @@ func runCluster(args []string) error {
 			brokerArgs[i] = append(brokerArgs[i], "--rack", rackList[i%len(rackList)])
 		}
 	}
-	procs := newBrokerProcesses(self, restart, brokerArgs, func(i int, err error, stopping bool) {
+	procs := newBrokerProcesses(self, brokerArgs)
+	procs.onExit = func(id int32, err error, stopping bool) {
 		if !stopping {
 			fmt.Printf("[broker %d] exited (%v). Start it again, with its data, from the console or in another terminal:\n  %s %s\n",
-				i+1, err, restart, shellJoin(brokerArgs[i]))
+				id, err, restart, shellJoin(brokerArgs[id-1]))
 		}
-	})
+	}
 
 	fmt.Printf("klab cluster: %d brokers\n", *n)
 	for i := range *n {
-		pid, err := procs.start(i)
+		pid, err := procs.start(int32(i + 1))
 		if err != nil {
 			procs.stopAll(15 * time.Second)
 			return err

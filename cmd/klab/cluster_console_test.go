@@ -42,9 +42,9 @@ func TestClusterConsoleControlsTheBrokers(t *testing.T) {
 		args[i] = []string{"broker", "--id", strconv.Itoa(i + 1), "--listen", kafka[i], "--gossip", gossip[i],
 			"--seeds", strings.Join(gossip, ","), "--dir", filepath.Join(dir, "broker-"+strconv.Itoa(i+1)), "--console", consoles[i]}
 	}
-	procs := newBrokerProcesses(bin, bin, args, func(int, error, bool) {})
+	procs := newBrokerProcesses(bin, args)
 	for i := range n {
-		_, err := procs.start(i)
+		_, err := procs.start(int32(i + 1))
 		require.NoError(t, err)
 	}
 	t.Cleanup(func() { procs.stopAll(15 * time.Second) })

@@ -3,105 +3,162 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
-	"slices"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// brokerProcesses are the `klab broker` child processes of `klab cluster`:
-// started, stopped, paused and started again, from the terminal (Ctrl-C
-// stops them all) or from the console's classroom controls.
+// brokerProcesses are `klab broker` child processes forming one cluster,
+// each known by its broker id: started, stopped, paused and started again,
+// by `klab cluster` (Ctrl-C stops them all, the console's classroom
+// controls act on one), by `klab perf failover` and by tests.
 type brokerProcesses struct {
-	self    string     // the klab binary
-	restart string     // how to run it again from a shell, for the messages
-	args    [][]string // each broker's command line, by broker index
-	// onExit is called when a process ends by itself or is killed; stopping
-	// is true once Ctrl-C has asked them all to stop.
-	onExit func(index int, err error, stopping bool)
+	self string     // the klab binary
+	args [][]string // broker id's command line is args[id-1]
+	// logDir, if set, takes each broker's output, in broker-N.log; unset,
+	// it goes to standard output, each line prefixed [broker N].
+	logDir string
+	// onExit, if set, is called when a process ends, by itself or killed;
+	// stopping says that stopAll asked them all to stop.
+	onExit func(id int32, err error, stopping bool)
 
 	mu       sync.Mutex
-	procs    []*exec.Cmd // nil when not running
-	paused   []bool
+	procs    map[int32]*brokerProcess // the running ones
 	stopping bool
 	wg       sync.WaitGroup
 }
 
-func newBrokerProcesses(self, restart string, args [][]string, onExit func(int, error, bool)) *brokerProcesses {
-	return &brokerProcesses{self: self, restart: restart, args: args, onExit: onExit,
-		procs: make([]*exec.Cmd, len(args)), paused: make([]bool, len(args))}
+// brokerProcess is one running broker process.
+type brokerProcess struct {
+	cmd    *exec.Cmd
+	paused bool
+	exited chan struct{} // closed once it has exited and been waited for
 }
 
-// start starts broker i (0-based), with its output prefixed.
-func (bp *brokerProcesses) start(i int) (pid int, err error) {
+func newBrokerProcesses(self string, args [][]string) *brokerProcesses {
+	return &brokerProcesses{self: self, args: args, procs: map[int32]*brokerProcess{}}
+}
+
+// start starts broker id's process, with its command line.
+func (bp *brokerProcesses) start(id int32) (pid int, err error) {
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
+	if id < 1 || int(id) > len(bp.args) {
+		return 0, fmt.Errorf("no broker %d in this cluster", id)
+	}
 	if bp.stopping {
 		return 0, errors.New("the cluster is stopping")
 	}
-	if bp.procs[i] != nil {
-		return 0, fmt.Errorf("broker %d is running", i+1)
+	if bp.procs[id] != nil {
+		return 0, fmt.Errorf("broker %d is running", id)
 	}
-	cmd := exec.Command(bp.self, bp.args[i]...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
+	cmd := exec.Command(bp.self, bp.args[id-1]...)
+	var out io.ReadCloser
+	if bp.logDir != "" {
+		log, err := os.OpenFile(filepath.Join(bp.logDir, fmt.Sprintf("broker-%d.log", id)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return 0, err
+		}
+		defer log.Close() // the child has its own copy
+		cmd.Stdout, cmd.Stderr = log, log
+	} else if out, err = cmd.StdoutPipe(); err != nil {
 		return 0, err
+	} else {
+		cmd.Stderr = cmd.Stdout
 	}
-	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	bp.procs[i], bp.paused[i] = cmd, false
+	p := &brokerProcess{cmd: cmd, exited: make(chan struct{})}
+	bp.procs[id] = p
 	bp.wg.Add(1)
 	go func() {
 		defer bp.wg.Done()
-		prefix(out, fmt.Sprintf("[broker %d] ", i+1))
+		if out != nil {
+			prefix(out, fmt.Sprintf("[broker %d] ", id))
+		}
 		err := cmd.Wait()
 		bp.mu.Lock()
-		bp.procs[i], bp.paused[i] = nil, false
+		delete(bp.procs, id)
 		stopping := bp.stopping
 		bp.mu.Unlock()
-		bp.onExit(i, err, stopping)
+		close(p.exited)
+		if bp.onExit != nil {
+			bp.onExit(id, err, stopping)
+		}
 	}()
 	return cmd.Process.Pid, nil
 }
 
-// Act is the console's classroom controls (console.Controls).
-func (bp *brokerProcesses) Act(id int32, action string) error {
-	i := int(id) - 1
-	if i < 0 || i >= len(bp.args) {
-		return fmt.Errorf("no broker %d in this cluster", id)
-	}
-	if action == "start" {
-		_, err := bp.start(i)
-		return err
-	}
-	signals := map[string]syscall.Signal{"stop": syscall.SIGTERM, "kill": syscall.SIGKILL, "pause": syscall.SIGSTOP, "resume": syscall.SIGCONT}
-	sig, ok := signals[action]
-	if !ok {
-		return fmt.Errorf("unknown action %q: stop, kill, pause, resume or start", action)
-	}
+// signal sends broker id's process a signal, and returns its pid and a
+// channel closed when it has exited.
+func (bp *brokerProcesses) signal(id int32, sig syscall.Signal) (pid int, exited <-chan struct{}, err error) {
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
-	p := bp.procs[i]
+	p := bp.procs[id]
 	if p == nil {
-		return fmt.Errorf("broker %d is not running", id)
+		return 0, nil, fmt.Errorf("broker %d is not running", id)
 	}
-	if bp.paused[i] && sig == syscall.SIGTERM {
+	if p.paused && sig == syscall.SIGTERM {
 		// A stopped process would not act on SIGTERM until resumed.
-		p.Process.Signal(syscall.SIGCONT)
+		p.cmd.Process.Signal(syscall.SIGCONT)
 	}
-	if err := p.Process.Signal(sig); err != nil {
-		return err
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return 0, nil, err
 	}
 	switch sig {
 	case syscall.SIGSTOP:
-		bp.paused[i] = true
+		p.paused = true
 	case syscall.SIGCONT, syscall.SIGTERM:
-		bp.paused[i] = false
+		p.paused = false
 	}
-	fmt.Printf("[console] broker %d: %s (pid %d)\n", id, action, p.Process.Pid)
+	return p.cmd.Process.Pid, p.exited, nil
+}
+
+// running returns broker id's running process, or nil.
+func (bp *brokerProcesses) running(id int32) *brokerProcess {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	return bp.procs[id]
+}
+
+// kill sends broker id's process SIGKILL (no goodbye, no flush) and waits
+// until it has exited; it returns its pid.
+func (bp *brokerProcesses) kill(id int32) (pid int, err error) {
+	pid, exited, err := bp.signal(id, syscall.SIGKILL)
+	if err != nil {
+		return 0, err
+	}
+	<-exited
+	return pid, nil
+}
+
+// Act is the console's classroom controls (console.Controls).
+func (bp *brokerProcesses) Act(id int32, action string) error {
+	var pid int
+	var err error
+	switch action {
+	case "start":
+		pid, err = bp.start(id)
+	case "stop":
+		pid, _, err = bp.signal(id, syscall.SIGTERM)
+	case "kill":
+		pid, _, err = bp.signal(id, syscall.SIGKILL)
+	case "pause":
+		pid, _, err = bp.signal(id, syscall.SIGSTOP)
+	case "resume":
+		pid, _, err = bp.signal(id, syscall.SIGCONT)
+	default:
+		return fmt.Errorf("unknown action %q: stop, kill, pause, resume or start", action)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("[console] broker %d: %s (pid %d)\n", id, action, pid)
 	return nil
 }
 
@@ -110,14 +167,15 @@ func (bp *brokerProcesses) Processes() map[int32]string {
 	bp.mu.Lock()
 	defer bp.mu.Unlock()
 	out := map[int32]string{}
-	for i, p := range bp.procs {
-		switch {
+	for i := range bp.args {
+		id := int32(i + 1)
+		switch p := bp.procs[id]; {
 		case p == nil:
-			out[int32(i+1)] = "stopped"
-		case bp.paused[i]:
-			out[int32(i+1)] = "paused"
+			out[id] = "stopped"
+		case p.paused:
+			out[id] = "paused"
 		default:
-			out[int32(i+1)] = "running"
+			out[id] = "running"
 		}
 	}
 	return out
@@ -128,23 +186,22 @@ func (bp *brokerProcesses) Processes() map[int32]string {
 func (bp *brokerProcesses) stopAll(grace time.Duration) {
 	bp.mu.Lock()
 	bp.stopping = true
-	running := slices.DeleteFunc(slices.Clone(bp.procs), func(p *exec.Cmd) bool { return p == nil })
-	for i, p := range bp.procs {
-		if p != nil && bp.paused[i] {
-			p.Process.Signal(syscall.SIGCONT)
+	var running []*exec.Cmd
+	for _, p := range bp.procs {
+		if p.paused {
+			p.cmd.Process.Signal(syscall.SIGCONT)
 		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		running = append(running, p.cmd)
 	}
 	bp.mu.Unlock()
-	for _, p := range running {
-		p.Process.Signal(syscall.SIGTERM)
-	}
 	done := make(chan struct{})
 	go func() { bp.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(grace):
-		for _, p := range running {
-			p.Process.Kill()
+		for _, cmd := range running {
+			cmd.Process.Kill()
 		}
 		<-done
 	}

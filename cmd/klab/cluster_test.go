@@ -57,14 +57,16 @@ func TestBrokerProcessesSurviveSIGKILL(t *testing.T) {
 	}
 	produce(10)
 
-	require.NoError(t, c.kill(2))
+	_, err = c.kill(2)
+	require.NoError(t, err)
 	produce(10)
 	segment := filepath.Join(dir, "broker-2", "orders-0", "00000000000000000000.log")
 	st, err := os.Stat(segment)
 	require.NoError(t, err)
 	require.Positive(t, st.Size(), "broker 2 had the first records on disk")
 
-	require.NoError(t, c.start(2)) // the same flags
+	_, err = c.start(2) // the same flags
+	require.NoError(t, err)
 	_, err = waitFullISR(ctx, c.addrs, "orders")
 	require.NoError(t, err)
 

@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -79,7 +77,8 @@ func perfFailover(args []string) error {
 			return fmt.Errorf("trial %d: writing before the kill: %w", trial, err)
 		}
 		start := time.Now()
-		if err := c.kill(leader); err != nil {
+		pid, err := c.kill(leader)
+		if err != nil {
 			return err
 		}
 		if err := cl.ProduceSync(ctx, kgo.StringRecord("after")).FirstErr(); err != nil {
@@ -87,8 +86,8 @@ func perfFailover(args []string) error {
 		}
 		d := time.Since(start)
 		took = append(took, d)
-		fmt.Printf("  trial %2d: killed leader %d (pid %d); a new leader took an acks=all write after %v\n", trial, leader, c.killedPID, d.Round(time.Millisecond))
-		if err := c.start(leader); err != nil {
+		fmt.Printf("  trial %2d: killed leader %d (pid %d); a new leader took an acks=all write after %v\n", trial, leader, pid, d.Round(time.Millisecond))
+		if _, err := c.start(leader); err != nil {
 			return err
 		}
 	}
@@ -167,27 +166,32 @@ func waitFullISR(ctx context.Context, addrs []string, topic string) (int32, erro
 	return 0, errors.New("the partition did not get three in-sync replicas within a minute")
 }
 
-// processes are `klab broker` child processes forming one cluster.
+// processes are `klab broker` child processes forming one cluster, on
+// free loopback ports, each broker's output in <dir>/broker-N.log.
 type processes struct {
-	self      string
-	dir       string
-	addrs     []string
-	gossip    []string
-	procs     map[int32]*exec.Cmd
-	killedPID int
+	*brokerProcesses
+	addrs  []string // Kafka listeners, broker id's at id-1
+	gossip []string
 }
 
 // startProcesses starts n brokers, each a process of the klab binary at
 // bin, on free loopback ports, with their data under dir.
 func startProcesses(bin, dir string, n int) (*processes, error) {
-	c := &processes{self: bin, dir: dir, procs: map[int32]*exec.Cmd{}}
 	addrs, err := membership.FreeLoopbackAddrs(2 * n)
 	if err != nil {
 		return nil, err
 	}
-	c.addrs, c.gossip = addrs[:n], addrs[n:]
+	c := &processes{addrs: addrs[:n], gossip: addrs[n:]}
+	args := make([][]string, n)
 	for i := range n {
-		if err := c.start(int32(i + 1)); err != nil {
+		id := strconv.Itoa(i + 1)
+		args[i] = []string{"broker", "--id", id, "--listen", c.addrs[i], "--gossip", c.gossip[i],
+			"--seeds", strings.Join(c.gossip, ","), "--dir", filepath.Join(dir, "broker-"+id)}
+	}
+	c.brokerProcesses = newBrokerProcesses(bin, args)
+	c.logDir = dir
+	for i := range n {
+		if _, err := c.start(int32(i + 1)); err != nil {
 			c.stop()
 			return nil, err
 		}
@@ -195,49 +199,5 @@ func startProcesses(bin, dir string, n int) (*processes, error) {
 	return c, nil
 }
 
-func (c *processes) start(id int32) error {
-	i := id - 1
-	cmd := exec.Command(c.self, "broker", "--id", strconv.Itoa(int(id)), "--listen", c.addrs[i], "--gossip", c.gossip[i],
-		"--seeds", strings.Join(c.gossip, ","), "--dir", filepath.Join(c.dir, "broker-"+strconv.Itoa(int(id))))
-	log, err := os.OpenFile(filepath.Join(c.dir, "broker-"+strconv.Itoa(int(id))+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	c.procs[id] = cmd
-	return nil
-}
-
-// kill sends SIGKILL to a broker's process: no goodbye, no flush.
-func (c *processes) kill(id int32) error {
-	cmd := c.procs[id]
-	if cmd == nil {
-		return fmt.Errorf("broker %d is not running", id)
-	}
-	c.killedPID = cmd.Process.Pid
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return err
-	}
-	cmd.Wait()
-	delete(c.procs, id)
-	return nil
-}
-
-func (c *processes) stop() {
-	for _, cmd := range c.procs {
-		cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, cmd := range c.procs {
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-}
+// stop stops every broker cleanly, or kills it after 10 s.
+func (c *processes) stop() { c.stopAll(10 * time.Second) }
