@@ -135,15 +135,24 @@ func writeJSON(w http.ResponseWriter, v any) {
 // comment every 15 s so that proxies keep the stream open. The browser's
 // EventSource reconnects by itself if the stream breaks.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
-		return
+	// A page that stops reading must not pin this handler: each write
+	// has a deadline, and a missed one ends the stream.
+	rc := http.NewResponseController(w)
+	send := func(msg string) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, msg); err != nil {
+			return err
+		}
+		return rc.Flush()
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
+	if err := rc.Flush(); err != nil {
+		return
+	}
 	tick := time.NewTicker(s.o.Interval)
 	defer tick.Stop()
 	var sent []byte
@@ -159,16 +168,14 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case !bytes.Equal(msg, sent):
-			if _, err := fmt.Fprintf(w, "data: %s\n\n", msg); err != nil {
+			if err := send("data: " + string(msg) + "\n\n"); err != nil {
 				return
 			}
-			flusher.Flush()
 			sent, quiet = msg, time.Now()
 		case time.Since(quiet) > 15*time.Second:
-			if _, err := io.WriteString(w, ": still here\n\n"); err != nil {
+			if err := send(": still here\n\n"); err != nil {
 				return
 			}
-			flusher.Flush()
 			quiet = time.Now()
 		}
 		select {
