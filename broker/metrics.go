@@ -21,11 +21,12 @@ import (
 // Their names are the ones the Prometheus JMX exporter gives Kafka's
 // MBeans, lowercased, which is what Confluent's and Strimzi's dashboards
 // query: the MBean kafka.server:type=ReplicaManager,name=PartitionCount
-// is kafka_server_replicamanager_partitioncount. A dashboard built for
-// Kafka works on klab. Two conversions are Prometheus's own: Kafka's
-// per-second rates (BytesInPerSec) are counters here, suffixed _total, from
-// which Prometheus computes the rate itself (rate(...[1m])); and Kafka's
-// times in milliseconds (TotalTimeMs) are in seconds.
+// is kafka_server_replicamanager_partitioncount; a dashboard's panels
+// built for these work on klab as they do on Kafka. Two conversions are
+// Prometheus's own: Kafka's per-second rates (BytesInPerSec) are counters
+// here, suffixed _total, from which Prometheus computes the rate itself
+// (rate(...[1m])); and Kafka's times in milliseconds (TotalTimeMs) are in
+// seconds.
 //
 // Each broker has a registry of its own, never the process's default one:
 // tests run several brokers in one process, and each broker's /metrics
@@ -43,7 +44,7 @@ type brokerMetrics struct {
 	registry *prometheus.Registry
 
 	// requests is RequestsPerSec (kafka.network:type=RequestMetrics) by
-	// request and version, counted once a request is answered.
+	// request and version, counted once a request is handled.
 	requests *prometheus.CounterVec
 	// totalTime is TotalTimeMs (kafka.network:type=RequestMetrics) by
 	// request: from the request read to its response encoded, ready to write.
@@ -79,7 +80,7 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kafka_network_requestmetrics_requests_total",
-			Help: "Requests answered, by API and version (Kafka's RequestsPerSec).",
+			Help: "Requests handled, by API and version (Kafka's RequestsPerSec).",
 		}, []string{"request", "version"}),
 		totalTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kafka_network_requestmetrics_totaltime_seconds",
@@ -132,8 +133,9 @@ func (b *Broker) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(b.metrics.registry, promhttp.HandlerOpts{})
 }
 
-// served counts a request answered, or handled without an answer (a
-// Produce with acks=0), and how long it took since it was read.
+// served counts a request handled (answered, or not: a Produce with
+// acks=0 gets no answer, a failed one closes the connection) and how long
+// it took from its read.
 func (m *brokerMetrics) served(r *request, took time.Duration) {
 	if r.unsupported {
 		// An ApiVersions of a version the broker does not know: its
@@ -176,9 +178,6 @@ func (m *brokerMetrics) fetched(replica int32, resp *kmsg.FetchResponse) {
 // it let one in (klab asks for both at once when both are due; Kafka asks
 // for each apart, and counts each).
 func (m *brokerMetrics) isrChanged(before, after []int32) {
-	if m == nil {
-		return // a partition made outside Start, in a test
-	}
 	if slices.ContainsFunc(before, func(id int32) bool { return !slices.Contains(after, id) }) {
 		m.isrShrinks.Inc()
 	}
