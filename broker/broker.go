@@ -88,7 +88,10 @@ type Broker struct {
 	// (console.go); nil without Config.Console.
 	consoleLn  net.Listener
 	consoleSrv *http.Server
-	metrics    *brokerMetrics // metrics.go
+	// consoleClient asks the other brokers' consoles for their part of
+	// the view (console.Gather), for the page and for the lag metrics.
+	consoleClient *http.Client
+	metrics       *brokerMetrics // metrics.go
 }
 
 // topic is a topic of which this broker holds replicas.

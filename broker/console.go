@@ -46,10 +46,10 @@ func (b *Broker) serveConsole() {
 		return
 	}
 	src := consoleSource{b}
-	client := &http.Client{Transport: &http.Transport{DialContext: b.dial, MaxIdleConnsPerHost: 2}}
+	b.consoleClient = &http.Client{Transport: &http.Transport{DialContext: b.dial, MaxIdleConnsPerHost: 2}}
 	b.consoleSrv = &http.Server{
 		Handler: console.Handler(console.Options{
-			Snapshot: func(ctx context.Context) (console.Cluster, error) { return console.Gather(ctx, src, client) },
+			Snapshot: func(ctx context.Context) (console.Cluster, error) { return console.Gather(ctx, src, b.consoleClient) },
 			Local:    src.Local,
 			Metrics:  b.metricsHandler(),
 		}),

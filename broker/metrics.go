@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"klab.dev/klab/broker/console"
 	"klab.dev/klab/broker/log"
 	"klab.dev/klab/broker/metadata"
 )
@@ -121,8 +123,7 @@ func newBrokerMetrics(b *Broker) *brokerMetrics {
 		m.bytesIn, m.messagesIn, m.bytesOut, m.replicationBytesOut,
 		m.isrShrinks, m.isrExpands,
 		replicaCollector{b},
-		// Collectors that read the broker's state at scrape time go
-		// here too: consumer group lag (kafka_consumergroup_lag) is next.
+		groupLagCollector{b},
 	)
 	return m
 }
@@ -285,4 +286,57 @@ func offlinePartitions(im *metadata.Image) int {
 		}
 	}
 	return n
+}
+
+// The consumer group gauges groupLagCollector reports. Kafka's brokers
+// export no lag (a consumer's records-lag is a client metric); these are
+// the names kafka_exporter gives it, which lag dashboards and alerts use.
+var (
+	groupLagDesc = prometheus.NewDesc("kafka_consumergroup_lag",
+		"A group's lag on a partition: the partition's high watermark minus the group's committed offset, for the groups this broker coordinates.",
+		[]string{"consumergroup", "topic", "partition"}, nil)
+	groupLagSumDesc = prometheus.NewDesc("kafka_consumergroup_lag_sum",
+		"A group's lag summed over its partitions, for the groups this broker coordinates.",
+		[]string{"consumergroup"}, nil)
+)
+
+// groupLagCollector reports the lag of the groups this broker coordinates.
+// The coordinator knows their committed offsets, but a partition's high
+// watermark only its leader knows for sure: the collector takes both from
+// the console's view of the cluster (console.Gather), which asks every
+// live broker's console, so each scrape costs a round of them. A group
+// appears on its coordinator's /metrics alone, so that a sum over the
+// cluster counts it once.
+type groupLagCollector struct{ b *Broker }
+
+// Describe sends the descriptions of the gauges Collect reports.
+func (c groupLagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- groupLagDesc
+	ch <- groupLagSumDesc
+}
+
+// Collect reports each partition's lag where both its committed offset
+// and its high watermark are known, and each group's sum.
+func (c groupLagCollector) Collect(ch chan<- prometheus.Metric) {
+	b := c.b
+	if b.consoleClient == nil { // no console, so no one to ask
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	defer cancel()
+	view, err := console.Gather(ctx, consoleSource{b}, b.consoleClient)
+	if err != nil {
+		return
+	}
+	for _, g := range view.Groups {
+		if g.Coordinator != b.cfg.NodeID {
+			continue
+		}
+		for _, r := range g.Lag {
+			if r.Lag >= 0 {
+				ch <- prometheus.MustNewConstMetric(groupLagDesc, prometheus.GaugeValue, float64(r.Lag), g.ID, r.Topic, strconv.Itoa(int(r.Partition)))
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(groupLagSumDesc, prometheus.GaugeValue, float64(g.TotalLag), g.ID)
+	}
 }

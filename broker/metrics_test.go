@@ -52,7 +52,6 @@ func TestMetricsCountProduceAndFetch(t *testing.T) {
 	// that read each once, are its size.
 	stored, err := b.ReadReplica(topic, 0, 0, 1<<20)
 	require.NoError(t, err)
-
 	m := scrape(t, b)
 	assert.Equal(t, float64(len(stored)), value(m, "kafka_server_brokertopicmetrics_bytesin_total", "topic", topic))
 	assert.Equal(t, float64(n), value(m, "kafka_server_brokertopicmetrics_messagesin_total", "topic", topic))
@@ -69,6 +68,17 @@ func TestMetricsCountProduceAndFetch(t *testing.T) {
 	assert.Equal(t, 0.0, value(m, "kafka_server_replicamanager_underreplicatedpartitions"))
 	assert.Contains(t, m, "go_goroutines")
 	assert.Contains(t, m, "process_open_fds")
+
+	// A group that has read 4 of the 10 records: its coordinator (this
+	// broker) reports its lag, to the high watermark.
+	commit := kadm.Offsets{}
+	commit.Add(kadm.Offset{Topic: topic, Partition: 0, At: 4, LeaderEpoch: -1})
+	committed, err := kadm.NewClient(client(t, b)).CommitOffsets(ctx, "billing", commit)
+	require.NoError(t, err)
+	require.NoError(t, committed.Error())
+	m = scrape(t, b)
+	assert.Equal(t, 6.0, value(m, "kafka_consumergroup_lag", "consumergroup", "billing", "topic", topic, "partition", "0"))
+	assert.Equal(t, 6.0, value(m, "kafka_consumergroup_lag_sum", "consumergroup", "billing"))
 }
 
 // When a follower dies, its leader takes it out of the ISR after
@@ -119,6 +129,27 @@ func TestMetricsShowAnISRShrinkAndExpand(t *testing.T) {
 		m := scrape(t, c.Broker(leader))
 		return value(m, "kafka_server_replicamanager_underreplicatedpartitions") == 0 &&
 			value(m, "kafka_server_replicamanager_isrexpands_total") >= 1
+	})
+
+	// A group that has read nothing lags by the one record. Its
+	// coordinator reports it, whichever broker that is, with the high
+	// watermark the partition's leader gave it; only the coordinator, so
+	// that a sum over the cluster counts the group once.
+	commit := kadm.Offsets{}
+	commit.Add(kadm.Offset{Topic: topic, Partition: 0, At: 0, LeaderEpoch: -1})
+	committed, err := kadm.NewClient(c.Client()).CommitOffsets(ctxT(t), "audit", commit)
+	require.NoError(t, err)
+	require.NoError(t, committed.Error())
+	c.WaitFor(10*time.Second, "the group's lag, once", func() bool {
+		lag, reporting := 0.0, 0
+		for _, id := range c.IDs() {
+			m := scrape(t, c.Broker(id))
+			if _, ok := m["kafka_consumergroup_lag_sum"]; ok {
+				reporting++
+			}
+			lag += value(m, "kafka_consumergroup_lag", "consumergroup", "audit", "topic", topic, "partition", "0")
+		}
+		return lag == 1 && reporting == 1
 	})
 }
 

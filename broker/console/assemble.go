@@ -47,8 +47,10 @@ func Assemble(im *metadata.Image, alive map[int32]membership.Member, controller,
 			pv := Partition{
 				Index: int32(i), Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 				Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR),
-				HighWatermark:   -1,
-				UnderReplicated: len(p.ISR) < len(p.Replicas),
+				HighWatermark: -1,
+				// Replicas a reassignment is adding are not expected
+				// in the ISR yet, as Kafka counts them.
+				UnderReplicated: len(p.ISR) < len(p.Replicas)-len(p.AddingReplicas),
 				Offline:         p.Leader < 0,
 				Reassigning:     p.Reassigning(),
 			}

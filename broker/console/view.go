@@ -126,8 +126,9 @@ type Partition struct {
 	// HighWatermark is the leader's, or -1 when the leader did not answer.
 	HighWatermark int64         `json:"highWatermark"`
 	States        []ReplicaView `json:"states"`
-	// UnderReplicated: fewer in-sync replicas than replicas (Kafka's
-	// UnderReplicatedPartitions counts these).
+	// UnderReplicated: fewer in-sync replicas than replicas, not counting
+	// those a reassignment is adding (Kafka's UnderReplicatedPartitions
+	// counts these).
 	UnderReplicated bool `json:"underReplicated,omitempty"`
 	// Offline: no leader (Kafka's OfflinePartitionsCount).
 	Offline     bool `json:"offline,omitempty"`
