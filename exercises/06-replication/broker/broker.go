@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -84,6 +85,15 @@ type Broker struct {
 	conns     sync.WaitGroup
 	connMu    sync.Mutex
 	open      map[net.Conn]struct{}
+
+	// consoleLn and consoleSrv serve the web console and /metrics
+	// (console.go); nil without Config.Console.
+	consoleLn  net.Listener
+	consoleSrv *http.Server
+	// consoleClient asks the other brokers' consoles for their part of
+	// the view (console.Gather), for the page and for the lag metrics.
+	consoleClient *http.Client
+	metrics       *brokerMetrics // metrics.go
 }
 
 // topic is a topic of which this broker holds replicas.
@@ -118,6 +128,7 @@ func Start(cfg Config) (*Broker, error) {
 	b.fetchers = newFetchers(b)
 	b.producerIDs = newProducerIDs(b.ctx, &b.bg, b.log, b.allocateProducerIDs)
 	b.coord = newCoordinator(b)
+	b.metrics = newBrokerMetrics(b)
 	if err := b.checkDataDir(); err != nil {
 		return nil, err
 	}
@@ -132,12 +143,17 @@ func Start(cfg Config) (*Broker, error) {
 		ln = b.cfg.Network.Listener(ln)
 	}
 	b.ln = ln
+	if err := b.listenConsole(); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("console on %s: %w", b.cfg.Console, err)
+	}
 	b.addr = b.cfg.Advertised
 	if b.addr == "" {
 		b.addr = ln.Addr().String()
 	}
 	if err := b.join(); err != nil {
 		ln.Close()
+		b.closeConsole()
 		b.leave(false)
 		return nil, err
 	}
@@ -166,6 +182,7 @@ func Start(cfg Config) (*Broker, error) {
 		b.Close()
 		return nil, err
 	}
+	b.serveConsole()
 	b.ready.Store(true)
 	return b, nil
 }
@@ -220,7 +237,7 @@ func (b *Broker) waitOwnPartitionsLed(ctx context.Context) error {
 // join starts gossip and this broker's member of the metadata quorum.
 func (b *Broker) join() error {
 	mc := membership.Config{
-		Self:   membership.Member{ID: b.cfg.NodeID, Addr: b.addr, Rack: b.cfg.Rack, Incarnation: b.incarnation},
+		Self:   membership.Member{ID: b.cfg.NodeID, Addr: b.addr, Rack: b.cfg.Rack, Incarnation: b.incarnation, Console: b.ConsoleAddr()},
 		Gossip: b.cfg.Gossip,
 		Seeds:  b.cfg.Seeds,
 		Logger: b.log,
@@ -370,6 +387,7 @@ func (b *Broker) Crash() error {
 
 func (b *Broker) stop(graceful bool) error {
 	err := b.ln.Close()
+	b.closeConsole()
 	b.connMu.Lock()
 	b.cancel()
 	for nc := range b.open {

@@ -102,7 +102,7 @@ func (b *Broker) reconcile(im *metadata.Image) {
 					continue
 				}
 				b.cleaner.Add(l)
-				p = newPartition(lt, int32(i), b.cfg.NodeID, l, b.log)
+				p = newPartition(lt, int32(i), b.cfg.NodeID, l, b.log, b.metrics)
 				lt.partitions[i] = p
 			} else if reconfigured {
 				p.log.SetConfig(b.cfg.logConfig(t.Configs)) // a moment under the log's lock
@@ -172,6 +172,7 @@ func (b *Broker) dropTopic(t *topic) {
 		}
 	}
 	delete(b.topics, t.name)
+	b.metrics.forgetTopic(t.name)
 }
 
 // dropPartition stops, closes and deletes a replica.

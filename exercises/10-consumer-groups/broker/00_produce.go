@@ -85,6 +85,9 @@ func (b *Broker) produceAndWait(ctx context.Context, p *partition, records []byt
 	if err != nil {
 		return 0, err
 	}
+	// Counted once in the log, as Kafka counts BytesIn: whatever acks=all
+	// then answers, the records are there.
+	b.metrics.produced(p.topic.name, records)
 	b.leaderAppended(p)
 	if acks != -1 {
 		return base, nil

@@ -41,6 +41,14 @@ func init() { register(kmsg.Fetch, 4, 12, handleFetch) }
 
 func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.FetchRequest)
+	resp := b.fetchWait(ctx, req, r.version)
+	b.metrics.fetched(req.ReplicaID, resp)
+	return resp, nil
+}
+
+// fetchWait answers a Fetch once it has min_bytes of records, or at
+// max_wait_ms, or at once if a partition cannot wait (fetchOnce).
+func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, version int16) *kmsg.FetchResponse {
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
@@ -48,17 +56,17 @@ func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, err
 		// Take the channel before reading, so that an append between the
 		// read and the wait still wakes us.
 		wake := b.appendedChan()
-		resp, bytes, failed := b.fetchOnce(req, r.version)
+		resp, bytes, failed := b.fetchOnce(req, version)
 		if bytes >= int(req.MinBytes) || failed || !time.Now().Before(deadline) {
-			return resp, nil
+			return resp
 		}
 		select {
 		case <-wake:
 		case <-timer.C:
-			resp, _, _ = b.fetchOnce(req, r.version)
-			return resp, nil
+			resp, _, _ = b.fetchOnce(req, version)
+			return resp
 		case <-ctx.Done():
-			return resp, nil
+			return resp
 		}
 	}
 }

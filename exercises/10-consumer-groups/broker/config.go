@@ -37,6 +37,10 @@ type Config struct {
 	// racks, and a consumer with the same client.rack reads from the
 	// replica in its rack (KIP-392).
 	Rack string
+	// Console is the host:port the broker's web console and its Prometheus
+	// /metrics listen on (HTTP); empty for none. Port 0 picks a free one.
+	// Loopback unless the user asks otherwise, as for Listen.
+	Console string
 
 	// ReplicaSelector is replica.selector.class: set to
 	// org.apache.kafka.common.replica.RackAwareReplicaSelector, a leader

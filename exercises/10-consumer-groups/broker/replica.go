@@ -59,7 +59,8 @@ type partition struct {
 	// changes: acks=all produce requests wait on it.
 	changed chan struct{}
 
-	logger *slog.Logger
+	logger  *slog.Logger
+	metrics *brokerMetrics // counts the ISR changes this leader asked for
 }
 
 // followerState is what a leader knows of one follower.
@@ -80,8 +81,8 @@ type followerState struct {
 	logStart int64
 }
 
-func newPartition(t *topic, index, self int32, l *log.Log, logger *slog.Logger) *partition {
-	return &partition{topic: t, index: index, log: l, self: self, fresh: true, changed: make(chan struct{}), logger: logger}
+func newPartition(t *topic, index, self int32, l *log.Log, logger *slog.Logger, metrics *brokerMetrics) *partition {
+	return &partition{topic: t, index: index, log: l, self: self, fresh: true, changed: make(chan struct{}), logger: logger, metrics: metrics}
 }
 
 // signal wakes whoever waits on p.changed. The caller holds p.mu.
@@ -129,6 +130,11 @@ func (p *partition) apply(st metadata.Partition) (becameLeader, becameFollower b
 	old, fresh := p.state, p.fresh
 	if !fresh && st.PartitionEpoch < old.PartitionEpoch {
 		return false, false // older than what we know: fenced
+	}
+	if p.askedFor(st) {
+		// The metadata log brought this leader's ISR change before the
+		// controller's answer did (altered then finds it applied).
+		p.metrics.isrChanged(old.ISR, st.ISR)
 	}
 	p.state, p.fresh = st, false
 	epochChanged := fresh || st.LeaderEpoch != old.LeaderEpoch || st.Leader != old.Leader
@@ -338,10 +344,24 @@ func (p *partition) altered(leader, leaderEpoch, partitionEpoch int32, isr []int
 	if partitionEpoch <= p.state.PartitionEpoch || leader != p.self || leaderEpoch != p.state.LeaderEpoch {
 		return
 	}
+	// The change this leader asked for, committed; counted here or, if
+	// the metadata log brings it first, in apply: once either way.
+	p.metrics.isrChanged(p.state.ISR, isr)
 	p.state.ISR, p.state.PartitionEpoch = slices.Clone(isr), partitionEpoch
 	p.alterInFlight, p.pendingISR = false, nil
 	p.advanceHighWatermark()
 	p.signal()
+}
+
+// askedFor reports whether st, from the metadata log, is the ISR change
+// this leader asked the controller for (pendingISR), committed. The caller
+// holds p.mu.
+func (p *partition) askedFor(st metadata.Partition) bool {
+	if len(p.pendingISR) == 0 || st.Leader != p.self || st.LeaderEpoch != p.state.LeaderEpoch || st.PartitionEpoch <= p.state.PartitionEpoch {
+		return false
+	}
+	// The same replicas, perhaps in another order.
+	return len(st.ISR) == len(p.pendingISR) && !slices.ContainsFunc(st.ISR, func(id int32) bool { return !slices.Contains(p.pendingISR, id) })
 }
 
 // alterFailed is the end of an ISR change asked against partitionEpoch

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -93,10 +94,15 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 // serveFrame decodes one request frame, handles it, and encodes the
 // response, or returns nil when there is none to send.
 func (b *Broker) serveFrame(ctx context.Context, frame []byte, host string) ([]byte, error) {
+	// A request's time starts once it is read, as Kafka's TotalTimeMs
+	// does, and ends once its response is encoded: writing it is the
+	// writer goroutine's (serveConn), and waits only on the client.
+	start := time.Now()
 	r, err := parseRequest(frame)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { b.metrics.served(r, time.Since(start)) }()
 	r.clientHost = host
 	resp, err := b.dispatch(ctx, r)
 	if err != nil || resp == nil {
