@@ -96,8 +96,9 @@ type Broker struct {
 	// Registered: the metadata log has this broker.
 	Registered bool `json:"registered"`
 	// Incarnation tells this run of the broker from its earlier ones (the
-	// role KRaft's broker epoch plays): it changes at every restart.
-	Incarnation int64 `json:"incarnation"`
+	// role KRaft's broker epoch plays): it changes at every restart. In
+	// JSON a string: a JavaScript number cannot hold every int64.
+	Incarnation int64 `json:"incarnation,string"`
 	// ShuttingDown: in a controlled shutdown; no partition is given to it.
 	ShuttingDown bool `json:"shuttingDown,omitempty"`
 	Controller   bool `json:"controller,omitempty"`

@@ -171,8 +171,12 @@ func runCluster(args []string) error {
 	procs := newBrokerProcesses(self, brokerArgs)
 	procs.onExit = func(id int32, err error, stopping bool) {
 		if !stopping {
-			fmt.Printf("[broker %d] exited (%v). Start it again, with its data, from the console or in another terminal:\n  %s %s\n",
-				id, err, restart, shellJoin(brokerArgs[id-1]))
+			how := "stopped"
+			if err != nil {
+				how = fmt.Sprintf("exited (%v)", err)
+			}
+			fmt.Printf("[broker %d] %s. Start it again, with its data, from the console or in another terminal:\n  %s %s\n",
+				id, how, restart, shellJoin(brokerArgs[id-1]))
 		}
 	}
 

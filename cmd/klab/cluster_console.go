@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"klab.dev/klab/broker/console"
@@ -38,7 +40,12 @@ func serveClusterConsole(addr string, brokerConsoles []string, procs *brokerProc
 		srv.Shutdown(ctx)
 		srv.Close() // the event streams of open pages do not end by themselves
 	}
-	return "http://" + ln.Addr().String() + "/", stop, nil
+	url := "http://" + ln.Addr().String() + "/"
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		host, _ := os.Hostname()
+		url = fmt.Sprintf("http://%s/ (on every interface)", net.JoinHostPort(host, strconv.Itoa(tcp.Port)))
+	}
+	return url, stop, nil
 }
 
 // isLoopback reports whether a listener's address is a loopback one: only

@@ -33,6 +33,15 @@ function offset(n) {
   return n < 0 ? "?" : String(n);
 }
 
+// consoleURL is a broker console's page. A console listening on every
+// interface (0.0.0.0, [::]) is reached at the host this page came from.
+function consoleURL(addr) {
+  const i = addr.lastIndexOf(":");
+  let host = addr.slice(0, i);
+  if (host === "" || host === "0.0.0.0" || host === "[::]") host = location.hostname;
+  return "http://" + host + ":" + addr.slice(i + 1) + "/";
+}
+
 function setStatus(kind, text) {
   const s = document.getElementById("status");
   s.className = "status " + kind;
@@ -86,7 +95,8 @@ function drawBrokers() {
       el("div", {class: "line"}, "leads " + b.leads + " partition" + (b.leads === 1 ? "" : "s")),
       el("div", {class: "line muted", title: "changes at every restart (KRaft's broker epoch plays this role)"},
         "incarnation " + (b.incarnation || "?")),
-      b.console && b.alive ? el("div", {class: "line"}, el("a", {href: "http://" + b.console + "/"}, "its console")) : null,
+      b.console && b.alive ? el("div", {class: "line"}, el("a", {href: consoleURL(b.console)}, "its console"),
+        " · ", el("a", {href: consoleURL(b.console) + "metrics"}, "/metrics")) : null,
       b.unreachable && b.alive ? el("div", {class: "line muted"}, "console not answering: " + b.unreachable) : null,
     );
     if (view.processes) {
@@ -141,7 +151,8 @@ function drawPartitions() {
   }
   if (rows.length === 0) {
     rows.push(el("tr", {}, el("td", {colspan: 8, class: "empty"},
-      "No topics yet. Make one: kcat -b <broker> -P -t hello, or kafka-topics.sh --create.")));
+      "No topics yet. klab makes a topic only when asked (auto.create.topics.enable is false): " +
+      "go run ./cmd/klab topics create --bootstrap-server <broker> --topic hello --partitions 3 --replication-factor 3")));
   }
   document.querySelector("#partitions tbody").replaceChildren(...rows);
 }
@@ -169,7 +180,7 @@ function drawGroups() {
         el("tbody", {}, ...rows)));
   });
   if (groups.length === 0) {
-    groups.push(el("p", {class: "empty"}, "No consumer groups yet. Start one: kcat -b <broker> -G mygroup <topic>."));
+    groups.push(el("p", {class: "empty"}, "No consumer groups yet. Start one: kcat -b <broker> -G mygroup <topic>"));
   }
   document.getElementById("groups").replaceChildren(...groups);
 }
@@ -180,6 +191,10 @@ function draw() {
   setText("served", view.served);
   setText("updated", new Date().toLocaleTimeString());
   setText("metadata-offset", view.metadataOffset);
+  // Metrics are each broker's own: `klab cluster`'s console has none.
+  document.getElementById("metrics").replaceChildren(...(view.processes
+    ? ["metrics on each broker's console"]
+    : [el("a", {href: "/metrics"}, "/metrics")]));
   drawSummary();
   drawBrokers();
   drawPartitions();
