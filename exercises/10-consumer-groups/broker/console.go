@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,11 +36,22 @@ func (b *Broker) listenConsole() error {
 }
 
 // ConsoleAddr is where the console answers, host:port; empty if none.
+// A console listening on every interface (0.0.0.0) is given the host
+// clients reach the broker at, which the other brokers and a browser can
+// use.
 func (b *Broker) ConsoleAddr() string {
 	if b.consoleLn == nil {
 		return ""
 	}
-	return b.consoleLn.Addr().String()
+	tcp, ok := b.consoleLn.Addr().(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return b.consoleLn.Addr().String()
+	}
+	host, _, err := net.SplitHostPort(b.addr)
+	if err != nil {
+		host = tcp.IP.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }
 
 // serveConsole serves the console on the address listenConsole bound.

@@ -232,11 +232,20 @@ func (b *Broker) leaderPartitions() []*partition {
 // change, with an AlterPartition request. The answer comes back through the
 // metadata log; the request's own answer only says whether it was taken.
 func (b *Broker) maybeAlterISR(p *partition) {
-	// A broker shutting down keeps fetching until it stops, but may not
-	// join the ISR (the controller would refuse it: KIP-841).
-	brokers := b.ctrl.Image().Brokers
-	shuttingDown := func(id int32) bool { return brokers[id].InControlledShutdown }
-	isr, leaderEpoch, partitionEpoch, ok := p.isrChange(time.Now(), b.cfg.ReplicaLagTimeMax, shuttingDown)
+	// Only an eligible replica may join the ISR (KIP-841): one alive, in
+	// the incarnation the controller registered, and not shutting down.
+	// The controller refuses the others with INELIGIBLE_REPLICA; asking
+	// anyway would ask again each pass while a dead follower's last fetch
+	// still looks recent. (The controller's own test of it is Eligible,
+	// which lesson 11's exercise leaves to write: the broker must not
+	// call it.)
+	brokers, alive := b.ctrl.Image().Brokers, b.members.Alive()
+	ineligible := func(id int32) bool {
+		m, isAlive := alive[id]
+		reg, registered := brokers[id]
+		return !isAlive || registered && reg.Incarnation != m.Incarnation || reg.InControlledShutdown
+	}
+	isr, leaderEpoch, partitionEpoch, ok := p.isrChange(time.Now(), b.cfg.ReplicaLagTimeMax, ineligible)
 	if !ok {
 		return
 	}

@@ -306,8 +306,8 @@ func (p *partition) canJoin(f *followerState) bool {
 // isrChange is the ISR this leader should ask the controller for now, with
 // the partition epoch to ask against, or ok false for none: followers that
 // have not caught up for lag leave, followers that caught up join —
-// except those of brokers shuttingDown says are shutting down.
-func (p *partition) isrChange(now time.Time, lag time.Duration, shuttingDown func(int32) bool) (isr []int32, leaderEpoch, partitionEpoch int32, ok bool) {
+// except those of brokers ineligible says may not (dead, or shutting down).
+func (p *partition) isrChange(now time.Time, lag time.Duration, ineligible func(int32) bool) (isr []int32, leaderEpoch, partitionEpoch int32, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.state.Leader != p.self || p.alterInFlight {
@@ -323,7 +323,7 @@ func (p *partition) isrChange(now time.Time, lag time.Duration, shuttingDown fun
 		// they have what they need and are fetching (a silent one whose
 		// log end happens to equal the high watermark stays out).
 		in, recent := p.state.InSync(id), now.Sub(f.caughtUp) <= lag
-		if recent && (in || p.canJoin(f) && !shuttingDown(id)) {
+		if recent && (in || p.canJoin(f) && !ineligible(id)) {
 			isr = append(isr, id)
 		}
 	}
