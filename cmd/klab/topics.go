@@ -17,8 +17,8 @@ import (
 )
 
 const topicsHelp = `klab topics create   --topic T [--partitions N] [--replication-factor R] [--config name=value ...]
-klab topics list
-klab topics describe [--topic T] [--under-replicated-partitions | --unavailable-partitions]
+klab topics list     [--exclude-internal]
+klab topics describe [--topic T] [--under-replicated-partitions | --unavailable-partitions] [--exclude-internal]
 klab topics delete   --topic T
 All take --bootstrap-server host:port (default 127.0.0.1:9092), as kafka-topics does.`
 
@@ -50,6 +50,7 @@ func runTopics(args []string) error {
 	fs.Var(configs, "config", "a topic config, name=value; repeat for more")
 	underReplicated := fs.Bool("under-replicated-partitions", false, "describe: only the partitions whose ISR is smaller than their replicas")
 	unavailable := fs.Bool("unavailable-partitions", false, "describe: only the partitions with no leader")
+	excludeInternal := fs.Bool("exclude-internal", false, "list, describe: leave out internal topics (__consumer_offsets), which kafka-topics shows unless asked")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func runTopics(args []string) error {
 		}
 		fmt.Printf("Created topic %s.\n", *topic)
 	case "list":
-		topics, err := adm.ListTopics(ctx)
+		topics, err := listTopics(ctx, adm, *excludeInternal)
 		if err != nil {
 			return err
 		}
@@ -100,7 +101,7 @@ func runTopics(args []string) error {
 		case *unavailable:
 			only = func(p kadm.PartitionDetail) bool { return p.Leader < 0 }
 		}
-		return describeTopics(ctx, adm, names, only)
+		return describeTopics(ctx, adm, names, *excludeInternal, only)
 	case "delete":
 		if err := needTopic(); err != nil {
 			return err
@@ -127,13 +128,23 @@ func errorDetail(err error, message string) error {
 	return err
 }
 
+// listTopics lists the named topics, or all of them: the internal ones
+// too (__consumer_offsets) unless excludeInternal, as kafka-topics does
+// (kadm's ListTopics leaves them out).
+func listTopics(ctx context.Context, adm *kadm.Client, excludeInternal bool, names ...string) (kadm.TopicDetails, error) {
+	if excludeInternal {
+		return adm.ListTopics(ctx, names...)
+	}
+	return adm.ListTopicsWithInternal(ctx, names...)
+}
+
 // describeTopics prints topics as kafka-topics --describe does: a line per
 // topic with the configs set on it, then a line per partition. With only,
 // it prints the partitions only chooses, and no topic lines, as
 // kafka-topics --under-replicated-partitions and --unavailable-partitions
 // do: during a rolling restart, an empty answer says the next broker may go.
-func describeTopics(ctx context.Context, adm *kadm.Client, names []string, only func(kadm.PartitionDetail) bool) error {
-	topics, err := adm.ListTopics(ctx, names...)
+func describeTopics(ctx context.Context, adm *kadm.Client, names []string, excludeInternal bool, only func(kadm.PartitionDetail) bool) error {
+	topics, err := listTopics(ctx, adm, excludeInternal, names...)
 	if err != nil {
 		return err
 	}

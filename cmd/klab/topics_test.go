@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"klab.dev/klab/broker"
 )
@@ -47,6 +50,23 @@ func TestTopicsCommandsWithKafkaTopicsFlags(t *testing.T) {
 	assert.Equal(t, "Created topic orders.\n", out)
 
 	out, err = capture(t, func() error { return runTopics([]string{"list", bs}) })
+	require.NoError(t, err)
+	assert.Equal(t, "orders\n", out)
+
+	// A group's commit makes __consumer_offsets, which kafka-topics lists
+	// too, unless --exclude-internal.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	require.NoError(t, err)
+	defer cl.Close()
+	commit := kadm.Offsets{}
+	commit.Add(kadm.Offset{Topic: "orders", Partition: 0, At: 0, LeaderEpoch: -1})
+	committed, err := kadm.NewClient(cl).CommitOffsets(context.Background(), "billing", commit)
+	require.NoError(t, err)
+	require.NoError(t, committed.Error())
+	out, err = capture(t, func() error { return runTopics([]string{"list", bs}) })
+	require.NoError(t, err)
+	assert.Equal(t, "__consumer_offsets\norders\n", out)
+	out, err = capture(t, func() error { return runTopics([]string{"list", bs, "--exclude-internal"}) })
 	require.NoError(t, err)
 	assert.Equal(t, "orders\n", out)
 
