@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +63,10 @@ type Options struct {
 	// Interval is how often the page is sent a new view when the cluster
 	// changed; default 500ms.
 	Interval time.Duration
+	// Hosts are host names, besides IP addresses, localhost and the
+	// machine's own name, that requests may name in their Host header
+	// (checkHost says why).
+	Hosts []string
 }
 
 // Handler is the console: the page, its API and, if given, /metrics.
@@ -82,7 +89,31 @@ func Handler(o Options) http.Handler {
 	if o.Controls != nil {
 		mux.HandleFunc("POST /api/brokers/{id}/{action}", s.act)
 	}
-	return mux
+	hosts := o.Hosts
+	if name, err := os.Hostname(); err == nil {
+		hosts = append(slices.Clone(hosts), name)
+	}
+	return checkHost(mux, hosts)
+}
+
+// checkHost refuses a request whose Host names neither an IP address,
+// localhost, nor one of hosts. A page of another site can rename itself to
+// 127.0.0.1 after it loaded (DNS rebinding) and then read this console, or
+// press its buttons, as if it were the console's own page; its requests
+// still carry its own name in Host, and are refused here.
+func checkHost(next http.Handler, hosts []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		host = strings.Trim(host, "[]")
+		if net.ParseIP(host) == nil && host != "localhost" && !strings.HasSuffix(host, ".localhost") && !slices.Contains(hosts, host) {
+			http.Error(w, "this console answers to its address, localhost or an IP address, not "+r.Host, http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type server struct {
@@ -90,24 +121,45 @@ type server struct {
 
 	// One view serves every page open at the same moment: ten students'
 	// browsers cost the cluster one round of /api/local, not ten.
-	mu      sync.Mutex
-	last    Cluster
-	lastErr error
-	lastAt  time.Time
+	// gathering lets one request at a time make a new view (the others
+	// wait for it and take it); mu guards the view, never held while one
+	// is made, so that a control is not held up by a slow broker.
+	gathering sync.Mutex
+	mu        sync.Mutex
+	last      Cluster
+	lastErr   error
+	lastAt    time.Time
 }
+
+// gatherTimeout bounds the making of a view.
+const gatherTimeout = 3 * time.Second
 
 // snapshot returns a view at most half an interval old.
 func (s *server) snapshot(ctx context.Context) (Cluster, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if time.Since(s.lastAt) < s.o.Interval/2 {
-		return s.last, s.lastErr
+	fresh := func() (Cluster, error, bool) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.last, s.lastErr, time.Since(s.lastAt) < s.o.Interval/2
 	}
+	if c, err, ok := fresh(); ok {
+		return c, err
+	}
+	s.gathering.Lock()
+	defer s.gathering.Unlock()
+	if c, err, ok := fresh(); ok { // made while this one waited
+		return c, err
+	}
+	// The view is everyone's: a page that leaves while it is made must
+	// not leave the others an error.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), gatherTimeout)
+	defer cancel()
 	c, err := s.o.Snapshot(ctx)
 	if err == nil && s.o.Controls != nil {
 		c.Processes = s.o.Controls.Processes()
 	}
+	s.mu.Lock()
 	s.last, s.lastErr, s.lastAt = c, err, time.Now()
+	s.mu.Unlock()
 	return c, err
 }
 

@@ -140,3 +140,42 @@ func TestFromConsolesAsksTheNextWhenOneIsDown(t *testing.T) {
 	_, err := none(context.Background())
 	assert.ErrorContains(t, err, "no broker's console answers")
 }
+
+// A page of another site that renamed itself to 127.0.0.1 (DNS rebinding)
+// still names itself in Host: it can neither read the view nor act.
+func TestRequestsNamingAnotherHostAreRefused(t *testing.T) {
+	ctl := &controls{}
+	srv := httptest.NewServer(Handler(Options{Snapshot: func(context.Context) (Cluster, error) { return Cluster{}, nil }, Controls: ctl, Hosts: []string{"classroom"}}))
+	defer srv.Close()
+	do := func(method, path, host string) int {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.Host = host
+		req.Header.Set("X-Klab-Control", "1")
+		req.Header.Set("Origin", "http://"+host)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusMisdirectedRequest, do(http.MethodPost, "/api/brokers/1/kill", "evil.example:48090"))
+	assert.Equal(t, http.StatusMisdirectedRequest, do(http.MethodGet, "/api/cluster", "evil.example:48090"))
+	assert.Empty(t, ctl.acts)
+	assert.Equal(t, http.StatusOK, do(http.MethodGet, "/api/cluster", "localhost:48090"))
+	assert.Equal(t, http.StatusOK, do(http.MethodGet, "/api/cluster", "classroom:48090"))
+	assert.Equal(t, http.StatusOK, do(http.MethodGet, "/api/cluster", "[::1]:48090"))
+	assert.Equal(t, http.StatusNoContent, do(http.MethodPost, "/api/brokers/1/kill", "127.0.0.1:48090"))
+}
+
+// A page that leaves while the view is made leaves no error to the others.
+func TestAViewIsNotSpoiledByAPageThatLeft(t *testing.T) {
+	srv := &server{o: Options{Interval: time.Hour, Snapshot: func(ctx context.Context) (Cluster, error) {
+		return Cluster{Served: 1}, ctx.Err()
+	}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := srv.snapshot(ctx)
+	require.NoError(t, err)
+	c, err := srv.snapshot(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), c.Served)
+}

@@ -163,7 +163,9 @@ type GroupView struct {
 }
 
 // LagRow is one partition of a group: committed offset, log end, lag and
-// the member that owns it. Offsets are -1 where unknown (no commit yet, or
+// the member that owns it. LogEnd is named after kafka-consumer-groups'
+// LOG-END-OFFSET column, which shows, as here, the high watermark: the end
+// of what a consumer can read, not the leader's log end offset. Offsets are -1 where unknown (no commit yet, or
 // the leader did not answer).
 type LagRow struct {
 	Topic     string `json:"topic"`

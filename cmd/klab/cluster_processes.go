@@ -186,13 +186,11 @@ func (bp *brokerProcesses) Processes() map[int32]string {
 func (bp *brokerProcesses) stopAll(grace time.Duration) {
 	bp.mu.Lock()
 	bp.stopping = true
-	var running []*exec.Cmd
 	for _, p := range bp.procs {
 		if p.paused {
 			p.cmd.Process.Signal(syscall.SIGCONT)
 		}
 		p.cmd.Process.Signal(syscall.SIGTERM)
-		running = append(running, p.cmd)
 	}
 	bp.mu.Unlock()
 	done := make(chan struct{})
@@ -200,9 +198,11 @@ func (bp *brokerProcesses) stopAll(grace time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(grace):
-		for _, cmd := range running {
-			cmd.Process.Kill()
+		bp.mu.Lock()
+		for _, p := range bp.procs { // those still running, whenever started
+			p.cmd.Process.Kill()
 		}
+		bp.mu.Unlock()
 		<-done
 	}
 }
