@@ -47,11 +47,7 @@ func (b *Broker) ConsoleAddr() string {
 	if !ok || !tcp.IP.IsUnspecified() {
 		return b.consoleLn.Addr().String()
 	}
-	host, _, err := net.SplitHostPort(b.addr)
-	if err != nil {
-		host = tcp.IP.String()
-	}
-	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+	return net.JoinHostPort(advertisedHost(b.addr), strconv.Itoa(tcp.Port))
 }
 
 // serveConsole serves the console on the address listenConsole bound.
@@ -66,6 +62,8 @@ func (b *Broker) serveConsole() {
 			Snapshot: func(ctx context.Context) (console.Cluster, error) { return console.Gather(ctx, src, b.consoleClient) },
 			Local:    src.Local,
 			Metrics:  b.metricsHandler(),
+			// The other brokers ask this console where they reach the broker.
+			Hosts: []string{advertisedHost(b.addr)},
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return b.ctx },
@@ -77,6 +75,15 @@ func (b *Broker) serveConsole() {
 			b.log.Warn("console stopped", "err", err)
 		}
 	}()
+}
+
+// advertisedHost is the host of a host:port address.
+func advertisedHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
 }
 
 // closeConsole stops the console; the event streams of open pages end
