@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,13 +20,7 @@ import (
 // broker stop`: one found in the cluster's layout (<dir>/broker-N), one by
 // its own data directory.
 func TestBrokerStopStopsABrokerProcessCleanly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the klab binary and runs three processes")
-	}
-	bin := filepath.Join(t.TempDir(), "klab")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := buildKlab(t)
 	dir := t.TempDir()
 	c, err := startProcesses(bin, dir, 3)
 	require.NoError(t, err)

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,13 +22,7 @@ import (
 // again, pause one and resume it. Each time the console's view shows what
 // happened: the process state, and the broker dead or alive.
 func TestClusterConsoleControlsTheBrokers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the klab binary and runs three processes")
-	}
-	bin := filepath.Join(t.TempDir(), "klab")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := buildKlab(t)
 
 	const n = 3
 	addrs, err := membership.FreeLoopbackAddrs(3 * n)

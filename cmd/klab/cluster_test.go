@@ -20,13 +20,7 @@ import (
 // with SIGKILL and started again with the same flags: it comes back with
 // its data, catches up and rejoins the ISR.
 func TestBrokerProcessesSurviveSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the klab binary and runs three processes")
-	}
-	bin := filepath.Join(t.TempDir(), "klab")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
+	bin := buildKlab(t)
 	dir := t.TempDir()
 	c, err := startProcesses(bin, dir, 3)
 	require.NoError(t, err)
@@ -93,4 +87,18 @@ func TestBrokerProcessesSurviveSIGKILL(t *testing.T) {
 		return got.HighWatermark == 20
 	}, 20*time.Second, 50*time.Millisecond)
 	require.NotEmpty(t, got.RecordBatches)
+}
+
+// buildKlab builds the klab binary for a test that runs broker processes;
+// under -short such tests are skipped.
+func buildKlab(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the klab binary and runs three processes")
+	}
+	bin := filepath.Join(t.TempDir(), "klab")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+	return bin
 }
