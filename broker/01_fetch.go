@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,14 +35,37 @@ import (
 // log start offset, v7 fetch sessions (KIP-227; klab answers session id 0,
 // none, so clients send full fetches), v9 the current leader epoch
 // (KIP-320), v11 the rack and the preferred read replica (KIP-392), v12 is
-// flexible.
-func init() { register(kmsg.Fetch, 4, 12, handleFetch) }
+// flexible, v13 names topics by id (KIP-516; an unknown id is
+// UNKNOWN_TOPIC_ID), v14 only adds an error of tiered storage, v15 moves
+// the replica id into replica_state (KIP-903), v16 gives the new leader's
+// id, epoch and address with NOT_LEADER_OR_FOLLOWER and
+// FENCED_LEADER_EPOCH (KIP-951, current_leader.go).
+func init() { register(kmsg.Fetch, 4, 16, handleFetch) }
 
 func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.FetchRequest)
+	if r.version >= 15 {
+		req.ReplicaID = req.ReplicaState.ID
+	}
+	if r.version >= 13 {
+		b.topicNamesByID(req)
+	}
 	resp := b.fetchWait(ctx, req, r.version)
 	b.metrics.fetched(req.ReplicaID, resp)
 	return resp, nil
+}
+
+// topicNamesByID fills in the name of each topic a Fetch v13+ asks for by
+// id; a topic this broker does not know by that id keeps an empty name,
+// and fetchOnce answers its partitions UNKNOWN_TOPIC_ID.
+func (b *Broker) topicNamesByID(req *kmsg.FetchRequest) {
+	im := b.ctrl.Image()
+	for i := range req.Topics {
+		req.Topics[i].Topic = ""
+		if t := im.TopicByID(req.Topics[i].TopicID); t != nil {
+			req.Topics[i].Topic = t.Name
+		}
+	}
 }
 
 // fetchWait answers a Fetch once it has min_bytes of records, or at
@@ -80,7 +104,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 	reader := fetchReader{replica: req.ReplicaID, rack: req.Rack, followerReads: version >= 11}
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		for i := range rt.Partitions {
 			limit := min(int(rt.Partitions[i].PartitionMaxBytes), budget-total)
 			if limit <= 0 && total == 0 {
@@ -94,6 +118,12 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 			}
 			if err != nil {
 				sp.ErrorCode, sp.RecordBatches, failed = b.code(err), nil, true
+				switch {
+				case version >= 13 && rt.Topic == "":
+					sp.ErrorCode = kerr.UnknownTopicID.Code
+				case version >= 16 && (errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, kerr.FencedLeaderEpoch)):
+					resp.Brokers = b.hintFetch(&sp, rt.Topic, resp.Brokers)
+				}
 			}
 			if sp.PreferredReadReplica >= 0 {
 				failed = true // answer now: the consumer goes elsewhere
@@ -110,6 +140,28 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, total, failed
+}
+
+// hintFetch puts the leader hint in a refused partition's answer and the
+// leader's address in the response's brokers, once (KIP-951).
+func (b *Broker) hintFetch(sp *kmsg.FetchResponseTopicPartition, topic string, brokers []kmsg.FetchResponseBroker) []kmsg.FetchResponseBroker {
+	p, err := b.partitionOf(topic, sp.Partition)
+	if err != nil {
+		return brokers
+	}
+	h := b.currentLeader(p)
+	if !h.known {
+		return brokers
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = h.id, h.epoch
+	for _, br := range brokers {
+		if br.NodeID == h.id {
+			return brokers
+		}
+	}
+	br := kmsg.NewFetchResponseBroker()
+	br.NodeID, br.Host, br.Port, br.Rack = h.id, h.host, h.port, h.rack
+	return append(brokers, br)
 }
 
 // followerStartBehind reports whether a follower's log start offset, as

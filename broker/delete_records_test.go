@@ -61,12 +61,15 @@ func fetchErrorAt(t *testing.T, cl *kgo.Client, topic string, offset int64) erro
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxBytes = -1, 1<<20
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
+	topics, err := kadm.NewClient(cl).ListTopics(ctxT(t), topic)
+	require.NoError(t, err)
+	// By name up to v12, by id from v13 (KIP-516): franz-go picks the
+	// version, the newest the broker speaks.
+	rt.Topic, rt.TopicID = topic, topics[topic].ID
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.FetchOffset, rp.PartitionMaxBytes = offset, 1<<20
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	req.SetVersion(11) // by topic name: v13 asks by topic id
 	resp, err := req.RequestWith(ctxT(t), cl)
 	require.NoError(t, err)
 	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)

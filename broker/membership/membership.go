@@ -69,6 +69,14 @@ type Membership struct {
 	mu      sync.Mutex
 	alive   map[int32]Member
 	changed chan struct{}
+	// refused are members, each in one life, whose listener refused a
+	// connection after accepting one (refused.go): out of Alive though
+	// gossip still lists them. watches are the connections held to the
+	// others' listeners to notice; closing stops new ones.
+	refused  map[int32]Member
+	watches  map[int32]*watch
+	watchers sync.WaitGroup
+	closing  bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -79,7 +87,8 @@ func Join(cfg Config) (*Membership, error) {
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = 250 * time.Millisecond
 	}
-	m := &Membership{cfg: cfg, log: cfg.Logger, alive: map[int32]Member{}, changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	m := &Membership{cfg: cfg, log: cfg.Logger, alive: map[int32]Member{}, changed: make(chan struct{}),
+		refused: map[int32]Member{}, watches: map[int32]*watch{}, stop: make(chan struct{}), done: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -188,13 +197,17 @@ func (m *Membership) rejoin() {
 	}
 }
 
-// Alive returns the members alive now, by id, this broker included.
+// Alive returns the members alive now, by id, this broker included:
+// those gossip says are alive, except any whose listener refused a
+// connection in the life gossip shows (refused.go).
 func (m *Membership) Alive() map[int32]Member {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make(map[int32]Member, len(m.alive))
 	for k, v := range m.alive {
-		out[k] = v
+		if m.refused[k] != v {
+			out[k] = v
+		}
 	}
 	return out
 }
@@ -212,14 +225,31 @@ func (m *Membership) Close() error {
 	close(m.stop)
 	<-m.done
 	m.list.Leave(time.Second)
-	return m.list.Shutdown()
+	err := m.list.Shutdown()
+	m.stopWatches()
+	return err
 }
 
 // Kill stops gossiping without a word, as a crash would.
 func (m *Membership) Kill() error {
 	close(m.stop)
 	<-m.done
-	return m.list.Shutdown()
+	err := m.list.Shutdown()
+	m.stopWatches()
+	return err
+}
+
+// stopWatches closes the connections held to the others' listeners and
+// waits for their goroutines.
+func (m *Membership) stopWatches() {
+	m.mu.Lock()
+	m.closing = true
+	for id, w := range m.watches {
+		w.cancel()
+		delete(m.watches, id)
+	}
+	m.mu.Unlock()
+	m.watchers.Wait()
 }
 
 func (m *Membership) update(n *memberlist.Node, alive bool) {
@@ -239,6 +269,12 @@ func (m *Membership) update(n *memberlist.Node, alive bool) {
 		delete(m.alive, mem.ID)
 	}
 	m.log.Info("membership", "broker", mem.ID, "alive", alive, "members", len(m.alive))
+	m.watchMembers()
+	m.notify()
+}
+
+// notify wakes whoever waits on Changed. The caller holds m.mu.
+func (m *Membership) notify() {
 	close(m.changed)
 	m.changed = make(chan struct{})
 }

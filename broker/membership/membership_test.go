@@ -61,3 +61,60 @@ func TestMembersGossipOnHeldSockets(t *testing.T) {
 	require.NoError(t, err, "the held UDP socket was closed")
 	pc2.Close()
 }
+
+// TestAClosedListenerIsDeadAtOnce: a broker whose Kafka listener refuses
+// connections, after it accepted one, is out of the others' Alive at once,
+// while gossip still lists it (here it keeps gossiping: only the listener
+// closes, as when a process dies and the kernel closes its sockets); and
+// back once its listener accepts again in the same life.
+func TestAClosedListenerIsDeadAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	accepted := make(chan net.Conn, 16)
+	serve := func(ln net.Listener) {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}
+	go serve(ln)
+
+	watcher, err := membership.Join(membership.Config{Self: membership.Member{ID: 1, Addr: "127.0.0.1:9001"}, Gossip: "127.0.0.1:0"})
+	require.NoError(t, err)
+	defer watcher.Close()
+	watched, err := membership.Join(membership.Config{Self: membership.Member{ID: 2, Addr: addr, Incarnation: 7}, Gossip: "127.0.0.1:0", Seeds: []string{watcher.Addr()}})
+	require.NoError(t, err)
+	defer watched.Close()
+	require.Eventually(t, func() bool { return len(watcher.Alive()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	var held net.Conn
+	select {
+	case held = <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watcher never connected to the listener")
+	}
+
+	changed := watcher.Changed()
+	ln.Close()
+	held.Close()
+	start := time.Now()
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change noticed")
+	}
+	_, alive := watcher.Alive()[2]
+	require.False(t, alive, "a refusing listener is a dead broker")
+	t.Logf("out of Alive %v after its listener closed", time.Since(start))
+	require.Less(t, time.Since(start), time.Second, "at once, not after gossip's failure detection")
+
+	ln2, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	defer ln2.Close()
+	go serve(ln2)
+	require.Eventually(t, func() bool { _, ok := watcher.Alive()[2]; return ok }, 10*time.Second, 10*time.Millisecond,
+		"accepting again in the same life, it is alive again")
+}

@@ -72,7 +72,9 @@ func TestBrokerProcessesSurviveSIGKILL(t *testing.T) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = -1, 100, 1<<20
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = "orders"
+	topics, err := kadm.NewClient(one).ListTopics(ctx, "orders")
+	require.NoError(t, err)
+	rt.Topic, rt.TopicID = "orders", topics["orders"].ID // the name up to Fetch v12, the id from v13
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
 	rt.Partitions = append(rt.Partitions, rp)
