@@ -81,7 +81,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 				sp.BaseOffset = 0
 			}
 			if errors.Is(err, kerr.NotLeaderForPartition) && r.version >= 10 {
-				resp.Brokers = hintProduce(&sp, b.currentLeader(p), resp.Brokers)
+				resp.Brokers = hintProduce(&sp, b.currentLeader(rt.Topic, rp.Partition), resp.Brokers)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -145,11 +145,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 // hintFetch puts the leader hint in a refused partition's answer and the
 // leader's address in the response's brokers, once (KIP-951).
 func (b *Broker) hintFetch(sp *kmsg.FetchResponseTopicPartition, topic string, brokers []kmsg.FetchResponseBroker) []kmsg.FetchResponseBroker {
-	p, err := b.partitionOf(topic, sp.Partition)
-	if err != nil {
-		return brokers
-	}
-	h := b.currentLeader(p)
+	h := b.currentLeader(topic, sp.Partition)
 	if !h.known {
 		return brokers
 	}

@@ -24,12 +24,15 @@ type leaderHint struct {
 	known     bool // a live broker other than this one leads
 }
 
-// currentLeader is the hint for p: known only when another broker, alive,
-// leads it in this broker's metadata.
-func (b *Broker) currentLeader(p *partition) leaderHint {
-	p.mu.Lock()
-	leader, epoch := p.state.Leader, p.state.LeaderEpoch
-	p.mu.Unlock()
+// currentLeader is the hint for a partition: known only when another
+// broker, alive, leads it in this broker's metadata. This broker need not
+// hold a replica of it.
+func (b *Broker) currentLeader(topic string, index int32) leaderHint {
+	t := b.ctrl.Image().Topic(topic)
+	if t == nil || index < 0 || int(index) >= len(t.Partitions) {
+		return leaderHint{id: -1, epoch: -1}
+	}
+	leader, epoch := t.Partitions[index].Leader, t.Partitions[index].LeaderEpoch
 	if leader < 0 || leader == b.cfg.NodeID {
 		return leaderHint{id: -1, epoch: -1}
 	}

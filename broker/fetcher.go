@@ -182,7 +182,19 @@ func (f *fetcher) run() {
 			err = f.truncateAll(conn, parts)
 		}
 		if err == nil {
-			err = f.fetchOnce(conn, parts)
+			err = f.fetchInterruptible(conn, parts)
+		}
+		if errors.Is(err, errInterrupted) {
+			// A partition was added while the fetch was parked at the
+			// leader, which answers it only when one of its partitions
+			// has records, or after replica.fetch.wait.max.ms: a new
+			// topic's first acks=all produce would wait that long for
+			// this replica. The parked request holds the connection (a
+			// broker answers one request at a time per connection), so
+			// drop it and fetch again, with the new partition, at once.
+			conn.Close()
+			conn = nil
+			continue
 		}
 		if errors.Is(err, errNoProgress) {
 			// Every partition failed: the leader has not caught up with
@@ -206,9 +218,40 @@ func (f *fetcher) run() {
 	}
 }
 
+// errInterrupted is a fetch abandoned because a partition was added.
+var errInterrupted = errors.New("fetch interrupted: a partition was added")
+
+// fetchInterruptible is fetchOnce, abandoned (errInterrupted) if a
+// partition is added meanwhile. A wake that comes after the fetch is
+// lost, which is harmless: the next round's snapshot has the partition.
+func (f *fetcher) fetchInterruptible(conn *client.Conn, parts map[*partition]following) error {
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	added := make(chan struct{})
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-f.wake:
+			close(added)
+			cancel()
+		case <-done:
+		}
+	}()
+	err := f.fetchOnce(ctx, conn, parts)
+	select {
+	case <-added:
+		if err != nil && f.ctx.Err() == nil {
+			return errInterrupted
+		}
+	default:
+	}
+	return err
+}
+
 // fetchOnce sends one Fetch for every truncated partition and appends what
 // comes back.
-func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) error {
+func (f *fetcher) fetchOnce(ctx context.Context, conn *client.Conn, parts map[*partition]following) error {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = f.b.cfg.NodeID
 	req.MaxWaitMillis = int32(f.b.cfg.ReplicaFetchWaitMax.Milliseconds())
@@ -249,7 +292,7 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 	if len(req.Topics) == 0 {
 		return errNoProgress // every partition is still waiting to truncate, or throttled
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.b.cfg.ReplicaFetchWaitMax+5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, f.b.cfg.ReplicaFetchWaitMax+5*time.Second)
 	defer cancel()
 	raw, err := conn.Request(ctx, req)
 	if err != nil {
