@@ -32,9 +32,8 @@ import (
 // FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH (KIP-320).
 //
 // Version notes: v4 adds the isolation level and last stable offset, v5 the
-// log start offset, v7 fetch sessions (KIP-227; klab answers session id 0,
-// none, so clients send full fetches), v9 the current leader epoch
-// (KIP-320), v11 the rack and the preferred read replica (KIP-392), v12 is
+// log start offset, v7 fetch sessions (KIP-227, fetch_session.go), v9 the
+// current leader epoch (KIP-320), v11 the rack and the preferred read replica (KIP-392), v12 is
 // flexible, v13 names topics by id (KIP-516; an unknown id is
 // UNKNOWN_TOPIC_ID), v14 only adds an error of tiered storage, v15 moves
 // the replica id into replica_state (KIP-903), v16 gives the new leader's
@@ -47,10 +46,41 @@ func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, err
 	if r.version >= 15 {
 		req.ReplicaID = req.ReplicaState.ID
 	}
-	if r.version >= 13 {
+	byID := r.version >= 13
+	if byID {
 		b.topicNamesByID(req)
 	}
-	resp := b.fetchWait(ctx, req, r.version)
+	var resp *kmsg.FetchResponse
+	switch {
+	case req.SessionEpoch < 0: // a full fetch, without a session
+		if req.SessionID != 0 {
+			b.sessions.close(req.SessionID)
+		}
+		resp = b.fetchWait(ctx, req, r.version)
+	case req.SessionEpoch == 0: // a full fetch that opens a session
+		resp = b.fetchWait(ctx, req, r.version)
+		if s := b.sessions.open(req.SessionID, req, byID); s != nil {
+			s.remember(resp, byID)
+			resp.SessionID = s.id
+		}
+	default: // incremental: the session's partitions, answered with news only
+		s, err := b.sessions.take(req.SessionID, req.SessionEpoch)
+		if err != nil {
+			resp = req.ResponseKind().(*kmsg.FetchResponse)
+			resp.ErrorCode = b.code(err)
+			return resp, nil
+		}
+		s.mu.Lock() // a client sends one request per session at a time; a hostile one must not race it
+		s.update(req, byID)
+		full := s.full(req, byID)
+		if byID {
+			b.topicNamesByID(full)
+		}
+		resp = b.fetchWait(ctx, full, r.version)
+		s.news(resp, byID, true)
+		s.mu.Unlock()
+		resp.SessionID = s.id
+	}
 	b.metrics.fetched(req.ReplicaID, resp)
 	return resp, nil
 }

@@ -1,0 +1,231 @@
+package broker
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fetch sessions (KIP-227). A consumer of hundreds of partitions, or a
+// follower replicating them, sends a Fetch every few milliseconds; most
+// partitions have not changed since the last one. With a session, the
+// broker remembers the partitions and what it last told about each; the
+// fetcher then sends only the partitions whose fetch position changed
+// (and those to forget), and the broker answers only the partitions with
+// news: records, or a changed high watermark, last stable offset, log
+// start offset, preferred read replica, or an error.
+//
+// The session's epoch orders its requests: 0 opens one (a full fetch;
+// the answer carries the new session id), then 1, 2, ... are incremental;
+// -1 is a full fetch without a session (and closes the one named).
+// A session id the broker does not know is FETCH_SESSION_ID_NOT_FOUND, a
+// wrong epoch INVALID_FETCH_SESSION_EPOCH: the fetcher starts over with a
+// full fetch.
+
+// maxFetchSessions is max.incremental.fetch.session.cache.slots: past
+// it, a session is opened only in place of one idle for
+// fetchSessionIdle; otherwise the fetcher goes on with full fetches.
+const (
+	maxFetchSessions = 1000
+	fetchSessionIdle = 2 * time.Minute
+)
+
+// fetchSessions is the broker's session cache.
+type fetchSessions struct {
+	mu   sync.Mutex
+	next int32
+	byID map[int32]*fetchSession
+}
+
+func newFetchSessions() *fetchSessions {
+	return &fetchSessions{byID: map[int32]*fetchSession{}}
+}
+
+// fetchSession is one fetcher's partitions, in the order it first asked
+// for them, and what the broker last answered for each.
+type fetchSession struct {
+	// mu is held by the request using the session, from update to news.
+	mu       sync.Mutex
+	id       int32
+	epoch    int32 // the epoch the next request must carry
+	lastUsed time.Time
+	parts    []*sessionPartition
+	index    map[sessionKey]int
+}
+
+// sessionKey names a partition as the fetcher does: by topic name up to
+// Fetch v12, by topic id from v13.
+type sessionKey struct {
+	topic     string
+	id        [16]byte
+	partition int32
+}
+
+// sessionPartition is a partition of a session: the fetch position last
+// asked for, and the values last answered.
+type sessionPartition struct {
+	key                       sessionKey
+	ask                       kmsg.FetchRequestTopicPartition
+	sent                      bool // answered at least once
+	hwm, lastStable, logStart int64
+	preferred                 int32
+}
+
+// open creates a session for the partitions of a full fetch, or returns
+// nil when the cache is full of sessions in use. A session id the request
+// carried is closed first.
+func (fs *fetchSessions) open(closing int32, req *kmsg.FetchRequest, byID bool) *fetchSession {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	delete(fs.byID, closing)
+	now := time.Now()
+	if len(fs.byID) >= maxFetchSessions {
+		for id, s := range fs.byID {
+			if now.Sub(s.lastUsed) > fetchSessionIdle {
+				delete(fs.byID, id)
+				break
+			}
+		}
+		if len(fs.byID) >= maxFetchSessions {
+			return nil
+		}
+	}
+	for {
+		fs.next++
+		if fs.next <= 0 {
+			fs.next = 1
+		}
+		if fs.byID[fs.next] == nil {
+			break
+		}
+	}
+	s := &fetchSession{id: fs.next, epoch: 1, lastUsed: now, index: map[sessionKey]int{}}
+	s.update(req, byID)
+	fs.byID[s.id] = s
+	return s
+}
+
+// close forgets a session.
+func (fs *fetchSessions) close(id int32) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	delete(fs.byID, id)
+}
+
+// take finds the session an incremental fetch names and moves its epoch
+// on, or returns the error to answer with.
+func (fs *fetchSessions) take(id, epoch int32) (*fetchSession, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	s := fs.byID[id]
+	switch {
+	case s == nil:
+		return nil, fmt.Errorf("%w: fetch session %d", kerr.FetchSessionIDNotFound, id)
+	case s.epoch != epoch:
+		return nil, fmt.Errorf("%w: fetch session %d expects epoch %d, not %d", kerr.InvalidFetchSessionEpoch, id, s.epoch, epoch)
+	}
+	s.epoch++
+	if s.epoch <= 0 {
+		s.epoch = 1 // after 2^31 fetches, 1 again: 0 and -1 mean open and close
+	}
+	s.lastUsed = time.Now()
+	return s, nil
+}
+
+func keyOf(topic string, id [16]byte, partition int32, byID bool) sessionKey {
+	if byID {
+		return sessionKey{id: id, partition: partition}
+	}
+	return sessionKey{topic: topic, partition: partition}
+}
+
+// update adds the request's partitions to the session or moves their
+// fetch position, and drops its forgotten ones. The caller owns s (it
+// took it from the cache for this request).
+func (s *fetchSession) update(req *kmsg.FetchRequest, byID bool) {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			k := keyOf(rt.Topic, rt.TopicID, rp.Partition, byID)
+			if i, ok := s.index[k]; ok {
+				s.parts[i].ask = rp
+				continue
+			}
+			s.index[k] = len(s.parts)
+			s.parts = append(s.parts, &sessionPartition{key: k, ask: rp})
+		}
+	}
+	for _, ft := range req.ForgottenTopics {
+		for _, partition := range ft.Partitions {
+			k := keyOf(ft.Topic, ft.TopicID, partition, byID)
+			i, ok := s.index[k]
+			if !ok {
+				continue
+			}
+			last := len(s.parts) - 1
+			s.parts[i] = s.parts[last]
+			s.index[s.parts[i].key] = i
+			s.parts = s.parts[:last]
+			delete(s.index, k)
+		}
+	}
+}
+
+// full is the request as a full fetch of every partition in the session,
+// for the broker to read them all.
+func (s *fetchSession) full(req *kmsg.FetchRequest, byID bool) *kmsg.FetchRequest {
+	out := *req
+	out.Topics, out.ForgottenTopics = nil, nil
+	topics := map[sessionKey]int{}
+	for _, sp := range s.parts {
+		tk := sessionKey{topic: sp.key.topic, id: sp.key.id}
+		i, ok := topics[tk]
+		if !ok {
+			i = len(out.Topics)
+			topics[tk] = i
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic, rt.TopicID = sp.key.topic, sp.key.id
+			out.Topics = append(out.Topics, rt)
+		}
+		out.Topics[i].Partitions = append(out.Topics[i].Partitions, sp.ask)
+	}
+	return &out
+}
+
+// remember records what a full answer told of every partition, when the
+// session opens.
+func (s *fetchSession) remember(resp *kmsg.FetchResponse, byID bool) {
+	s.news(resp, byID, false)
+}
+
+// news keeps, in an answer to an incremental fetch, only the partitions
+// with news since the last answer, and remembers what it tells. With
+// filter false, it keeps them all.
+func (s *fetchSession) news(resp *kmsg.FetchResponse, byID, filter bool) {
+	topics := resp.Topics[:0]
+	for _, rt := range resp.Topics {
+		parts := rt.Partitions[:0]
+		for _, rp := range rt.Partitions {
+			i, ok := s.index[keyOf(rt.Topic, rt.TopicID, rp.Partition, byID)]
+			if !ok {
+				continue
+			}
+			sp := s.parts[i]
+			changed := !sp.sent || len(rp.RecordBatches) > 0 || rp.ErrorCode != 0 ||
+				rp.HighWatermark != sp.hwm || rp.LastStableOffset != sp.lastStable ||
+				rp.LogStartOffset != sp.logStart || rp.PreferredReadReplica != sp.preferred
+			sp.sent = true
+			sp.hwm, sp.lastStable, sp.logStart, sp.preferred = rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset, rp.PreferredReadReplica
+			if changed || !filter {
+				parts = append(parts, rp)
+			}
+		}
+		if len(parts) > 0 || !filter {
+			rt.Partitions = parts
+			topics = append(topics, rt)
+		}
+	}
+	resp.Topics = topics
+}
