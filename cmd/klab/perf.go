@@ -17,10 +17,10 @@ const perfHelp = `klab perf log       append and read batches through the log, a
 klab perf recovery  time the recovery of logs of two sizes after an unclean stop
 klab perf produce   produce records to a cluster, as kafka-producer-perf-test does
 klab perf consume   consume records from a cluster, as kafka-consumer-perf-test does
-klab perf compare   produce and consume through klab and through franz-go's kfake, in one run
+klab perf compare   every figure in one run, each against its peer (kfake, mostly) and its target, in one table
 klab perf clients   the course's producer and consumer against franz-go's, on one klab broker
 klab perf replicated  acks=all to three klab brokers (replication factor 3) against one kfake broker
-klab perf failover  SIGKILL a partition leader's process, time until a new leader takes writes
+klab perf failover  SIGKILL a partition leader's process, time until a producer's next write is acknowledged
 klab perf streams   the DSL word count as a streams application against a hand-written loop, in one run
 Add -h after any of them for its flags.`
 

@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"klab.dev/klab/broker"
-	"klab.dev/klab/broker/perf"
+	"klab.dev/klab/cmd/klab/internal/perf"
 	"klab.dev/klab/consumer"
 	"klab.dev/klab/producer"
 	"klab.dev/klab/streams"
