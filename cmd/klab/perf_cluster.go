@@ -28,6 +28,8 @@ func perfProduce(args []string) error {
 	size := fs.Int("record-size", 100, "bytes of each record's value")
 	acks := fs.String("acks", "all", "acks: 0, 1 or all")
 	linger := fs.Int("linger-ms", 5, "linger.ms")
+	clients := fs.Int("clients", 1, "producers sharing the records, each a franz-go client with its own connections")
+	throughput := fs.Int64("throughput", 0, "records/s to pace the run at, as kafka-producer-perf-test's --throughput (0: as fast as it can)")
 	idempotent := fs.Bool("idempotent", true, "enable.idempotence (Kafka's default since 3.0); with true, the run produces\n--num-records four times, plain, idempotent, idempotent, plain, and prints the cost of idempotence as a ratio")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -47,7 +49,7 @@ func perfProduce(args []string) error {
 		}
 		r, err := perf.Produce(ctx, perf.ProduceConfig{
 			Brokers: strings.Split(*bootstrap, ","), Topic: *topic, Records: *records, RecordSize: *size,
-			Acks: *acks, Linger: time.Duration(*linger) * time.Millisecond, Idempotent: idempotent,
+			Acks: *acks, Linger: time.Duration(*linger) * time.Millisecond, Idempotent: idempotent, Clients: *clients, Throughput: *throughput,
 			Progress: new(recordProgress).labelled(label),
 		})
 		if err == nil {

@@ -40,6 +40,11 @@ type MemoryResult struct {
 	After  int64 // once the connections closed and the broker settled, or SettleTimeout passed
 	// Settled is how long after the connections closed After was read.
 	Settled time.Duration
+	// VirtualIdle and VirtualLoaded are the process's address space
+	// (VmSize) idle and under load: memory it asked the system for,
+	// touched or not. Untouched pages are not resident, so a buffer
+	// allocated for a request that never comes shows here first.
+	VirtualIdle, VirtualLoaded int64
 }
 
 // memoryLoadWait is how long the broker is given to act on the
@@ -87,7 +92,10 @@ func Memory(ctx context.Context, cfg MemoryConfig) (MemoryResult, error) {
 	if res.Idle, err = ResidentBytes(pid); err != nil {
 		return res, err
 	}
-	step("broker pid %d ready: VmRSS %s", pid, formatMB(res.Idle))
+	if res.VirtualIdle, err = statusBytes(pid, "VmSize"); err != nil {
+		return res, err
+	}
+	step("broker pid %d ready: VmRSS %s, VmSize %s", pid, formatMB(res.Idle), formatMB(res.VirtualIdle))
 
 	prefix := binary.BigEndian.AppendUint32(nil, uint32(cfg.DeclaredBytes))
 	conns := make([]net.Conn, 0, cfg.Connections)
@@ -115,11 +123,16 @@ func Memory(ctx context.Context, cfg MemoryConfig) (MemoryResult, error) {
 			return res, err
 		}
 		res.Loaded = max(res.Loaded, rss)
+		virtual, err := statusBytes(pid, "VmSize")
+		if err != nil {
+			return res, err
+		}
+		res.VirtualLoaded = max(res.VirtualLoaded, virtual)
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
 			return res, err
 		}
 	}
-	step("%d connections each announced a %d-byte request: VmRSS %s", cfg.Connections, cfg.DeclaredBytes, formatMB(res.Loaded))
+	step("%d connections each announced a %d-byte request: VmRSS %s, VmSize %s", cfg.Connections, cfg.DeclaredBytes, formatMB(res.Loaded), formatMB(res.VirtualLoaded))
 
 	for _, conn := range conns {
 		conn.Close()
@@ -144,7 +157,11 @@ func Memory(ctx context.Context, cfg MemoryConfig) (MemoryResult, error) {
 
 // ResidentBytes reads a process's resident set size, VmRSS in
 // /proc/PID/status (Linux only).
-func ResidentBytes(pid int) (int64, error) {
+func ResidentBytes(pid int) (int64, error) { return statusBytes(pid, "VmRSS") }
+
+// statusBytes reads one of the sizes in /proc/PID/status, which the
+// kernel writes in kB (KiB): "VmRSS:	   12345 kB".
+func statusBytes(pid int, field string) (int64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, err
@@ -152,8 +169,7 @@ func ResidentBytes(pid int) (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		// VmRSS:	   12345 kB
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kb << 10, err
 		}
@@ -161,7 +177,7 @@ func ResidentBytes(pid int) (int64, error) {
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // formatMB writes bytes in megabytes (10^6), as the figures print them.

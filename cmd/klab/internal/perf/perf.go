@@ -76,6 +76,11 @@ type ProduceConfig struct {
 	// BatchSize is batch.size, the most bytes of one batch; zero means
 	// franz-go's default, 1,000,012 (the Java client's is 16,384).
 	BatchSize int
+	// Throughput, if positive, paces the run to this many records per
+	// second, as kafka-producer-perf-test's --throughput does: a latency
+	// measured as fast as the client can send is mostly the time records
+	// wait in the client's own buffer, and says little about the broker.
+	Throughput int64
 	// Clients is how many producers (franz-go clients, each with its own
 	// connections) share the records, taking them in turn; zero means one.
 	Clients int
@@ -159,6 +164,13 @@ func measureProduce(ctx context.Context, cfg ProduceConfig, send func(value []by
 	stop := reportEvery(cfg.Progress, &answered, cfg.Records)
 	start := time.Now()
 	for i := int64(0); i < cfg.Records; i++ {
+		if cfg.Throughput > 0 {
+			// Record i is due i/Throughput seconds after the start; sleeping
+			// less than a millisecond is not worth the call.
+			if wait := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(cfg.Throughput))); wait > time.Millisecond {
+				time.Sleep(wait)
+			}
+		}
 		sent := time.Now()
 		i := i
 		send(value, func(err error) {
