@@ -23,6 +23,7 @@ func perfCompare(args []string) error {
 	size := fs.Int("record-size", 100, "bytes of each record's value")
 	partitions := fs.Int("partitions", 6, "partitions of the figures' topics (but the one-partition figures)")
 	linger := fs.Int("linger-ms", 5, "linger.ms of the producers")
+	rounds := fs.Int("rounds", 3, "how many times to measure each throughput figure; the table shows the round with the median ratio")
 	latencyPace := fs.Int64("latency-throughput", 50_000, "records/s of the paced acks=all RF=3 run whose p99 latency is a figure (0: no such run)")
 	clients := fs.Int("clients", 1, "franz-go producers sharing each produce step's records (each with its own connections)")
 	trials := fs.Int("failover-trials", 5, "how many times the failover figure kills a leader")
@@ -45,17 +46,17 @@ func perfCompare(args []string) error {
 	cfg := perf.FiguresConfig{
 		Records: *records, OnePartitionRecords: *onePartition, FreshTopicRecords: *fresh,
 		RecordSize: *size, Partitions: int32(*partitions), Linger: time.Duration(*linger) * time.Millisecond, Clients: *clients,
-		LatencyThroughput: *latencyPace,
-		FailoverTrials:    *trials, Dir: work, Klab: self,
+		LatencyThroughput: *latencyPace, Rounds: *rounds,
+		FailoverTrials: *trials, Dir: work, Klab: self,
 		Progress: new(recordProgress).report,
 		Step:     func(msg string) { fmt.Fprintln(os.Stderr, "  "+msg) },
 	}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
-	fmt.Printf("klab perf compare: %d franz-go producer(s) per step, %d-byte records, %d partitions (%d records; %d on one partition; %d into a fresh topic), linger.ms=%d; "+
+	fmt.Printf("klab perf compare: %d franz-go producer(s) per step, %d-byte records, %d partitions (%d records; %d on one partition; %d into a fresh topic), linger.ms=%d, median of %d rounds; "+
 		"klab (one broker, or three for RF=3, in this process, data on disk in %s) against kfake (one broker, in memory); failover and memory on `klab broker` processes\n",
-		max(cfg.Clients, 1), cfg.RecordSize, cfg.Partitions, cfg.Records, cfg.OnePartitionRecords, cfg.FreshTopicRecords, *linger, work)
+		max(cfg.Clients, 1), cfg.RecordSize, cfg.Partitions, cfg.Records, cfg.OnePartitionRecords, cfg.FreshTopicRecords, *linger, max(cfg.Rounds, 1), work)
 	figures, err := perf.Figures(ctx, cfg)
 	fmt.Println()
 	printFigures(os.Stdout, figures)

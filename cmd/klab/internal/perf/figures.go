@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -30,6 +31,10 @@ type FiguresConfig struct {
 	// LatencyThroughput is the pace, in records per second, of the run
 	// whose p99 produce latency the replicated figure bounds.
 	LatencyThroughput int64
+	// Rounds is how many times each throughput figure is measured, klab
+	// and kfake taking turns; the figure is the round with the median
+	// ratio. Zero means once.
+	Rounds int
 	// Clients is how many franz-go producers share each produce step's
 	// records, on klab and on kfake alike; zero means one.
 	Clients int
@@ -215,20 +220,35 @@ func (r *figuresRun) produceTo(t Target, topic, acks string, records int64) (Res
 	return res, nil
 }
 
-// both runs measure on klab and on kfake, klab first when klabFirst: the
-// figures take turns at going first, so that neither always meets the
-// page cache and the garbage collector in the state the other left.
-func both(klabFirst bool, klab, kfake func() (Result, error)) (k, f Result, err error) {
-	if klabFirst {
-		if k, err = klab(); err == nil {
-			f, err = kfake()
+// both measures on klab and on kfake, rounds times, and returns the
+// round whose ratio of records/s is the median: on a shared machine one
+// round can meet a neighbour's burst, and the median ignores it. The two
+// take turns at going first (klab first in the first round when
+// klabFirst), so that neither always meets the page cache and the garbage
+// collector in the state the other left.
+func both(rounds int, klabFirst bool, klab, kfake func() (Result, error)) (k, f Result, err error) {
+	type round struct{ k, f Result }
+	results := make([]round, max(rounds, 1))
+	for i := range results {
+		var k, f Result
+		if klabFirst == (i%2 == 0) {
+			if k, err = klab(); err == nil {
+				f, err = kfake()
+			}
+		} else {
+			if f, err = kfake(); err == nil {
+				k, err = klab()
+			}
 		}
-	} else {
-		if f, err = kfake(); err == nil {
-			k, err = klab()
+		if err != nil {
+			return k, f, err
 		}
+		results[i] = round{k, f}
 	}
-	return k, f, err
+	ratio := func(x round) float64 { return x.k.RecordsPerSec() / x.f.RecordsPerSec() }
+	slices.SortFunc(results, func(a, b round) int { return cmp.Compare(ratio(a), ratio(b)) })
+	median := results[len(results)/2]
+	return median.k, median.f, nil
 }
 
 // addRate appends a figure whose target is a least ratio of records/s.
@@ -254,7 +274,7 @@ func (r *figuresRun) produce() error {
 	if err != nil {
 		return err
 	}
-	kr, fr, err := both(true,
+	kr, fr, err := both(r.cfg.Rounds, true,
 		func() (Result, error) { return r.produceTo(k, topicSix, "1", r.cfg.Records) },
 		func() (Result, error) { return r.produceTo(f, topicSix, "1", r.cfg.Records) })
 	if err != nil {
@@ -292,7 +312,7 @@ func (r *figuresRun) consume() error {
 			return res, err
 		}
 	}
-	kr, fr, err := both(false, consume(k), consume(f))
+	kr, fr, err := both(r.cfg.Rounds, false, consume(k), consume(f))
 	if err != nil {
 		return err
 	}
@@ -313,7 +333,7 @@ func (r *figuresRun) replicated() error {
 	if err != nil {
 		return err
 	}
-	kr, fr, err := both(true,
+	kr, fr, err := both(r.cfg.Rounds, true,
 		func() (Result, error) { return r.produceTo(k, topicReplicated, "all", r.cfg.Records) },
 		func() (Result, error) { return r.produceTo(f, topicReplicated, "all", r.cfg.Records) })
 	if err != nil {
@@ -341,7 +361,7 @@ func (r *figuresRun) replicated() error {
 			return res, err
 		}
 	}
-	kr, fr, err = both(false, paced(k), paced(f))
+	kr, fr, err = both(1, false, paced(k), paced(f)) // a latency, not a ratio: one round
 	if err != nil {
 		return err
 	}
@@ -371,14 +391,14 @@ func (r *figuresRun) onePartition() error {
 		return err
 	}
 	n := r.cfg.OnePartitionRecords
-	kr, fr, err := both(false,
+	kr, fr, err := both(r.cfg.Rounds, false,
 		func() (Result, error) { return r.produceTo(k1, topicOne, "1", n) },
 		func() (Result, error) { return r.produceTo(f, topicOne, "1", n) })
 	if err != nil {
 		return err
 	}
 	r.addRate("produce acks=1, 1 partition", kr, fr, 0.8)
-	kr, fr, err = both(true,
+	kr, fr, err = both(r.cfg.Rounds, true,
 		func() (Result, error) { return r.produceTo(k3, topicOneRF3, "all", n) },
 		func() (Result, error) { return r.produceTo(f, topicOneRF3, "all", n) })
 	if err != nil {
