@@ -18,7 +18,7 @@ import (
 func perfCompare(args []string) error {
 	fs := flag.NewFlagSet("perf compare", flag.ContinueOnError)
 	records := fs.Int64("num-records", 1_000_000, "records of each figure on --partitions partitions, on klab and on kfake each")
-	onePartition := fs.Int64("one-partition-records", 200_000, "records of each one-partition figure")
+	onePartition := fs.Int64("one-partition-records", 1_000_000, "records of each one-partition figure")
 	fresh := fs.Int64("fresh-topic-records", 100_000, "records into the fresh topic, and into the warm one")
 	size := fs.Int("record-size", 100, "bytes of each record's value")
 	partitions := fs.Int("partitions", 6, "partitions of the figures' topics (but the one-partition figures)")
