@@ -3,7 +3,9 @@
 // course's own) as Kafka's kafka-producer-perf-test and
 // kafka-consumer-perf-test do (records per second, megabytes per second,
 // produce latency percentiles), kills a leader's process and times what a
-// client sees, and reads a broker process's resident memory. Every
+// client sees, and reads a broker process's resident memory. It also
+// times the commit log against a plain file and its recovery (lesson 01),
+// and a Kafka Streams word count against a hand-written loop. Every
 // throughput figure runs klab beside franz-go's in-process kfake in the
 // same run, so that a ratio, not a machine-dependent rate, says how klab
 // does. The `klab perf` commands are built on it (they add flags, progress
