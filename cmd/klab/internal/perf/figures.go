@@ -99,24 +99,21 @@ func Figures(ctx context.Context, cfg FiguresConfig) ([]Figure, error) {
 	}
 	r := &figuresRun{cfg: cfg, ctx: ctx}
 	defer r.close()
-	steps := []struct {
-		set string
-		run func() error
-	}{
-		{"produce", r.produce},
-		{"consume", r.consume},
-		{"replicated", r.replicated},
-		{"one-partition", r.onePartition},
-		{"fresh-topic", r.freshTopic},
-		{"failover", r.failover},
-		{"memory", r.memory},
+	runs := map[string]func() error{
+		"produce":       r.produce,
+		"consume":       r.consume,
+		"replicated":    r.replicated,
+		"one-partition": r.onePartition,
+		"fresh-topic":   r.freshTopic,
+		"failover":      r.failover,
+		"memory":        r.memory,
 	}
-	for _, s := range steps {
-		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, s.set) {
+	for _, set := range FigureSets {
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, set) {
 			continue
 		}
-		if err := s.run(); err != nil {
-			return r.figures, fmt.Errorf("%s: %w", s.set, err)
+		if err := runs[set](); err != nil {
+			return r.figures, fmt.Errorf("%s: %w", set, err)
 		}
 	}
 	return r.figures, nil
@@ -130,18 +127,19 @@ type figuresRun struct {
 	figures []Figure
 
 	klab1, klab3, kfake *Target
-	// filled says the six-partition topic on klab1 and kfake holds the
-	// records the consume figure reads.
+	// filled says topicWide, on klab1 and on kfake, holds the records the
+	// consume figure reads.
 	filled bool
 }
 
-// The figures' topics: on klab's single broker and on kfake, and on
-// klab's three brokers (replication factor 3) and on kfake.
+// The figures' topics: wide ones have FiguresConfig.Partitions
+// partitions; the RF3 ones are on klab's three brokers (replication
+// factor 3) and on kfake, the others on klab's single broker and on kfake.
 const (
-	topicSix         = "perf-6"
-	topicOne         = "perf-1"
-	topicReplicated  = "perf-rf3-6"
-	topicOneRF3      = "perf-rf3-1"
+	topicWide        = "perf-wide"
+	topicOne         = "perf-one"
+	topicWideRF3     = "perf-wide-rf3"
+	topicOneRF3      = "perf-one-rf3"
 	topicFreshPrefix = "perf-fresh-"
 	topicWarm        = "perf-warm"
 )
@@ -154,10 +152,10 @@ func (r *figuresRun) close() {
 	}
 }
 
-// one is klab's single broker, with topicSix and topicOne.
+// one is klab's single broker, with topicWide and topicOne.
 func (r *figuresRun) one() (Target, error) {
 	if r.klab1 == nil {
-		t, err := StartKlab(r.ctx, filepath.Join(r.cfg.Dir, "klab-1"), r.cfg.Partitions, topicSix)
+		t, err := StartKlab(r.ctx, filepath.Join(r.cfg.Dir, "klab-1"), r.cfg.Partitions, topicWide)
 		if err != nil {
 			return Target{}, err
 		}
@@ -169,11 +167,11 @@ func (r *figuresRun) one() (Target, error) {
 	return *r.klab1, nil
 }
 
-// three is klab's three brokers, with topicReplicated and topicOneRF3,
+// three is klab's three brokers, with topicWideRF3 and topicOneRF3,
 // replication factor 3 and min.insync.replicas=2.
 func (r *figuresRun) three() (Target, error) {
 	if r.klab3 == nil {
-		t, err := StartKlabCluster(r.ctx, filepath.Join(r.cfg.Dir, "klab-3"), 3, 2, r.cfg.Partitions, topicReplicated)
+		t, err := StartKlabCluster(r.ctx, filepath.Join(r.cfg.Dir, "klab-3"), 3, 2, r.cfg.Partitions, topicWideRF3)
 		if err != nil {
 			return Target{}, err
 		}
@@ -195,7 +193,7 @@ func (r *figuresRun) createReplicated(partitions int32, topics ...string) error 
 // fake is one kfake broker with every topic the figures use.
 func (r *figuresRun) fake() (Target, error) {
 	if r.kfake == nil {
-		t, err := StartKfake(r.cfg.Partitions, topicSix, topicReplicated)
+		t, err := StartKfake(r.cfg.Partitions, topicWide, topicWideRF3)
 		if err != nil {
 			return Target{}, err
 		}
@@ -275,8 +273,8 @@ func (r *figuresRun) produce() error {
 		return err
 	}
 	kr, fr, err := both(r.cfg.Rounds, true,
-		func() (Result, error) { return r.produceTo(k, topicSix, "1", r.cfg.Records) },
-		func() (Result, error) { return r.produceTo(f, topicSix, "1", r.cfg.Records) })
+		func() (Result, error) { return r.produceTo(k, topicWide, "1", r.cfg.Records) },
+		func() (Result, error) { return r.produceTo(f, topicWide, "1", r.cfg.Records) })
 	if err != nil {
 		return err
 	}
@@ -296,7 +294,7 @@ func (r *figuresRun) consume() error {
 	}
 	if !r.filled { // run alone: write what it reads
 		for _, t := range []Target{k, f} {
-			if _, err := r.produceTo(t, topicSix, "1", r.cfg.Records); err != nil {
+			if _, err := r.produceTo(t, topicWide, "1", r.cfg.Records); err != nil {
 				return err
 			}
 		}
@@ -304,8 +302,8 @@ func (r *figuresRun) consume() error {
 	}
 	consume := func(t Target) func() (Result, error) {
 		return func() (Result, error) {
-			res, err := Consume(r.ctx, ConsumeConfig{Brokers: t.Brokers, Topic: topicSix, Records: r.cfg.Records,
-				Progress: labelled(r.cfg.Progress, t.Name+" consume "+topicSix)})
+			res, err := Consume(r.ctx, ConsumeConfig{Brokers: t.Brokers, Topic: topicWide, Records: r.cfg.Records,
+				Progress: labelled(r.cfg.Progress, t.Name+" consume "+topicWide)})
 			if err != nil {
 				err = fmt.Errorf("%s: %w", t.Name, err)
 			}
@@ -334,8 +332,8 @@ func (r *figuresRun) replicated() error {
 		return err
 	}
 	kr, fr, err := both(r.cfg.Rounds, true,
-		func() (Result, error) { return r.produceTo(k, topicReplicated, "all", r.cfg.Records) },
-		func() (Result, error) { return r.produceTo(f, topicReplicated, "all", r.cfg.Records) })
+		func() (Result, error) { return r.produceTo(k, topicWideRF3, "all", r.cfg.Records) },
+		func() (Result, error) { return r.produceTo(f, topicWideRF3, "all", r.cfg.Records) })
 	if err != nil {
 		return err
 	}
@@ -351,9 +349,9 @@ func (r *figuresRun) replicated() error {
 	paced := func(t Target) func() (Result, error) {
 		return func() (Result, error) {
 			res, err := Produce(r.ctx, ProduceConfig{
-				Brokers: t.Brokers, Topic: topicReplicated, Records: n, RecordSize: r.cfg.RecordSize,
+				Brokers: t.Brokers, Topic: topicWideRF3, Records: n, RecordSize: r.cfg.RecordSize,
 				Acks: "all", Linger: r.cfg.Linger, Throughput: pace,
-				Progress: labelled(r.cfg.Progress, fmt.Sprintf("%s produce %s acks=all at %d/s", t.Name, topicReplicated, pace)),
+				Progress: labelled(r.cfg.Progress, fmt.Sprintf("%s produce %s acks=all at %d/s", t.Name, topicWideRF3, pace)),
 			})
 			if err != nil {
 				err = fmt.Errorf("%s: %w", t.Name, err)
