@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"klab.dev/klab/admin"
+	"klab.dev/klab/cmd/klab/internal/brokerproc"
 )
 
 // TestBrokerStopStopsABrokerProcessCleanly runs three `klab broker`
@@ -22,13 +23,13 @@ import (
 func TestBrokerStopStopsABrokerProcessCleanly(t *testing.T) {
 	bin := buildKlab(t)
 	dir := t.TempDir()
-	c, err := startProcesses(bin, dir, 3)
+	c, err := brokerproc.StartLoopback(bin, dir, 3)
 	require.NoError(t, err)
-	t.Cleanup(c.stop)
+	t.Cleanup(c.Stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	require.NoError(t, waitBrokers(ctx, c.addrs, 3))
-	adm := admin.New(admin.Options{Bootstrap: c.addrs})
+	require.NoError(t, c.WaitBrokers(ctx))
+	adm := admin.New(admin.Options{Bootstrap: c.Addrs})
 	defer adm.Close()
 	_, err = adm.CreateTopics(ctx, admin.NewTopic{Name: "orders", Partitions: 6, ReplicationFactor: 3})
 	require.NoError(t, err)
@@ -36,10 +37,11 @@ func TestBrokerStopStopsABrokerProcessCleanly(t *testing.T) {
 	pidFile := filepath.Join(dir, "broker-2", brokerPidFile)
 	pid, err := os.ReadFile(pidFile)
 	require.NoError(t, err, "a running broker has its pid file")
-	assert.Equal(t, strconv.Itoa(c.running(2).cmd.Process.Pid)+"\n", string(pid))
+	running, exited, ok := c.Running(2)
+	require.True(t, ok)
+	assert.Equal(t, strconv.Itoa(running)+"\n", string(pid))
 
-	exited := c.running(2).exited
-	bs := "--bootstrap-server=" + c.addrs[0]
+	bs := "--bootstrap-server=" + c.Addrs[0]
 	out, err := capture(t, func() error { return runBrokerStop([]string{"--id", "2", "--dir", dir, bs}) })
 	require.NoError(t, err)
 	t.Logf("klab broker stop printed:\n%s", out)
@@ -53,9 +55,10 @@ func TestBrokerStopStopsABrokerProcessCleanly(t *testing.T) {
 	assert.ErrorContains(t, err, "broker 2 is not running: no klab-broker.pid in "+filepath.Join(dir, "broker-2"))
 
 	// Broker 1's own data directory, as `klab broker --dir` was given it.
-	exited = c.running(1).exited
+	_, exited, ok = c.Running(1)
+	require.True(t, ok)
 	out, err = capture(t, func() error {
-		return runBrokerStop([]string{"--id", "1", "--dir", filepath.Join(dir, "broker-1"), "--bootstrap-server=" + c.addrs[2]})
+		return runBrokerStop([]string{"--id", "1", "--dir", filepath.Join(dir, "broker-1"), "--bootstrap-server=" + c.Addrs[2]})
 	})
 	require.NoError(t, err)
 	assert.Contains(t, out, "broker 1 stopped")

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"klab.dev/klab/broker"
+	"klab.dev/klab/cmd/klab/internal/brokerproc"
 )
 
 // runBroker runs one broker process until Ctrl-C or SIGTERM.
@@ -168,8 +167,8 @@ func runCluster(args []string) error {
 			brokerArgs[i] = append(brokerArgs[i], "--rack", rackList[i%len(rackList)])
 		}
 	}
-	procs := newBrokerProcesses(self, brokerArgs)
-	procs.onExit = func(id int32, err error, stopping bool) {
+	procs := brokerproc.New(self, brokerArgs)
+	procs.OnExit = func(id int32, err error, stopping bool) {
 		if !stopping {
 			how := "stopped"
 			if err != nil {
@@ -182,9 +181,9 @@ func runCluster(args []string) error {
 
 	fmt.Printf("klab cluster: %d brokers\n", *n)
 	for i := range *n {
-		pid, err := procs.start(int32(i + 1))
+		pid, err := procs.Start(int32(i + 1))
 		if err != nil {
-			procs.stopAll(15 * time.Second)
+			procs.StopAll(15 * time.Second)
 			return err
 		}
 		rack := ""
@@ -195,7 +194,7 @@ func runCluster(args []string) error {
 	}
 	consoleURL, closeConsole, err := serveClusterConsole(*consoleAddr, consoles, procs, *controls)
 	if err != nil {
-		procs.stopAll(15 * time.Second)
+		procs.StopAll(15 * time.Second)
 		return err
 	}
 	defer closeConsole()
@@ -207,15 +206,6 @@ func runCluster(args []string) error {
 	fmt.Println("Ctrl-C stops them all; their data stays for the next start.")
 	<-ctx.Done()
 	fmt.Println("\nstopping the brokers")
-	procs.stopAll(15 * time.Second)
+	procs.StopAll(15 * time.Second)
 	return nil
-}
-
-// prefix copies r to stdout line by line, each line prefixed.
-func prefix(r io.Reader, p string) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fmt.Println(p + sc.Text())
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"klab.dev/klab/broker/console"
+	"klab.dev/klab/cmd/klab/internal/brokerproc"
 )
 
 // serveClusterConsole serves `klab cluster`'s own console at addr: the view
@@ -18,7 +19,7 @@ import (
 // broker dies) and, on loopback or when the user asks (allowControls), the
 // classroom controls over the processes. It returns the page's URL and a
 // function that stops it.
-func serveClusterConsole(addr string, brokerConsoles []string, procs *brokerProcesses, allowControls bool) (string, func(), error) {
+func serveClusterConsole(addr string, brokerConsoles []string, procs *brokerproc.Cluster, allowControls bool) (string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("console on %s: %w (another klab cluster running? --console host:port picks another)", addr, err)

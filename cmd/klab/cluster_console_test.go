@@ -14,6 +14,7 @@ import (
 
 	"klab.dev/klab/broker/console"
 	"klab.dev/klab/broker/membership"
+	"klab.dev/klab/cmd/klab/internal/brokerproc"
 )
 
 // TestClusterConsoleControlsTheBrokers runs three `klab broker` processes
@@ -34,12 +35,12 @@ func TestClusterConsoleControlsTheBrokers(t *testing.T) {
 		args[i] = []string{"broker", "--id", strconv.Itoa(i + 1), "--listen", kafka[i], "--gossip", gossip[i],
 			"--seeds", strings.Join(gossip, ","), "--dir", filepath.Join(dir, "broker-"+strconv.Itoa(i+1)), "--console", consoles[i]}
 	}
-	procs := newBrokerProcesses(bin, args)
+	procs := brokerproc.New(bin, args)
 	for i := range n {
-		_, err := procs.start(int32(i + 1))
+		_, err := procs.Start(int32(i + 1))
 		require.NoError(t, err)
 	}
-	t.Cleanup(func() { procs.stopAll(15 * time.Second) })
+	t.Cleanup(func() { procs.StopAll(15 * time.Second) })
 	url, stop, err := serveClusterConsole("127.0.0.1:0", consoles, procs, false)
 	require.NoError(t, err)
 	t.Cleanup(stop)

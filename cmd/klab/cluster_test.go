@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/cmd/klab/internal/brokerproc"
 )
 
 // TestBrokerProcessesSurviveSIGKILL runs three `klab broker` processes with
@@ -22,10 +24,10 @@ import (
 func TestBrokerProcessesSurviveSIGKILL(t *testing.T) {
 	bin := buildKlab(t)
 	dir := t.TempDir()
-	c, err := startProcesses(bin, dir, 3)
+	c, err := brokerproc.StartLoopback(bin, dir, 3)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		c.stop()
+		c.Stop()
 		for _, id := range []string{"1", "2", "3"} {
 			if log, err := os.ReadFile(filepath.Join(dir, "broker-"+id+".log")); err == nil && t.Failed() {
 				t.Logf("broker %s's output:\n%s", id, log)
@@ -35,12 +37,12 @@ func TestBrokerProcessesSurviveSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addrs...), kgo.DefaultProduceTopic("orders"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs...), kgo.DefaultProduceTopic("orders"),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
 	require.NoError(t, err)
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	require.NoError(t, waitBrokers(ctx, c.addrs, 3))
+	require.NoError(t, c.WaitBrokers(ctx))
 	resp, err := adm.CreateTopics(ctx, 1, 3, nil, "orders")
 	require.NoError(t, err)
 	require.NoError(t, resp.Error())
@@ -51,7 +53,7 @@ func TestBrokerProcessesSurviveSIGKILL(t *testing.T) {
 	}
 	produce(10)
 
-	_, err = c.kill(2)
+	_, err = c.Kill(2)
 	require.NoError(t, err)
 	produce(10)
 	segment := filepath.Join(dir, "broker-2", "orders-0", "00000000000000000000.log")
@@ -59,14 +61,14 @@ func TestBrokerProcessesSurviveSIGKILL(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, st.Size(), "broker 2 had the first records on disk")
 
-	_, err = c.start(2) // the same flags
+	_, err = c.Start(2) // the same flags
 	require.NoError(t, err)
-	_, err = waitFullISR(ctx, c.addrs, "orders")
+	_, err = c.WaitFullISR(ctx, "orders")
 	require.NoError(t, err)
 
 	// Broker 2 holds all 20 records: ask it directly, as a consumer may
 	// since Fetch v11 (KIP-392).
-	one, err := kgo.NewClient(kgo.SeedBrokers(c.addrs[1]))
+	one, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs[1]))
 	require.NoError(t, err)
 	defer one.Close()
 	req := kmsg.NewPtrFetchRequest()

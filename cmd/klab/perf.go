@@ -5,22 +5,21 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"klab.dev/klab/broker/log"
+	"klab.dev/klab/cmd/klab/internal/perf"
 )
 
 const perfHelp = `klab perf log       append and read batches through the log, against a plain file
 klab perf recovery  time the recovery of logs of two sizes after an unclean stop
 klab perf produce   produce records to a cluster, as kafka-producer-perf-test does
 klab perf consume   consume records from a cluster, as kafka-consumer-perf-test does
-klab perf compare   produce and consume through klab and through franz-go's kfake, in one run
+klab perf compare   every figure in one run, each against its peer (kfake, mostly) and its target, in one table
 klab perf clients   the course's producer and consumer against franz-go's, on one klab broker
 klab perf replicated  acks=all to three klab brokers (replication factor 3) against one kfake broker
-klab perf failover  SIGKILL a partition leader's process, time until a new leader takes writes
+klab perf failover  SIGKILL a partition leader's process, time until a producer's next write is acknowledged
 klab perf streams   the DSL word count as a streams application against a hand-written loop, in one run
 Add -h after any of them for its flags.`
 
@@ -89,20 +88,9 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%dB", n)
 }
 
-// batchOfSize builds a one-record batch of exactly size bytes.
-func batchOfSize(size int) []byte {
-	value := size - len(log.EncodeBatch(log.Record{Timestamp: time.Now(), Value: []byte{}}))
-	for {
-		b := log.EncodeBatch(log.Record{Timestamp: time.Now(), Value: make([]byte, max(value, 0))})
-		if len(b) <= size || value <= 0 {
-			return b
-		}
-		value-- // the value's varint length grew by a byte
-	}
-}
-
 func mbps(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
 
+// perfLog measures the log against a plain file (perf.LogAgainstFile).
 func perfLog(args []string) error {
 	fs := flag.NewFlagSet("perf log", flag.ContinueOnError)
 	total, batchSize, segment := byteSize(512<<20), byteSize(1<<10), byteSize(1<<30)
@@ -119,103 +107,27 @@ func perfLog(args []string) error {
 		return err
 	}
 	defer cleanup()
-	batch := batchOfSize(int(batchSize))
-	perRound := int64(total) / int64(len(batch)) / int64(*rounds)
-	roundBytes := perRound * int64(len(batch))
+	batch := int64(len(perf.BatchOfSize(int(batchSize))))
+	perRound := int64(total) / batch / int64(*rounds)
 	fmt.Printf("klab perf log: %d rounds of %d batches of %d bytes (%d MiB in all), segment.bytes=%s, in %s\n",
-		*rounds, perRound, len(batch), int64(*rounds)*roundBytes>>20, formatBytes(int64(segment)), work)
-
-	plain, err := os.Create(filepath.Join(work, "plain"))
+		*rounds, perRound, batch, int64(*rounds)*perRound*batch>>20, formatBytes(int64(segment)), work)
+	r, err := perf.LogAgainstFile(perf.LogConfig{
+		Dir: work, TotalBytes: int64(total), BatchBytes: int(batchSize), SegmentBytes: int64(segment), Rounds: *rounds,
+		Steps: byteProgress,
+	})
 	if err != nil {
 		return err
 	}
-	defer plain.Close()
-	l, err := log.Open(filepath.Join(work, "log"), log.Config{SegmentBytes: int64(segment)})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-
-	writePlain := func(p *progress) error {
-		for i := int64(0); i < perRound; i++ {
-			if _, err := plain.Write(batch); err != nil {
-				return err
-			}
-			p.update((i + 1) * int64(len(batch)))
-		}
-		return nil
-	}
-	appendLog := func(p *progress) error {
-		for i := int64(0); i < perRound; i++ {
-			if _, err := l.Append(batch); err != nil {
-				return err
-			}
-			p.update((i + 1) * int64(len(batch)))
-		}
-		return nil
-	}
-	var plainPos, logOffset int64
-	readPlain := func(p *progress) error {
-		var done int64
-		for done < roundBytes {
-			out := make([]byte, min(1<<20, roundBytes-done)) // each read gets its own buffer, as the log's do
-			k, err := plain.ReadAt(out, plainPos)
-			done, plainPos = done+int64(k), plainPos+int64(k)
-			p.update(done)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	readLog := func(p *progress) error {
-		var done int64
-		for done < roundBytes {
-			raw, err := l.Read(logOffset, min(1<<20, roundBytes-done))
-			if err != nil {
-				return err
-			}
-			done += int64(len(raw))
-			logOffset += int64(len(raw) / len(batch)) // one record per batch
-			p.update(done)
-		}
-		return nil
-	}
-
-	var took [4]time.Duration // plain write, log append, plain read, log read
-	steps := []func(*progress) error{writePlain, appendLog, readPlain, readLog}
-	labels := []string{"plain file write", "log append", "plain file read", "log read"}
-	for phase := 0; phase < 4; phase += 2 {
-		for r := 0; r < *rounds; r++ {
-			order := []int{phase, phase + 1}
-			if r%2 == 1 {
-				order = []int{phase + 1, phase}
-			}
-			for _, k := range order {
-				d, err := timeRun(fmt.Sprintf("%s %d/%d", labels[k], r+1, *rounds), roundBytes, steps[k])
-				if err != nil {
-					return err
-				}
-				took[k] += d
-			}
-		}
-	}
-	all := int64(*rounds) * roundBytes
-	rate := func(k int) float64 { return mbps(all, took[k]) }
 	fmt.Printf("\n%-8s %12s %12s %8s\n", "", "log MB/s", "file MB/s", "log/file")
-	fmt.Printf("%-8s %12.1f %12.1f %8.2f\n", "append", rate(1), rate(0), rate(1)/rate(0))
-	fmt.Printf("%-8s %12.1f %12.1f %8.2f\n", "read", rate(3), rate(2), rate(3)/rate(2))
+	fmt.Printf("%-8s %12.1f %12.1f %8.2f\n", "append", r.MBPerSec(r.LogAppend), r.MBPerSec(r.PlainWrite), r.PlainWrite.Seconds()/r.LogAppend.Seconds())
+	fmt.Printf("%-8s %12.1f %12.1f %8.2f\n", "read", r.MBPerSec(r.LogRead), r.MBPerSec(r.PlainRead), r.PlainRead.Seconds()/r.LogRead.Seconds())
 	return nil
 }
 
-// timeRun runs fn, which writes or reads bytes, with its progress shown,
-// and returns how long it took.
-func timeRun(label string, bytes int64, fn func(*progress) error) (time.Duration, error) {
-	p := newProgress(label, "bytes", bytes, time.Now())
-	err := fn(p)
-	took := time.Since(p.start)
-	p.finish()
-	return took, err
+// byteProgress shows a step that writes or reads bytes (perf.ByteSteps).
+func byteProgress(label string, total int64) (done func(int64), finish func()) {
+	p := newProgress(label, "bytes", total, time.Now())
+	return p.update, p.finish
 }
 
 // workDir returns dir, or a new temporary folder that cleanup removes.
@@ -227,6 +139,8 @@ func workDir(dir string) (string, func(), error) {
 	return tmp, func() { os.RemoveAll(tmp) }, err
 }
 
+// perfRecovery times the recovery of logs left as a crash leaves them
+// (perf.Recovery).
 func perfRecovery(args []string) error {
 	fs := flag.NewFlagSet("perf recovery", flag.ContinueOnError)
 	segment := byteSize(1 << 20)
@@ -236,71 +150,28 @@ func perfRecovery(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var sizeList []int64
+	for _, s := range strings.Split(*sizes, ",") {
+		size, err := parseBytes(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("--sizes: %w", err)
+		}
+		sizeList = append(sizeList, size)
+	}
 	work, cleanup, err := workDir(*dir)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	batch := batchOfSize(1 << 10)
-	type result struct {
-		size int64
-		r    log.Recovery
-	}
-	var results []result
-	for i, s := range strings.Split(*sizes, ",") {
-		size, err := parseBytes(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("--sizes: %w", err)
-		}
-		path := filepath.Join(work, fmt.Sprintf("log-%d", i))
-		if err := writeUncleanLog(path, size, int64(segment), batch); err != nil {
-			return err
-		}
-		l, err := log.Open(path, log.Config{SegmentBytes: int64(segment)})
-		if err != nil {
-			return err
-		}
-		results = append(results, result{size, l.Recovered()})
-		l.Close()
-		os.RemoveAll(path)
+	results, err := perf.Recovery(perf.RecoveryConfig{Dir: work, Sizes: sizeList, SegmentBytes: int64(segment), Steps: byteProgress})
+	if err != nil {
+		return err
 	}
 	fmt.Printf("\n%10s %10s %14s %16s %12s\n", "log", "segments", "scanned", "torn tail cut", "recovery")
 	for _, r := range results {
-		fmt.Printf("%10s %10d %14s %16s %12s\n", formatBytes(r.size), r.r.Segments,
-			formatBytes(r.r.ScannedBytes), formatBytes(r.r.TruncatedBytes), r.r.Took.Round(time.Microsecond))
+		fmt.Printf("%10s %10d %14s %16s %12s\n", formatBytes(r.Size), r.Recovery.Segments,
+			formatBytes(r.Recovery.ScannedBytes), formatBytes(r.Recovery.TruncatedBytes), r.Recovery.Took.Round(time.Microsecond))
 	}
 	fmt.Println("\nThe files are in the page cache: this is the time to check and index the tail, not to read a cold disk.")
 	return nil
-}
-
-// writeUncleanLog fills a log to size and leaves it as a crash would: never
-// closed, so the last segment's time index is not sealed, and with half a
-// batch torn at the end of the last segment.
-func writeUncleanLog(path string, size, segment int64, batch []byte) error {
-	l, err := log.Open(path, log.Config{SegmentBytes: segment})
-	if err != nil {
-		return err
-	}
-	n := size / int64(len(batch))
-	if _, err := timeRun("write "+formatBytes(size), n*int64(len(batch)), func(p *progress) error {
-		for i := int64(0); i < n; i++ {
-			if _, err := l.Append(batch); err != nil {
-				return err
-			}
-			p.update((i + 1) * int64(len(batch)))
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	names, err := filepath.Glob(filepath.Join(path, "*.log"))
-	if err != nil || len(names) == 0 {
-		return fmt.Errorf("no segments written in %s: %v", path, err)
-	}
-	f, err := os.OpenFile(names[len(names)-1], os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(batch[:len(batch)/2])
-	return errors.Join(err, f.Close())
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"klab.dev/klab/broker/perf"
+	"klab.dev/klab/cmd/klab/internal/perf"
 )
 
 func signalContext() (context.Context, context.CancelFunc) {
@@ -27,6 +28,8 @@ func perfProduce(args []string) error {
 	size := fs.Int("record-size", 100, "bytes of each record's value")
 	acks := fs.String("acks", "all", "acks: 0, 1 or all")
 	linger := fs.Int("linger-ms", 5, "linger.ms")
+	clients := fs.Int("clients", 1, "producers sharing the records, each a franz-go client with its own connections")
+	throughput := fs.Int64("throughput", 0, "records/s to pace the run at, as kafka-producer-perf-test's --throughput (0: as fast as it can)")
 	idempotent := fs.Bool("idempotent", true, "enable.idempotence (Kafka's default since 3.0); with true, the run produces\n--num-records four times, plain, idempotent, idempotent, plain, and prints the cost of idempotence as a ratio")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -46,7 +49,7 @@ func perfProduce(args []string) error {
 		}
 		r, err := perf.Produce(ctx, perf.ProduceConfig{
 			Brokers: strings.Split(*bootstrap, ","), Topic: *topic, Records: *records, RecordSize: *size,
-			Acks: *acks, Linger: time.Duration(*linger) * time.Millisecond, Idempotent: idempotent,
+			Acks: *acks, Linger: time.Duration(*linger) * time.Millisecond, Idempotent: idempotent, Clients: *clients, Throughput: *throughput,
 			Progress: new(recordProgress).labelled(label),
 		})
 		if err == nil {
@@ -105,7 +108,7 @@ func perfConsume(args []string) error {
 	return nil
 }
 
-// compareRun reads the flags perf compare and perf clients share, and
+// compareRun reads the flags perf clients and perf replicated share, and
 // returns the run's configuration and a cleanup for its data directory.
 func compareRun(name string, args []string) (perf.CompareConfig, func(), error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -124,23 +127,13 @@ func compareRun(name string, args []string) (perf.CompareConfig, func(), error) 
 	}, cleanup, err
 }
 
-func perfCompare(args []string) error {
-	return comparison("perf compare", args, func(cfg perf.CompareConfig) string {
-		return fmt.Sprintf("%d records of %d bytes, %d partitions, linger.ms=%d; klab (one broker, data on disk in %s) against kfake (in memory)",
-			cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
-	}, func(ctx context.Context, cfg perf.CompareConfig) (func(), error) {
-		rows, err := perf.Compare(ctx, cfg)
-		return func() { perf.PrintRows(os.Stdout, rows) }, err
-	})
-}
-
 func perfClients(args []string) error {
 	return comparison("perf clients", args, func(cfg perf.CompareConfig) string {
 		return fmt.Sprintf("%d records of %d bytes, %d partitions, acks=all, linger.ms=%d, one klab broker with data in %s",
 			cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
 	}, func(ctx context.Context, cfg perf.CompareConfig) (func(), error) {
 		rows, err := perf.CompareClients(ctx, cfg)
-		return func() { perf.PrintClientRows(os.Stdout, rows) }, err
+		return func() { printClientRows(os.Stdout, rows) }, err
 	})
 }
 
@@ -149,8 +142,8 @@ func perfReplicated(args []string) error {
 		return fmt.Sprintf("%d records of %d bytes, %d partitions, acks=all, linger.ms=%d; klab (3 brokers, replication factor 3, min.insync.replicas=2, data in %s) against kfake (one broker, in memory)",
 			cfg.Records, cfg.RecordSize, cfg.Partitions, cfg.Linger.Milliseconds(), cfg.Dir)
 	}, func(ctx context.Context, cfg perf.CompareConfig) (func(), error) {
-		row, err := perf.CompareReplicated(ctx, cfg)
-		return func() { perf.PrintRows(os.Stdout, []perf.Row{row}) }, err
+		pair, err := perf.CompareReplicated(ctx, cfg)
+		return func() { printPairs(os.Stdout, []perf.Pair{pair}) }, err
 	})
 }
 
@@ -173,3 +166,30 @@ func comparison(name string, args []string, says func(perf.CompareConfig) string
 	show()
 	return nil
 }
+
+// printPairs writes klab against kfake as a table.
+func printPairs(w io.Writer, pairs []perf.Pair) {
+	fmt.Fprintf(w, "%-22s %14s %14s %10s %12s %12s %12s %12s\n", "", "klab rec/s", "kfake rec/s", "klab/kfake", "klab p50", "klab p99", "kfake p50", "kfake p99")
+	for _, p := range pairs {
+		fmt.Fprintf(w, "%-22s %14.0f %14.0f %10.2f", p.Test, p.Klab.RecordsPerSec(), p.Kfake.RecordsPerSec(), p.Ratio)
+		if len(p.Klab.Latencies) > 0 {
+			fmt.Fprintf(w, " %12s %12s %12s %12s", ms(p.Klab.Percentile(0.5)), ms(p.Klab.Percentile(0.99)), ms(p.Kfake.Percentile(0.5)), ms(p.Kfake.Percentile(0.99)))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// printClientRows writes the course's clients against franz-go's as a table.
+func printClientRows(w io.Writer, rows []perf.ClientRow) {
+	fmt.Fprintf(w, "%-18s %14s %14s %12s %12s %12s %12s %12s\n", "", "course rec/s", "franz rec/s", "course/franz", "course p50", "course p99", "franz p50", "franz p99")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%-18s %14.0f %14.0f %12.2f", r.Test, r.Course.RecordsPerSec(), r.Franz.RecordsPerSec(), r.Ratio)
+		if len(r.Course.Latencies) > 0 {
+			fmt.Fprintf(w, " %12s %12s %12s %12s", ms(r.Course.Percentile(0.5)), ms(r.Course.Percentile(0.99)), ms(r.Franz.Percentile(0.5)), ms(r.Franz.Percentile(0.99)))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// ms writes a latency in milliseconds, to a tenth.
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

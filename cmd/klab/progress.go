@@ -9,7 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"klab.dev/klab/broker/perf"
+	"klab.dev/klab/cmd/klab/internal/perf"
 )
 
 // stderrIsTerminal says whether progress can be redrawn in place.
@@ -88,7 +88,7 @@ func (p *progress) finish() {
 	fmt.Fprintf(os.Stderr, "  %-28s %9d / %d %s  %10.0f %s/s\n", p.label, p.done, p.total, p.unit, float64(p.done)/took.Seconds(), p.unit)
 }
 
-// recordProgress shows the steps of a run on a cluster, as broker/perf
+// recordProgress shows the steps of a run on a cluster, as package perf
 // reports them: when a step starts, about once a second, and a last time,
 // Final, when it stops. The steps run one after the other.
 type recordProgress struct {

@@ -15,7 +15,8 @@ import (
 )
 
 // StartKlabCluster starts n klab brokers in this process, on loopback
-// ports, data on disk under dir, and creates the topics with the given
+// ports, broker N's data on disk in dir/broker-N and its warnings in
+// dir/broker-N.log, and creates the topics with the given
 // partitions, replication factor n and min.insync.replicas minISR.
 func StartKlabCluster(ctx context.Context, dir string, n int, minISR int, partitions int32, topics ...string) (Target, error) {
 	seeds, err := membership.FreeLoopbackAddrs(n)
@@ -23,6 +24,7 @@ func StartKlabCluster(ctx context.Context, dir string, n int, minISR int, partit
 		return Target{}, err
 	}
 	brokers := make([]*broker.Broker, n)
+	logs := make([]*os.File, n) // broker N's warnings in dir/broker-N.log
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -33,7 +35,11 @@ func StartKlabCluster(ctx context.Context, dir string, n int, minISR int, partit
 			cfg.NodeID = int32(i + 1)
 			cfg.Listen, cfg.Gossip, cfg.Seeds = "127.0.0.1:0", seeds[i], seeds
 			cfg.DataDir = filepath.Join(dir, "broker-"+strconv.Itoa(i+1))
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			logs[i], errs[i] = warningsTo(filepath.Join(dir, "broker-"+strconv.Itoa(i+1)+".log"))
+			if errs[i] != nil {
+				return
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelWarn}))
 			brokers[i], errs[i] = broker.Start(cfg)
 		}()
 	}
@@ -42,6 +48,11 @@ func StartKlabCluster(ctx context.Context, dir string, n int, minISR int, partit
 		for _, b := range brokers {
 			if b != nil {
 				b.Close()
+			}
+		}
+		for _, log := range logs {
+			if log != nil {
+				log.Close()
 			}
 		}
 	}}
@@ -64,25 +75,25 @@ func StartKlabCluster(ctx context.Context, dir string, n int, minISR int, partit
 // every partition on all three (replication factor 3,
 // min.insync.replicas=2), and to one kfake broker, which replicates
 // nothing: what replication costs, measured against a peer in one run.
-func CompareReplicated(ctx context.Context, cfg CompareConfig) (Row, error) {
+func CompareReplicated(ctx context.Context, cfg CompareConfig) (Pair, error) {
 	const topic = "perf-replicated"
 	k, err := StartKlabCluster(ctx, cfg.Dir, 3, 2, cfg.Partitions, topic)
 	if err != nil {
-		return Row{}, err
+		return Pair{}, err
 	}
 	defer k.Close()
 	f, err := StartKfake(cfg.Partitions, topic)
 	if err != nil {
-		return Row{}, err
+		return Pair{}, err
 	}
 	defer f.Close()
 	kr, err := produceTo(ctx, k, cfg, topic, "all")
 	if err != nil {
-		return Row{}, fmt.Errorf("%s: %w", k.Name, err)
+		return Pair{}, fmt.Errorf("%s: %w", k.Name, err)
 	}
 	fr, err := produceTo(ctx, f, cfg, topic, "all")
 	if err != nil {
-		return Row{}, fmt.Errorf("%s: %w", f.Name, err)
+		return Pair{}, fmt.Errorf("%s: %w", f.Name, err)
 	}
-	return Row{Test: "produce acks=all RF=3", Klab: kr, Kfake: fr, RatioRecsPerS: kr.RecordsPerSec() / fr.RecordsPerSec()}, nil
+	return newPair("produce acks=all RF=3", kr, fr), nil
 }

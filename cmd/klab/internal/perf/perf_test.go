@@ -2,31 +2,49 @@ package perf_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"klab.dev/klab/broker/perf"
+	"klab.dev/klab/cmd/klab/internal/perf"
 )
 
-func TestCompareProducesAndConsumesThroughBoth(t *testing.T) {
+// TestFiguresProduceAndConsumeThroughBoth runs the cheap figures at a
+// tiny size: every record goes through klab and kfake, and each figure has
+// its ratio and target.
+func TestFiguresProduceAndConsumeThroughBoth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rows, err := perf.Compare(ctx, perf.CompareConfig{Records: 2000, RecordSize: 100, Partitions: 3, Linger: time.Millisecond, Dir: t.TempDir()})
+	figures, err := perf.Figures(ctx, perf.FiguresConfig{
+		Records: 2000, OnePartitionRecords: 500, RecordSize: 100, Partitions: 3, Linger: time.Millisecond,
+		Dir: t.TempDir(), Only: []string{"produce", "consume", "one-partition"},
+	})
 	require.NoError(t, err)
-	require.Len(t, rows, 3)
-	for _, r := range rows {
-		assert.Equal(t, int64(2000), r.Klab.Records, r.Test)
-		assert.Equal(t, int64(2000), r.Kfake.Records, r.Test)
-		assert.Positive(t, r.RatioRecsPerS, r.Test)
+	require.Len(t, figures, 4)
+	for _, f := range figures {
+		assert.Positive(t, f.Ratio, f.Name)
+		assert.Contains(t, f.Klab, "rec/s", f.Name)
+		assert.Contains(t, f.Peer, "rec/s", f.Name)
+		assert.NotEmpty(t, f.Target, f.Name)
 	}
-	assert.Len(t, rows[0].Klab.Latencies, 2000, "every produced record has a latency")
+}
+
+func TestFiguresRefusesAnUnknownSet(t *testing.T) {
+	_, err := perf.Figures(context.Background(), perf.FiguresConfig{Only: []string{"latency"}})
+	assert.ErrorContains(t, err, `no figure set "latency"`)
+}
+
+func TestResidentBytesOfThisProcess(t *testing.T) {
+	rss, err := perf.ResidentBytes(os.Getpid())
+	require.NoError(t, err)
+	assert.Greater(t, rss, int64(1<<20), "a Go test binary holds more than a megabyte")
 }
 
 // benchRecords is what each benchmark iteration moves. `klab perf compare`
-// runs the full 1,000,000; the benchmark keeps a run short.
+// runs 1,000,000 by default; the benchmark keeps a run short.
 const benchRecords = 200_000
 
 // BenchmarkProduce produces with acks=1 and acks=all to klab (one broker,

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"klab.dev/klab/broker/perf"
+	"klab.dev/klab/cmd/klab/internal/perf"
 )
 
 // BenchmarkCourseClients produces benchRecords records with the course's

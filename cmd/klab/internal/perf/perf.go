@@ -1,9 +1,18 @@
-// Package perf drives a Kafka cluster with franz-go's client and measures
-// it, as Kafka's kafka-producer-perf-test and kafka-consumer-perf-test do:
-// records per second, megabytes per second, and produce latency
-// percentiles. `klab perf produce`, `klab perf consume` and `klab perf
-// compare` are built on it, and so are its benchmarks, which run klab
-// beside franz-go's in-process kfake in the same run.
+// Package perf measures a Kafka cluster from the outside, as a user of
+// Kafka would: it drives the cluster with franz-go's client (or the
+// course's own) as Kafka's kafka-producer-perf-test and
+// kafka-consumer-perf-test do (records per second, megabytes per second,
+// produce latency percentiles), kills a leader's process and times what a
+// client sees, and reads a broker process's resident memory. It also
+// times the commit log against a plain file and its recovery (lesson 01),
+// and a Kafka Streams word count against a hand-written loop. Every
+// throughput figure runs klab beside franz-go's in-process kfake in the
+// same run, so that a ratio, not a machine-dependent rate, says how klab
+// does. The `klab perf` commands are built on it (they add flags, progress
+// and printing), and so are its benchmarks.
+//
+// It lives under cmd/klab, not broker/, because it measures the broker
+// through its clients: the broker's own tree must not depend on them.
 package perf
 
 import (
@@ -69,6 +78,14 @@ type ProduceConfig struct {
 	// BatchSize is batch.size, the most bytes of one batch; zero means
 	// franz-go's default, 1,000,012 (the Java client's is 16,384).
 	BatchSize int
+	// Throughput, if positive, paces the run to this many records per
+	// second, as kafka-producer-perf-test's --throughput does: a latency
+	// measured as fast as the client can send is mostly the time records
+	// wait in the client's own buffer, and says little about the broker.
+	Throughput int64
+	// Clients is how many producers (franz-go clients, each with its own
+	// connections) share the records, taking them in turn; zero means one.
+	Clients int
 	// Progress, if set, is called when the run starts, about once a second,
 	// and when it stops.
 	Progress func(Progress)
@@ -110,17 +127,30 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Result, error) {
 	case ack != kgo.AllISRAcks():
 		return Result{}, fmt.Errorf("acks=%s: an idempotent producer needs acks=all (or --idempotent=false)", cfg.Acks)
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return Result{}, err
+	clients := make([]*kgo.Client, max(cfg.Clients, 1))
+	for i := range clients {
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return Result{}, err
+		}
+		defer cl.Close()
+		clients[i] = cl
 	}
-	defer cl.Close()
-
+	next := 0 // the client that takes the next record; send is called from one goroutine
 	return measureProduce(ctx, cfg,
 		func(value []byte, done func(error)) {
+			cl := clients[next]
+			next = (next + 1) % len(clients)
 			cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) { done(err) })
 		},
-		cl.Flush)
+		func(ctx context.Context) error {
+			for _, cl := range clients {
+				if err := cl.Flush(ctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 }
 
 // measureProduce sends cfg.Records records of random bytes through send,
@@ -136,6 +166,13 @@ func measureProduce(ctx context.Context, cfg ProduceConfig, send func(value []by
 	stop := reportEvery(cfg.Progress, &answered, cfg.Records)
 	start := time.Now()
 	for i := int64(0); i < cfg.Records; i++ {
+		if cfg.Throughput > 0 {
+			// Record i is due i/Throughput seconds after the start; sleeping
+			// less than a millisecond is not worth the call.
+			if wait := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(cfg.Throughput))); wait > time.Millisecond {
+				time.Sleep(wait)
+			}
+		}
 		sent := time.Now()
 		i := i
 		send(value, func(err error) {

@@ -95,10 +95,10 @@ func CompareClients(ctx context.Context, cfg CompareConfig) ([]ClientRow, error)
 	defer k.Close()
 	pcfg := func(topic, label string) ProduceConfig {
 		return ProduceConfig{Brokers: k.Brokers, Topic: topic, Records: cfg.Records, RecordSize: cfg.RecordSize,
-			Acks: "all", Linger: cfg.Linger, Progress: progressFor(cfg, label)}
+			Acks: "all", Linger: cfg.Linger, Progress: labelled(cfg.Progress, label)}
 	}
 	ccfg := func(topic, label string) ConsumeConfig {
-		return ConsumeConfig{Brokers: k.Brokers, Topic: topic, Records: cfg.Records, Progress: progressFor(cfg, label)}
+		return ConsumeConfig{Brokers: k.Brokers, Topic: topic, Records: cfg.Records, Progress: labelled(cfg.Progress, label)}
 	}
 	var rows []ClientRow
 	fp, err := Produce(ctx, pcfg(topics[0], "franz-go produce"))
