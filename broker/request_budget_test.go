@@ -36,14 +36,20 @@ func TestRequestBudgetLetsOneRequestOverdraw(t *testing.T) {
 	require.NoError(t, q.take(ctx, &c, 10), "and a new request finds room")
 }
 
-// A request larger than the whole budget waits for all of it, rather than
-// forever.
-func TestRequestBudgetTakesAllForARequestLargerThanIt(t *testing.T) {
+// A first part larger than the whole budget waits for all of it, rather
+// than forever, and then overdraws.
+func TestRequestBudgetTakesAllForAPartLargerThanIt(t *testing.T) {
+	ctx := context.Background()
 	q := newRequestBudget(1 << 10)
-	var a requestClaim
-	require.NoError(t, q.take(context.Background(), &a, 64<<10))
-	assert.Equal(t, int64(64<<10), q.inUse())
+	var a, b requestClaim
+	require.NoError(t, q.take(ctx, &a, 10))
+	bTook := make(chan error)
+	go func() { bTook <- q.take(ctx, &b, 64<<10) }()
 	q.release(&a)
+	require.NoError(t, <-bTook, "once the whole budget is free")
+	assert.Equal(t, int64(64<<10), q.inUse())
+	require.NoError(t, q.take(ctx, &b, 128<<10), "and it goes on overdrawing")
+	q.release(&b)
 	assert.Zero(t, q.inUse())
 }
 
