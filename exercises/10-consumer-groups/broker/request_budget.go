@@ -59,20 +59,27 @@ func newRequestBudget(size int64) *requestBudget {
 }
 
 // take waits until n bytes are free and takes them for the request c, or
-// returns ctx's error. The first bytes of a request always wait for room
-// (all of the budget, if it is smaller than n); later ones overdraw the
-// budget if it is short and no other request overdraws it.
+// returns ctx's error. The first bytes of a request wait for room; later
+// ones overdraw the budget if it is short and no other request overdraws
+// it. A first part larger than the whole budget (a budget smaller than
+// firstChunk) waits for all of it to be free, then overdraws.
 func (q *requestBudget) take(ctx context.Context, c *requestClaim, n int64) error {
 	if q == nil {
 		return nil
 	}
 	for {
 		q.mu.Lock()
-		fits := q.free >= min(n, q.size)
-		if !fits && c.bytes > 0 && (q.overdrawer == nil || q.overdrawer == c) {
-			q.overdrawer, fits = c, true
+		first := c.bytes == 0
+		ok := false
+		switch {
+		case q.free >= n:
+			ok = true
+		case q.overdrawer == c:
+			ok = true // it overdraws already, and goes on to the end
+		case q.overdrawer == nil && (!first || q.free == q.size):
+			q.overdrawer, ok = c, true
 		}
-		if fits {
+		if ok {
 			q.free -= n
 			c.bytes += n
 			q.mu.Unlock()

@@ -118,14 +118,16 @@ type Config struct {
 	SocketRequestMaxBytes int32
 	// QueuedMaxRequestBytes is queued.max.request.bytes: the bytes of
 	// requests read, or being read, but not yet handled that the broker
-	// holds at once, across all connections. A connection whose next
-	// request does not fit stops reading until it does (requestBudget).
-	// Kafka's default is -1, no limit; klab's is 200 MiB, twice
+	// holds at once, across all connections. A connection whose request
+	// does not fit stops reading until it does (requestBudget). Kafka's
+	// default is -1, no limit; klab's is 200 MiB, twice
 	// socket.request.max.bytes, so that clients, hostile or just many,
-	// cannot make the broker hold more than that of requests (a request of
-	// the largest size still leaves as much again for the others). -1
-	// (any negative value) is Kafka's no limit. A request larger than the
-	// whole budget waits until all of it is free, then takes it all.
+	// cannot make the broker hold more than that of requests, plus the one
+	// request allowed to overdraw it (a request of the largest size still
+	// leaves as much again for the others). The process itself may grow to
+	// about twice what it holds: the garbage collector lets that much
+	// garbage build up before it runs (GOGC). -1 (any negative value) is
+	// Kafka's no limit.
 	QueuedMaxRequestBytes int64
 	// ConnectionsMaxIdle is connections.max.idle.ms (10 minutes, as
 	// Kafka's): a client connection on which no byte of a request arrives

@@ -68,19 +68,29 @@ type request struct {
 // What a connection may hold is bounded: a request's buffer is taken from
 // queued.max.request.bytes as it grows, before each part is read, and
 // given back once the request is handled; at most queuedResponses
-// responses wait for the writer; a read
-// that gets no byte for connections.max.idle.ms, or a write that makes no
-// progress for Config.ResponseWriteTimeout, closes the connection.
+// responses wait for the writer; a read that gets no byte for
+// connections.max.idle.ms, or a write that makes no progress for
+// Config.ResponseWriteTimeout, closes the connection.
 func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 	defer nc.Close()
+	// reading ends when the writer gives up, so that a reader waiting for
+	// room in queued.max.request.bytes stops waiting.
+	reading, stopReading := context.WithCancel(ctx)
+	defer stopReading()
 	out := make(chan []byte, queuedResponses)
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		if err := writeResponses(nc, out, b.cfg.ResponseWriteTimeout); err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", fmt.Errorf("writing a response: %w", err))
-			}
+		err := writeResponses(nc, out, b.cfg.ResponseWriteTimeout)
+		switch {
+		case err == nil || errors.Is(err, net.ErrClosed):
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			b.log.Warn("closing connection: its client has taken no byte of a response for ResponseWriteTimeout", "remote", nc.RemoteAddr(), "timeout", b.cfg.ResponseWriteTimeout)
+		default:
+			b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", fmt.Errorf("writing a response: %w", err))
+		}
+		if err != nil {
+			stopReading()
 			nc.Close() // so that the reader, waiting for a request, stops too
 		}
 	}()
@@ -91,12 +101,12 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 	buffered := bufio.NewReaderSize(idleReader{in, nc, b.cfg.ConnectionsMaxIdle}, 64<<10)
 	for {
 		var claim requestClaim
-		frame, err := b.readRequest(ctx, buffered, &claim)
+		frame, err := b.readRequest(reading, buffered, &claim)
 		if err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				b.log.Info("closing connection idle for connections.max.idle.ms", "remote", nc.RemoteAddr(), "idle", b.cfg.ConnectionsMaxIdle)
-			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil:
+			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && reading.Err() == nil:
 				b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", err)
 			}
 			return
