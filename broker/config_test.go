@@ -27,6 +27,8 @@ log.cleanup.policy=compact
 min.insync.replicas = 2
 log.retention.check.interval.ms=1000
 producer.id.expiration.ms=3600000
+queued.max.request.bytes=52428800
+connections.max.idle.ms=60000
 `))
 	require.NoError(t, err)
 	assert.Equal(t, int32(3), cfg.NodeID)
@@ -37,6 +39,8 @@ producer.id.expiration.ms=3600000
 	assert.Equal(t, int32(6), cfg.NumPartitions)
 	assert.Equal(t, time.Second, cfg.RetentionCheckInterval)
 	assert.Equal(t, time.Hour, cfg.ProducerIDExpiration)
+	assert.Equal(t, int64(50<<20), cfg.QueuedMaxRequestBytes)
+	assert.Equal(t, time.Minute, cfg.ConnectionsMaxIdle)
 	assert.Equal(t, map[string]string{
 		"retention.ms":        "86400000",
 		"segment.bytes":       "1048576",
@@ -51,6 +55,8 @@ func TestConfigRefusesWhatItDoesNotKnow(t *testing.T) {
 		"num.partitions=many",
 		"log.cleanup.policy=shred",
 		"listeners=nowhere",
+		"queued.max.request.bytes=0",
+		"connections.max.idle.ms=0",
 		"just a line",
 	} {
 		cfg := broker.DefaultConfig()

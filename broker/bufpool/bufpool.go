@@ -1,8 +1,20 @@
 // Package bufpool recycles large byte buffers. A broker serving consumers
 // reads and sends megabytes per Fetch; allocating those buffers anew costs
 // the zeroing of their memory and the garbage collector's time to find them
-// again. Buffers come in power-of-two size classes from 64 KiB to 64 MiB;
+// again. Buffers come in power-of-two size classes from 64 KiB to 16 MiB;
 // smaller or larger requests are plain allocations.
+//
+// What the pool holds is memory the broker keeps, so it is capped: a
+// buffer above 16 MiB is never pooled, and goes back to the garbage
+// collector (and then to the operating system) as soon as it is dropped.
+// The buffers a broker reuses all the time are smaller: a partition's
+// fetch (max.partition.fetch.bytes and replica.fetch.max.bytes, 1 MiB), a
+// follower's whole fetch response (replica.fetch.response.max.bytes,
+// 10 MiB), a producer's request (max.request.size, 1 MiB). A larger one
+// comes from a rare, large request or response; keeping it would save
+// little and, after a burst of them, hold hundreds of megabytes. The
+// pooled ones go too once unused: a sync.Pool drops what no one took back
+// within two garbage collections.
 package bufpool
 
 import (
@@ -12,7 +24,7 @@ import (
 
 const (
 	minShift = 16 // 64 KiB
-	maxShift = 26 // 64 MiB
+	maxShift = 24 // 16 MiB: see the package comment
 )
 
 var pools [maxShift - minShift + 1]sync.Pool

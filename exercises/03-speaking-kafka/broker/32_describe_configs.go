@@ -124,6 +124,8 @@ func (b *Broker) describeBrokerConfigs(names []string, synonyms, docs bool) []km
 		{"num.partitions", strconv.Itoa(int(c.NumPartitions)), kmsg.ConfigTypeInt},
 		{"default.replication.factor", strconv.Itoa(int(c.DefaultReplicationFactor)), kmsg.ConfigTypeShort},
 		{"socket.request.max.bytes", strconv.Itoa(int(c.SocketRequestMaxBytes)), kmsg.ConfigTypeInt},
+		{"queued.max.request.bytes", strconv.FormatInt(c.QueuedMaxRequestBytes, 10), kmsg.ConfigTypeLong},
+		{"connections.max.idle.ms", strconv.FormatInt(c.ConnectionsMaxIdle.Milliseconds(), 10), kmsg.ConfigTypeLong},
 		{"log.retention.check.interval.ms", strconv.FormatInt(c.RetentionCheckInterval.Milliseconds(), 10), kmsg.ConfigTypeLong},
 		{"group.min.session.timeout.ms", strconv.FormatInt(c.Groups.MinSessionTimeout.Milliseconds(), 10), kmsg.ConfigTypeInt},
 		{"group.max.session.timeout.ms", strconv.FormatInt(c.Groups.MaxSessionTimeout.Milliseconds(), 10), kmsg.ConfigTypeInt},

@@ -112,8 +112,39 @@ type Config struct {
 	// DefaultReplicationFactor is default.replication.factor.
 	DefaultReplicationFactor int16
 	// SocketRequestMaxBytes is socket.request.max.bytes: a larger request
-	// closes the connection before anything is allocated for it.
+	// closes the connection before anything is allocated for it. A request
+	// within it is read into a buffer that grows as its bytes arrive, so
+	// declaring a size costs nothing until the bytes come.
 	SocketRequestMaxBytes int32
+	// QueuedMaxRequestBytes is queued.max.request.bytes: the bytes of
+	// requests read, or being read, but not yet handled that the broker
+	// holds at once, across all connections. A connection whose request
+	// does not fit stops reading until it does (requestBudget). Kafka's
+	// default is -1, no limit; klab's is 200 MiB, twice
+	// socket.request.max.bytes, so that clients, hostile or just many,
+	// cannot make the broker hold more than that of requests, plus the one
+	// request allowed to overdraw it (a request of the largest size still
+	// leaves as much again for the others). The process itself may grow to
+	// about twice what it holds: the garbage collector lets that much
+	// garbage build up before it runs (GOGC). -1 (any negative value) is
+	// Kafka's no limit.
+	QueuedMaxRequestBytes int64
+	// ConnectionsMaxIdle is connections.max.idle.ms (10 minutes, as
+	// Kafka's): a client connection on which no byte of a request arrives
+	// for this long is closed. Kafka's clients close their own idle
+	// connections sooner (their connections.max.idle.ms is 9 minutes), so
+	// this catches only the ones that forgot, or never sent anything.
+	ConnectionsMaxIdle time.Duration
+	// ResponseWriteTimeout is how long writing a response may make no
+	// progress before the connection is closed (klab's; default 30 s).
+	// Kafka has no such setting: a connection whose client stops reading
+	// stops being read too, and is closed once idle for
+	// connections.max.idle.ms. klab closes it sooner, because the
+	// responses it waits to send (a Fetch's may be tens of megabytes) are
+	// held in memory meanwhile. 30 s is a client's own request.timeout.ms:
+	// a client that has taken no byte of a response for that long has given
+	// up on the request and will close the connection anyway.
+	ResponseWriteTimeout time.Duration
 	// RetentionCheckInterval is log.retention.check.interval.ms: how often
 	// retention, compaction and the expiry of idle producers run.
 	RetentionCheckInterval time.Duration
@@ -168,6 +199,9 @@ func DefaultConfig() Config {
 		NumPartitions:            1,
 		DefaultReplicationFactor: 1,
 		SocketRequestMaxBytes:    100 << 20,
+		QueuedMaxRequestBytes:    200 << 20,
+		ConnectionsMaxIdle:       10 * time.Minute,
+		ResponseWriteTimeout:     30 * time.Second,
 		RetentionCheckInterval:   5 * time.Minute,
 		ProducerIDExpiration:     24 * time.Hour,
 		TopicDefaults:            map[string]string{},
@@ -206,6 +240,15 @@ func (c *Config) fillDefaults() {
 	}
 	if c.SocketRequestMaxBytes <= 0 {
 		c.SocketRequestMaxBytes = d.SocketRequestMaxBytes
+	}
+	if c.QueuedMaxRequestBytes == 0 {
+		c.QueuedMaxRequestBytes = d.QueuedMaxRequestBytes
+	}
+	if c.ConnectionsMaxIdle <= 0 {
+		c.ConnectionsMaxIdle = d.ConnectionsMaxIdle
+	}
+	if c.ResponseWriteTimeout <= 0 {
+		c.ResponseWriteTimeout = d.ResponseWriteTimeout
 	}
 	if c.NumPartitions <= 0 {
 		c.NumPartitions = d.NumPartitions
@@ -325,6 +368,12 @@ func (c *Config) Set(name, value string) error {
 		c.DefaultReplicationFactor = int16(n)
 	case "socket.request.max.bytes":
 		err = parseInt32(value, &c.SocketRequestMaxBytes)
+	case "queued.max.request.bytes":
+		if c.QueuedMaxRequestBytes, err = strconv.ParseInt(value, 10, 64); err == nil && c.QueuedMaxRequestBytes == 0 {
+			err = fmt.Errorf("must be positive, or -1 for no limit")
+		}
+	case "connections.max.idle.ms":
+		c.ConnectionsMaxIdle, err = parseMillis(value)
 	case "log.retention.check.interval.ms":
 		c.RetentionCheckInterval, err = parseMillis(value)
 	case "producer.id.expiration.ms":

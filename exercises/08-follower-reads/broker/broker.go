@@ -94,6 +94,9 @@ type Broker struct {
 	// the view (console.Gather), for the page and for the lag metrics.
 	consoleClient *http.Client
 	metrics       *brokerMetrics // metrics.go
+	// requests is queued.max.request.bytes, the bytes of requests read but
+	// not yet handled (request_budget.go); nil for no limit.
+	requests *requestBudget
 }
 
 // topic is a topic of which this broker holds replicas.
@@ -122,6 +125,7 @@ func Start(cfg Config) (*Broker, error) {
 		b.log = slog.Default()
 	}
 	b.cfg.fillDefaults()
+	b.requests = newRequestBudget(b.cfg.QueuedMaxRequestBytes)
 	b.incarnation = time.Now().UnixNano()
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cleaner = log.NewCleaner(b.cfg.RetentionCheckInterval)
@@ -343,13 +347,18 @@ func (b *Broker) accept() {
 // route reads a connection's first byte: the metadata quorum's connections
 // start with controller.RaftMagic and go to the controller; anything else
 // is a Kafka client (or a follower) and is served here.
+//
+// A connection that sends nothing is closed after connections.max.idle.ms,
+// as an idle client connection is (serveConn).
 func (b *Broker) route(nc net.Conn) {
 	var first [1]byte
+	nc.SetReadDeadline(time.Now().Add(b.cfg.ConnectionsMaxIdle))
 	if _, err := io.ReadFull(nc, first[:]); err != nil {
 		nc.Close()
 		return
 	}
 	if first[0] == controller.RaftMagic {
+		nc.SetReadDeadline(time.Time{}) // the quorum keeps its own time
 		b.ctrl.Accept(nc)
 		return
 	}

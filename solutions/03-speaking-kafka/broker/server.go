@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"reflect"
 	"time"
 
@@ -63,38 +64,78 @@ type request struct {
 // does; a second goroutine writes the responses. Requests are read from
 // in, which is nc or, when the first bytes were already read, a reader
 // that gives them back first.
+//
+// What a connection may hold is bounded: a request's buffer is taken from
+// queued.max.request.bytes as it grows, before each part is read, and
+// given back once the request is handled; at most queuedResponses
+// responses wait for the writer; a read that gets no byte for
+// connections.max.idle.ms, or a write that makes no progress for
+// Config.ResponseWriteTimeout, closes the connection.
 func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 	defer nc.Close()
-	out := make(chan []byte, 16)
+	// reading ends when the writer gives up, so that a reader waiting for
+	// room in queued.max.request.bytes stops waiting.
+	reading, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	out := make(chan []byte, queuedResponses)
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		writeResponses(nc, out)
+		err := writeResponses(nc, out, b.cfg.ResponseWriteTimeout)
+		switch {
+		case err == nil || errors.Is(err, net.ErrClosed):
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			b.log.Warn("closing connection: its client has taken no byte of a response for ResponseWriteTimeout", "remote", nc.RemoteAddr(), "timeout", b.cfg.ResponseWriteTimeout)
+		default:
+			b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", fmt.Errorf("writing a response: %w", err))
+		}
+		if err != nil {
+			stopReading()
+			nc.Close() // so that the reader, waiting for a request, stops too
+		}
 	}()
 	defer func() {
 		close(out)
 		<-written
 	}()
-	buffered := bufio.NewReaderSize(in, 64<<10)
+	buffered := bufio.NewReaderSize(idleReader{in, nc, b.cfg.ConnectionsMaxIdle}, 64<<10)
 	for {
-		frame, err := readFrame(buffered, b.cfg.SocketRequestMaxBytes)
+		var claim requestClaim
+		frame, err := b.readRequest(reading, buffered, &claim)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				b.log.Info("closing connection idle for connections.max.idle.ms", "remote", nc.RemoteAddr(), "idle", b.cfg.ConnectionsMaxIdle)
+			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && reading.Err() == nil:
 				b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", err)
 			}
 			return
 		}
 		resp, err := b.serveFrame(ctx, frame, clientHost(nc.RemoteAddr()))
 		bufpool.Put(frame) // handlers keep nothing of a request once they answer
+		b.requests.release(&claim)
 		if err != nil {
 			b.log.Warn("closing connection", "remote", nc.RemoteAddr(), "err", err)
 			return
 		}
-		if resp != nil {
-			out <- resp
+		if resp == nil {
+			continue
+		}
+		select {
+		case out <- resp:
+		case <-written: // the writer gave up, and closed the connection
+			return
 		}
 	}
 }
+
+// queuedResponses is how many encoded responses of one connection may wait
+// for the writer while it writes another. Kafka lets one response wait:
+// it reads no further request of a connection until the last response is
+// sent. Two keep the reader handling the next request while the writer
+// writes, and bound what a client that does not read can make the broker
+// hold: a Fetch response may be fetch.max.bytes (55 MiB) large.
+const queuedResponses = 2
 
 // serveFrame decodes one request frame, handles it, and encodes the
 // response, or returns nil when there is none to send.
@@ -178,24 +219,78 @@ func unimplemented(r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// readFrame reads one size-prefixed request. A size that is negative or
+// readRequest reads one size-prefixed request. A size that is negative or
 // larger than socket.request.max.bytes is refused before anything is
-// allocated for it, and the connection closed.
-func readFrame(in *bufio.Reader, maxBytes int32) ([]byte, error) {
+// allocated for it, and the connection closed. The request's buffer is
+// taken from queued.max.request.bytes as it grows (readFrame); the caller
+// releases claim once the request is handled.
+func (b *Broker) readRequest(ctx context.Context, in *bufio.Reader, claim *requestClaim) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(in, size[:]); err != nil {
 		return nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(size[:]))
-	if n < 0 || n > maxBytes {
-		return nil, fmt.Errorf("request of %d bytes is outside socket.request.max.bytes (%d)", n, maxBytes)
+	if n < 0 || n > b.cfg.SocketRequestMaxBytes {
+		return nil, fmt.Errorf("request of %d bytes is outside socket.request.max.bytes (%d)", n, b.cfg.SocketRequestMaxBytes)
 	}
-	frame := bufpool.Get(int(n))
-	if _, err := io.ReadFull(in, frame); err != nil {
+	frame, err := b.readFrame(ctx, in, int(n), claim)
+	if err != nil {
+		b.requests.release(claim)
+	}
+	return frame, err
+}
+
+// firstChunk is the most readFrame allocates for a request before its
+// bytes arrive: as much as the connection's read buffer holds.
+const firstChunk = 64 << 10
+
+// readFrame reads a request of n bytes, its size prefix already read, into
+// a buffer that grows as the bytes arrive: it starts at firstChunk at most
+// and doubles, up to n, each size taken from queued.max.request.bytes
+// before it is allocated. A client that declares 100 MiB and sends nothing
+// costs 64 KiB, not 100 MiB; one that sends it all costs a copy of at
+// most n bytes more, as append's doubling does.
+func (b *Broker) readFrame(ctx context.Context, in io.Reader, n int, claim *requestClaim) ([]byte, error) {
+	var frame []byte
+	got := 0
+	for {
+		size := min(n, max(firstChunk, 2*len(frame)))
+		if err := b.requests.take(ctx, claim, int64(size)); err != nil {
+			bufpool.Put(frame)
+			return nil, err
+		}
+		bigger := bufpool.Get(size)
+		copy(bigger, frame[:got])
 		bufpool.Put(frame)
-		return nil, err
+		b.requests.give(claim, int64(len(frame)))
+		frame = bigger
+
+		m, err := io.ReadFull(in, frame[got:])
+		got += m
+		if err != nil {
+			bufpool.Put(frame)
+			return nil, err
+		}
+		if got == n {
+			return frame, nil
+		}
 	}
-	return frame, nil
+}
+
+// idleReader reads a connection's requests with a deadline of
+// connections.max.idle.ms on each read: a connection whose client sends
+// nothing for that long, between requests or within one, is closed. The
+// time its requests take to handle does not count: the deadline starts
+// anew with each read.
+type idleReader struct {
+	in   io.Reader
+	nc   net.Conn
+	idle time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	r.nc.SetReadDeadline(time.Now().Add(r.idle))
+	return r.in.Read(p)
 }
 
 // parseRequest decodes a request header and body. The header is
@@ -270,21 +365,50 @@ func sizeHint(resp kmsg.Response) int {
 }
 
 // writeResponses writes responses as they come, flushing when none waits,
-// and gives each response's buffer back for the next one.
-func writeResponses(nc net.Conn, out <-chan []byte) {
-	w := bufio.NewWriterSize(nc, 64<<10)
+// and gives each response's buffer back for the next one. It returns the
+// first write error: the caller closes the connection, and the responses
+// still queued are left to the garbage collector.
+func writeResponses(nc net.Conn, out <-chan []byte, timeout time.Duration) error {
+	w := bufio.NewWriterSize(progressWriter{nc, timeout}, 64<<10)
 	for resp := range out {
 		_, err := w.Write(resp)
 		bufpool.Put(resp)
 		if err != nil {
-			break
+			return err
 		}
-		if len(out) == 0 && w.Flush() != nil {
-			break
+		if len(out) == 0 {
+			if err := w.Flush(); err != nil {
+				return err
+			}
 		}
 	}
-	for range out { // drain, so the reader never blocks on a dead writer
+	return nil
+}
+
+// writePiece is how much progressWriter writes under one deadline.
+const writePiece = 1 << 20
+
+// progressWriter writes to a connection in pieces of writePiece bytes,
+// each with a deadline of timeout: a client that stops reading makes a
+// write fail after timeout, however large the response, while one on a
+// slow link that keeps reading (a piece per timeout, 35 KB/s for 30 s) is
+// never cut off.
+type progressWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (w progressWriter) Write(p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+		n, err := w.nc.Write(p[written:min(len(p), written+writePiece)])
+		written += n
+		if err != nil {
+			return written, err
+		}
 	}
+	return written, nil
 }
 
 // reader decodes the primitive types of a request header.
