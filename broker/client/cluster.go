@@ -25,6 +25,10 @@ type Cluster struct {
 	brokers map[int32]string // node id -> host:port
 	topics  map[string][]Partition
 	conns   map[string]*Conn // by address
+	// listed holds every topic a Metadata answer has listed, and deleted
+	// those of them that the last answer about them said do not exist
+	// (Deleted).
+	listed, deleted map[string]bool
 }
 
 // Partition is what Metadata says of one partition.
@@ -36,7 +40,8 @@ type Partition struct {
 
 // NewCluster returns a view that starts from the bootstrap servers.
 func NewCluster(bootstrap []string, clientID string) *Cluster {
-	return &Cluster{seeds: bootstrap, clientID: clientID, brokers: map[int32]string{}, topics: map[string][]Partition{}, conns: map[string]*Conn{}}
+	return &Cluster{seeds: bootstrap, clientID: clientID, brokers: map[int32]string{}, topics: map[string][]Partition{}, conns: map[string]*Conn{},
+		listed: map[string]bool{}, deleted: map[string]bool{}}
 }
 
 // Conn returns the connection to addr, dialing it if there is none.
@@ -123,9 +128,13 @@ func (c *Cluster) Refresh(ctx context.Context, topics ...string) error {
 		}
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
 			delete(c.topics, *t.Topic)
+			if errors.Is(err, kerr.UnknownTopicOrPartition) && c.listed[*t.Topic] {
+				c.deleted[*t.Topic] = true
+			}
 			errs = errors.Join(errs, fmt.Errorf("topic %s: %w", *t.Topic, err))
 			continue
 		}
+		c.listed[*t.Topic], c.deleted[*t.Topic] = true, false
 		parts := make([]Partition, len(t.Partitions))
 		for _, p := range t.Partitions {
 			if p.Partition >= 0 && int(p.Partition) < len(parts) {
@@ -135,6 +144,18 @@ func (c *Cluster) Refresh(ctx context.Context, topics ...string) error {
 		c.topics[*t.Topic] = parts
 	}
 	return errs
+}
+
+// Deleted reports whether topic was deleted, as far as Metadata tells: an
+// answer listed it, and the last answer about it says it does not exist
+// (UNKNOWN_TOPIC_OR_PARTITION). A topic never listed is not deleted, only
+// not there yet (or misspelt): a client waits for it, as Kafka's do. A
+// topic created again under the name is listed again, and no longer
+// deleted.
+func (c *Cluster) Deleted(topic string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deleted[topic]
 }
 
 // BrokerCount is how many brokers the metadata has listed.

@@ -107,6 +107,17 @@ func DialVia(ctx context.Context, dial DialFunc, addr, clientID string) (*Conn, 
 	return c, nil
 }
 
+// Assume lets requests of API key go out at up to version (or the highest
+// version kmsg knows, if lower), although the broker's ApiVersions answer
+// did not list the API: a broker does not list the APIs brokers send each
+// other, and its peers, which run the same code, know that it speaks them.
+// Call it before the connection is used.
+func (c *Conn) Assume(key kmsg.Key, version int16) {
+	if ours := kmsg.RequestForKey(int16(key)); ours != nil {
+		c.versions[int16(key)] = min(version, ours.MaxVersion())
+	}
+}
+
 // Addr is the broker's address.
 func (c *Conn) Addr() string { return c.addr }
 

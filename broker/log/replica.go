@@ -30,18 +30,23 @@ func (l *Log) AppendReplica(records []byte) error {
 	if l.closed {
 		return ErrClosed
 	}
+	if l.unwritable != nil {
+		return l.unwritable
+	}
+	// As in Append, the batches are written all or none (undo).
+	start := l.appendStart(batches, headers)
 	for i, b := range batches {
 		h := headers[i]
 		if end := l.active().nextOffset; h.baseOffset < end {
-			return fmt.Errorf("%w: a replicated batch at offset %d overlaps the log, which ends at %d",
-				kerr.OffsetOutOfRange, h.baseOffset, end)
+			return l.undo(start, fmt.Errorf("%w: a replicated batch at offset %d overlaps the log, which ends at %d",
+				kerr.OffsetOutOfRange, h.baseOffset, end))
 		}
 		epoch := int32(binary.BigEndian.Uint32(b[offLeaderEpoch:]))
 		if err := l.epochs.assign(epoch, h.baseOffset); err != nil {
-			return err
+			return l.undo(start, err)
 		}
 		if err := l.write(b, h); err != nil {
-			return err
+			return l.undo(start, err)
 		}
 	}
 	return nil

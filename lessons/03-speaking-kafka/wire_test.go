@@ -89,7 +89,11 @@ func TestAnUnsupportedApiVersionsIsAnsweredInVersion0(t *testing.T) {
 		}
 		require.True(t, found, "version %d: the list names ApiVersions itself", version)
 
-		send(t, conn, 3, 8, kmsg.NewPtrApiVersionsRequest()) // the client retries with a version from the list
+		// The client retries with a version from the list; v3 names the
+		// client's software (KIP-511).
+		retry := kmsg.NewPtrApiVersionsRequest()
+		retry.ClientSoftwareName, retry.ClientSoftwareVersion = "klab-test", "1"
+		send(t, conn, 3, 8, retry)
 		resp = readResponse(t, conn)
 		require.Equal(t, uint32(8), binary.BigEndian.Uint32(resp))
 		av = kmsg.ApiVersionsResponse{Version: 3}

@@ -14,7 +14,10 @@
 // partitions, and wait on the broker for fetch.min.bytes up to
 // fetch.max.wait.ms. While the application works through what one Poll
 // returned, the next fetch is already on its way. Lesson 05, "The
-// consumer", is built from this package.
+// consumer", is built from this package. A topic deleted while its
+// partitions are assigned is not waited on for ever: Poll reports it
+// (ErrTopicDeleted), or, for a subscription, the group assigns again
+// without it.
 //
 // # Consumer groups
 //

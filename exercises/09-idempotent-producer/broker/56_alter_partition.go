@@ -28,9 +28,12 @@ import (
 // leader saw it, INELIGIBLE_REPLICA for a broker that is not alive. The
 // partition's state after the request is in the answer.
 //
+// Only brokers send it: ApiVersions does not list it to clients
+// (registerBetweenBrokers).
+//
 // Version notes: v1 adds the leader recovery state, v2 names topics by id,
 // v3 carries each new ISR member's broker epoch (KIP-903).
-func init() { register(kmsg.AlterPartition, 0, 3, handleAlterPartition) }
+func init() { registerBetweenBrokers(kmsg.AlterPartition, 0, 3, handleAlterPartition) }
 
 func handleAlterPartition(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.AlterPartitionRequest)

@@ -23,8 +23,11 @@ import (
 // it answers whether the broker is registered (IsFenced when it is not,
 // or not in this incarnation).
 //
+// Only brokers send it: ApiVersions does not list it to clients
+// (registerBetweenBrokers).
+//
 // Version notes: v1 adds the broker's offline log dirs (KIP-858), unused.
-func init() { register(kmsg.BrokerHeartbeat, 0, 1, handleBrokerHeartbeat) }
+func init() { registerBetweenBrokers(kmsg.BrokerHeartbeat, 0, 1, handleBrokerHeartbeat) }
 
 func handleBrokerHeartbeat(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.BrokerHeartbeatRequest)

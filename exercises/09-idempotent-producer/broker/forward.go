@@ -50,7 +50,7 @@ func (b *Broker) forwardToController(ctx context.Context, r *request, refuse fun
 		return fail(kerr.NotController)
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := client.DialVia(dialCtx, b.dial, ctrl.Addr, forwardClientID)
+	conn, err := b.dialPeer(dialCtx, ctrl.Addr, forwardClientID)
 	cancel()
 	if err != nil {
 		// Nothing was sent: the client may safely ask again, elsewhere.
@@ -116,12 +116,30 @@ func (b *Broker) askController(ctx context.Context, req kmsg.Request, codeOf fun
 // requestPeer sends one request to another broker, on a connection of its
 // own, and returns the answer.
 func (b *Broker) requestPeer(ctx context.Context, addr string, req kmsg.Request) (kmsg.Response, error) {
-	conn, err := client.DialVia(ctx, b.dial, addr, "klab-broker-"+strconv.Itoa(int(b.cfg.NodeID)))
+	conn, err := b.dialPeer(ctx, addr, "klab-broker-"+strconv.Itoa(int(b.cfg.NodeID)))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
 	return conn.Request(ctx, req)
+}
+
+// dialPeer connects to another broker to send it requests of the APIs
+// brokers send each other, besides those clients send. Its ApiVersions
+// answer does not list the former (registerBetweenBrokers): the connection
+// is told that the peer speaks them at the versions this broker does,
+// since every broker of the cluster runs the same code.
+func (b *Broker) dialPeer(ctx context.Context, addr, clientID string) (*client.Conn, error) {
+	conn, err := client.DialVia(ctx, b.dial, addr, clientID)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range apis {
+		if a.betweenBrokers {
+			conn.Assume(a.key, a.max)
+		}
+	}
+	return conn, nil
 }
 
 // awaitImage waits, a few seconds at most, until this broker's metadata

@@ -29,6 +29,9 @@ type api struct {
 	key      kmsg.Key
 	min, max int16
 	handle   handler
+	// betweenBrokers marks an API that brokers send each other, for the
+	// active controller: registerBetweenBrokers says how it differs.
+	betweenBrokers bool
 }
 
 // apis is filled by each API's file, beside its handler.
@@ -36,6 +39,18 @@ var apis = map[kmsg.Key]api{}
 
 func register(key kmsg.Key, min, max int16, h handler) {
 	apis[key] = api{key: key, min: min, max: max, handle: h}
+}
+
+// registerBetweenBrokers registers an API that only brokers send, to the
+// active controller (AlterPartition, BrokerHeartbeat,
+// AllocateProducerIds). ApiVersions does not list it: Kafka serves these on
+// its controllers' listener and lists on the listener clients use only the
+// APIs clients may send, so a client never picks one. klab has one
+// listener, so the broker still serves them on it; a broker sending one
+// does not learn from ApiVersions that its peer speaks it, but knows it
+// (dialPeer): every broker of a klab cluster runs the same code.
+func registerBetweenBrokers(key kmsg.Key, min, max int16, h handler) {
+	apis[key] = api{key: key, min: min, max: max, handle: h, betweenBrokers: true}
 }
 
 // request is one decoded request and what its header said.

@@ -643,6 +643,7 @@ func (c *Consumer) installPending(ctx context.Context) error {
 		parts[tp] = p
 	}
 	c.parts, c.order = parts, assigned
+	c.deleted = nil // as in Assign: looked for again
 	c.mu.Unlock()
 	if c.cfg.OnPartitionsAssigned != nil {
 		c.cfg.OnPartitionsAssigned(slices.Clone(added))

@@ -25,8 +25,11 @@ import (
 // controller does not know in this life gets no ids. The answer is the
 // block's first id and its length, 1000.
 //
+// Only brokers send it: ApiVersions does not list it to clients
+// (registerBetweenBrokers).
+//
 // Version notes: v0 is the only version, and flexible.
-func init() { register(kmsg.AllocateProducerIDs, 0, 0, handleAllocateProducerIDs) }
+func init() { registerBetweenBrokers(kmsg.AllocateProducerIDs, 0, 0, handleAllocateProducerIDs) }
 
 func handleAllocateProducerIDs(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.AllocateProducerIDsRequest)

@@ -12,7 +12,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +49,26 @@ type Record struct {
 // when auto.offset.reset is none: the application must Seek.
 var ErrNoOffset = errors.New("consumer: no valid position and auto.offset.reset=none")
 
+// ErrTopicDeleted is what Poll returns while the consumer has assigned
+// itself (Assign) partitions of a topic that was deleted: Metadata listed
+// the topic, and now answers that it does not exist. The error names the
+// topic and wraps kerr.UnknownTopicOrPartition too. The consumer stops
+// fetching the topic's partitions, and Poll returns the error until the
+// application assigns partitions without them (or with them again, once
+// the topic is created again: Assign looks afresh). Kafka's Java consumer
+// logs UNKNOWN_TOPIC_OR_PARTITION for an assigned topic and retries it
+// forever; an application then sees no records and no error, and cannot
+// tell a deleted topic from a slow one. A consumer that subscribed to the
+// topic gets no error: it rejoins its group, whose next assignment leaves
+// the topic out, as the Java consumer drops a deleted topic from a
+// subscription.
+var ErrTopicDeleted = errors.New("consumer: topic deleted")
+
+// errTopicDeleted is ErrTopicDeleted for the topics named.
+func errTopicDeleted(topics ...string) error {
+	return fmt.Errorf("%w: %s: Metadata answers %w", ErrTopicDeleted, strings.Join(topics, ", "), kerr.UnknownTopicOrPartition)
+}
+
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("consumer: closed")
 
@@ -65,6 +88,9 @@ type Consumer struct {
 	err      error            // for the next Poll to return
 	closed   bool
 	refresh  bool // metadata is stale: a leader moved or is unknown
+	// deleted holds the assigned topics that were deleted (noteDeleted),
+	// which are no longer fetched. A new assignment empties it.
+	deleted map[string]bool
 
 	results chan fetchResult
 	stop    chan struct{}
@@ -197,6 +223,7 @@ func (c *Consumer) Assign(tps ...TopicPartition) {
 		}
 	}
 	c.parts, c.order = parts, append([]TopicPartition(nil), tps...)
+	c.deleted = nil // looked for again: a topic may have been created again
 }
 
 // Assignment returns the assigned partitions.
@@ -226,7 +253,8 @@ const defaultAPITimeout = 60 * time.Second
 
 // Position returns the offset of the next record Poll will return for tp,
 // resolving it by auto.offset.reset first if it is not known. A leader
-// that died or moved is looked for again until ctx ends.
+// that died or moved is looked for again until ctx ends; a topic that was
+// deleted is ErrTopicDeleted.
 func (c *Consumer) Position(ctx context.Context, tp TopicPartition) (int64, error) {
 	c.mu.Lock()
 	p, ok := c.parts[tp]
@@ -250,7 +278,9 @@ func (c *Consumer) Position(ctx context.Context, tp TopicPartition) (int64, erro
 		if found, err = c.reset(ctx, []TopicPartition{tp}); err == nil {
 			break
 		}
-		if !client.Retriable(err) {
+		// UNKNOWN_TOPIC_OR_PARTITION, which ErrTopicDeleted wraps, is
+		// retriable, but not once the topic is known to be gone.
+		if errors.Is(err, ErrTopicDeleted) || !client.Retriable(err) {
 			return 0, err
 		}
 		// The leader died or moved: ask who leads now, and try again.
@@ -289,6 +319,11 @@ func (c *Consumer) Poll(ctx context.Context) ([]Record, error) {
 			c.err = nil
 			c.mu.Unlock()
 			return nil, err
+		}
+		if len(c.deleted) > 0 && !c.subscribed {
+			topics := slices.Sorted(maps.Keys(c.deleted))
+			c.mu.Unlock()
+			return nil, errTopicDeleted(topics...)
 		}
 		recs, err := c.take(c.cfg.MaxPollRecords)
 		for _, r := range recs {
@@ -342,7 +377,7 @@ func (c *Consumer) startFetches() {
 	c.mu.Lock()
 	unknown := false
 	for _, tp := range c.order {
-		unknown = unknown || c.cluster.Partitions(tp.Topic) == nil
+		unknown = unknown || (c.cluster.Partitions(tp.Topic) == nil && !c.deleted[tp.Topic])
 	}
 	c.mu.Unlock()
 	if unknown {
@@ -356,7 +391,7 @@ func (c *Consumer) startFetches() {
 		// As Kafka's consumer does, fetch a partition only once what was
 		// fetched before is returned; handle sends the next fetch before it
 		// decodes an answer, so the broker is not kept waiting.
-		if p.fetching || len(p.buffered) > 0 || now.Before(p.retryAt) {
+		if p.fetching || len(p.buffered) > 0 || now.Before(p.retryAt) || c.deleted[tp.Topic] {
 			continue
 		}
 		leader, ok := c.leader(tp)
@@ -419,6 +454,33 @@ func (c *Consumer) refreshMetadata() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RequestTimeout)
 	defer cancel()
 	c.cluster.Refresh(ctx, names...)
+	c.noteDeleted()
+}
+
+// noteDeleted notes, after a metadata refresh, which assigned topics were
+// deleted (client.Cluster.Deleted): their partitions are no longer
+// fetched, and no more metadata is asked for them. A consumer that
+// assigned itself partitions hears of it from Poll (ErrTopicDeleted); one
+// that subscribed rejoins its group, whose leader assigns only the
+// partitions Metadata lists.
+func (c *Consumer) noteDeleted() {
+	c.mu.Lock()
+	found := false
+	for _, tp := range c.order {
+		if !c.deleted[tp.Topic] && c.cluster.Deleted(tp.Topic) {
+			if c.deleted == nil {
+				c.deleted = map[string]bool{}
+			}
+			c.deleted[tp.Topic], found = true, true
+		}
+	}
+	subscribed := c.subscribed
+	c.mu.Unlock()
+	if found && subscribed {
+		c.group.mu.Lock()
+		c.group.rejoin = true
+		c.group.mu.Unlock()
+	}
 }
 
 // fetch resolves the positions it must, then sends one Fetch to a leader
@@ -529,6 +591,9 @@ func (c *Consumer) reset(ctx context.Context, tps []TopicPartition) (map[TopicPa
 		if !ok {
 			c.refreshMetadata()
 			if leader, ok = c.leader(tp); !ok {
+				if c.cluster.Deleted(tp.Topic) {
+					return found, errTopicDeleted(tp.Topic)
+				}
 				return found, fmt.Errorf("%w: no leader known for %s", kerr.LeaderNotAvailable, tp)
 			}
 		}

@@ -117,6 +117,16 @@ func (c *epochCache) truncateFrom(offset int64) error {
 	return c.save()
 }
 
+// keep forgets every entry after the first n: those an append added, when
+// the append is undone.
+func (c *epochCache) keep(n int) error {
+	if n >= len(c.entries) {
+		return nil
+	}
+	c.entries = c.entries[:n]
+	return c.save()
+}
+
 // endOffsetFor answers OffsetForLeaderEpoch (KIP-279): the largest epoch at
 // or below epoch that the log has, and the offset where it ends, which is
 // where the next epoch starts, or endOffset for the latest one. An epoch

@@ -36,6 +36,12 @@ type Log struct {
 
 	recovered Recovery
 
+	// unwritable is set when an append failed and could not be undone
+	// either: the files no longer match what the log holds in memory, so
+	// nothing more is written to them until Open recovers them, as after a
+	// crash. Reads go on, from what the log holds in memory.
+	unwritable error
+
 	// cleanMu serialises retention and compaction, the two ways sealed
 	// segments change; cleanedTo and tombstones let a compaction pass with
 	// nothing new to do skip its work.
@@ -227,8 +233,10 @@ var ErrClosed = errors.New("log: closed")
 // and returns the offset of the first record. records holds one v2 batch or
 // several end to end, as a Produce request carries them; either all are
 // written or, if any fails its checks, none, and the error wraps the Kafka
-// error (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE). The batches'
-// own base offsets are overwritten in place: offsets are the log's to assign.
+// error (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE). An append
+// that fails to write (a full or failing disk) writes none either, and the
+// log goes on from where it was (undo). The batches' own base offsets are
+// overwritten in place: offsets are the log's to assign.
 func (l *Log) Append(records []byte) (int64, error) {
 	return l.AppendLeader(records, -1)
 }
@@ -250,6 +258,9 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (int64, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
+	if l.unwritable != nil {
+		return 0, l.unwritable
+	}
 	duplicate, err := l.checkProducers(batches, headers)
 	if err != nil {
 		return 0, err
@@ -263,9 +274,10 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (int64, error) {
 		return duplicate.FirstOffset, nil
 	}
 	first := l.active().nextOffset
+	start := l.appendStart(batches, headers)
 	if leaderEpoch >= 0 {
 		if err := l.epochs.assign(leaderEpoch, first); err != nil {
-			return 0, err
+			return 0, l.undo(start, err)
 		}
 	}
 	for i, b := range batches {
@@ -276,10 +288,63 @@ func (l *Log) AppendLeader(records []byte, leaderEpoch int32) (int64, error) {
 			binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(leaderEpoch))
 		}
 		if err := l.write(b, h); err != nil {
-			return 0, err
+			return 0, l.undo(start, err)
 		}
 	}
 	return first, nil
+}
+
+// appendStart is where the log ended before an append: what undo needs to
+// put it back there if the append fails halfway.
+type appendStart struct {
+	segments int        // how many segments the log had
+	active   segmentEnd // where the active one ended
+	epochs   int        // how many entries the leader epoch cache had
+	// producers are those the append's batches belong to, as they were
+	// (producerState.save).
+	producers map[int64]*Producer
+}
+
+// appendStart records where the log ends, before an append of batches.
+// The caller holds l.mu.
+func (l *Log) appendStart(batches [][]byte, headers []header) appendStart {
+	return appendStart{
+		segments:  len(l.segments),
+		active:    l.active().end(),
+		epochs:    len(l.epochs.entries),
+		producers: l.producers.save(batches, headers),
+	}
+}
+
+// undo puts the log back where start found it, after an append failed
+// halfway, and returns err: an append is written whole or not at all, and
+// the log goes on from where it was, its next offset the one the failed
+// append started at. Everything the append changed is undone: the segments
+// it rolled to are deleted, the segment that was active is cut back to its
+// old end (a failed write may have left part of a batch there: left in
+// place, the next append would write over only the start of it, and once
+// the segment is rolled the rest would sit at its end, in the way of every
+// reader), the producer snapshots those rolls wrote are deleted, and the
+// leader epochs and producers the append added are forgotten.
+//
+// If undoing fails too, the log is left unwritable (the unwritable field
+// says why). The caller holds l.mu.
+func (l *Log) undo(start appendStart, err error) error {
+	var undoErr error
+	for _, s := range l.segments[start.segments:] {
+		undoErr = errors.Join(undoErr, s.remove())
+	}
+	l.segments = l.segments[:start.segments]
+	undoErr = errors.Join(undoErr,
+		l.active().cutBack(start.active),
+		l.producers.deleteSnapshotsAbove(l.active().nextOffset),
+		l.epochs.keep(start.epochs))
+	l.producers.restore(start.producers)
+	if undoErr != nil {
+		l.unwritable = fmt.Errorf("log %s: an append failed (%w) and could not be undone (%w): reopen the log to recover it", l.dir, err, undoErr)
+		return l.unwritable
+	}
+	return err
 }
 
 // checkBatches splits records into batches and checks each one, appending

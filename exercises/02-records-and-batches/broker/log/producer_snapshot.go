@@ -203,6 +203,26 @@ func (s *producerState) deleteSnapshotsBelow(offset int64) error {
 	return errs
 }
 
+// deleteSnapshotsAbove deletes the snapshots of offsets above offset, the
+// log end offset after an append was undone: a roll during the append wrote
+// them, and they describe batches the log does not have. Left, one would be
+// taken at the next Open for the state of batches written since.
+func (s *producerState) deleteSnapshotsAbove(offset int64) error {
+	offsets, err := snapshotOffsets(s.dir)
+	if err != nil {
+		return err
+	}
+	var errs error
+	for _, o := range offsets {
+		if o > offset {
+			if err := os.Remove(snapshotPath(s.dir, o)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = errors.Join(errs, err)
+			}
+		}
+	}
+	return errs
+}
+
 // deleteSnapshots deletes every snapshot, and forgets every producer: the
 // log starts over empty.
 func (s *producerState) deleteSnapshots() error {

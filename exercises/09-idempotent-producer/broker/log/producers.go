@@ -192,6 +192,50 @@ func (s *producerState) track(b []byte, h header) {
 	}
 }
 
+// save returns the producers that an append of batches belongs to, as
+// they are before it (nil for a producer not seen yet), for restore to put
+// back if the append fails. An append of one batch needs nothing saved, and
+// saves nothing: its producer is tracked once the batch is written, the
+// last step of the append, after which nothing can fail. Only with several
+// batches (a follower's; a leader's hold no idempotent batch, checkProducers)
+// can a later batch fail after an earlier one was tracked.
+func (s *producerState) save(batches [][]byte, headers []header) map[int64]*Producer {
+	if len(batches) < 2 {
+		return nil
+	}
+	var saved map[int64]*Producer
+	for i, b := range batches {
+		pb, ok := readProducerBatch(b, headers[i])
+		if !ok {
+			continue
+		}
+		if _, done := saved[pb.producerID]; done {
+			continue
+		}
+		if saved == nil {
+			saved = map[int64]*Producer{}
+		}
+		var copied *Producer
+		if p := s.producers[pb.producerID]; p != nil {
+			// A copy: remember changes a producer's batches in place.
+			copied = &Producer{ID: p.ID, Epoch: p.Epoch, Batches: slices.Clone(p.Batches)}
+		}
+		saved[pb.producerID] = copied
+	}
+	return saved
+}
+
+// restore puts back the producers save saved.
+func (s *producerState) restore(saved map[int64]*Producer) {
+	for id, p := range saved {
+		if p == nil {
+			delete(s.producers, id)
+		} else {
+			s.producers[id] = p
+		}
+	}
+}
+
 // expire forgets the producers whose last batch is older than maxAge
 // (producer.id.expiration.ms). The batch timestamps are the producer's
 // clock, as in Kafka: leader and followers read the same timestamps, so a

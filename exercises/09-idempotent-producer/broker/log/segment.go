@@ -117,16 +117,23 @@ func (s *segment) loadIndexes(nextOffset, indexInterval int64) error {
 // end of the segment, and adds an index entry once index.interval.bytes
 // have been written since the last one.
 func (s *segment) append(batch []byte, h header, indexInterval int64) error {
-	// WriteAt, not Write: if a write fails halfway, the next one still
-	// lands at s.size, over the torn bytes, not after them.
+	// WriteAt, not Write: the batch goes at s.size whatever the file's
+	// position. A write that fails may have written part of the batch: the
+	// log cuts the file back to s.size (Log.undo) before anything else is
+	// written.
 	position := s.size
-	if _, err := s.file.WriteAt(batch, position); err != nil {
+	if _, err := writeAt(s.file, batch, position); err != nil {
 		return err
 	}
 	s.size += int64(len(batch))
 	s.nextOffset = h.lastOffset() + 1
 	return s.track(h, position, indexInterval)
 }
+
+// writeAt writes into a segment file. It is a variable so that the
+// package's tests can make a write fail, or stop halfway, as a full or
+// failing disk does; nothing else changes it.
+var writeAt = (*os.File).WriteAt
 
 // track updates the indexes for a batch just written at position.
 func (s *segment) track(h header, position, indexInterval int64) error {
@@ -141,6 +148,52 @@ func (s *segment) track(h header, position, indexInterval int64) error {
 	s.sinceIndexed = 0
 	s.index.add(rel, position)
 	s.times.add(s.maxTimestamp, s.maxTimestampOffset)
+	return nil
+}
+
+// segmentEnd is where a segment ends, in the file and in its indexes:
+// what cutBack needs to put the segment back there.
+type segmentEnd struct {
+	size, nextOffset, sinceIndexed int64
+	maxTimestamp                   int64
+	maxTimestampOffset             uint32
+	indexEntries, indexWritten     int
+	timeEntries, timeWritten       int
+}
+
+// end records where the segment ends now.
+func (s *segment) end() segmentEnd {
+	return segmentEnd{
+		size: s.size, nextOffset: s.nextOffset, sinceIndexed: s.sinceIndexed,
+		maxTimestamp: s.maxTimestamp, maxTimestampOffset: s.maxTimestampOffset,
+		indexEntries: len(s.index.entries), indexWritten: s.index.written,
+		timeEntries: len(s.times.entries), timeWritten: s.times.written,
+	}
+}
+
+// cutBack puts the segment back where e found it: the file is cut to its
+// old size, which removes the batches written since and whatever part of a
+// batch a failed write left, and the indexes forget the entries added
+// since, in memory and, if a roll flushed them (seal), in their files.
+func (s *segment) cutBack(e segmentEnd) error {
+	if err := truncate(s.file, e.size); err != nil {
+		return err
+	}
+	s.size, s.nextOffset, s.sinceIndexed = e.size, e.nextOffset, e.sinceIndexed
+	s.maxTimestamp, s.maxTimestampOffset = e.maxTimestamp, e.maxTimestampOffset
+	s.index.entries, s.times.entries = s.index.entries[:e.indexEntries], s.times.entries[:e.timeEntries]
+	if s.index.written != e.indexWritten {
+		if err := truncate(s.index.file, int64(e.indexWritten)*indexEntrySize); err != nil {
+			return err
+		}
+		s.index.written = e.indexWritten
+	}
+	if s.times.written != e.timeWritten {
+		if err := truncate(s.times.file, int64(e.timeWritten)*timeEntrySize); err != nil {
+			return err
+		}
+		s.times.written = e.timeWritten
+	}
 	return nil
 }
 
