@@ -4,6 +4,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -35,21 +36,26 @@ import (
 //
 // Version notes: v3 is the first to carry v2 record batches and the
 // transactional id; v5 adds the log start offset to the response, v8 the
-// error message, v9 is flexible.
-func init() { register(kmsg.Produce, 3, 9, handleProduce) }
+// error message, v9 is flexible, v10 the new leader's id, epoch and
+// address with NOT_LEADER_OR_FOLLOWER (KIP-951, current_leader.go).
+func init() { register(kmsg.Produce, 3, 10, handleProduce) }
 
 func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
 	defer cancel()
+	// Every partition is appended first, and only then does acks=all wait,
+	// once, for all of them, as Kafka's DelayedProduce does: the followers
+	// fetch every partition of the request in the same round, so a request
+	// for N partitions costs one replication round trip, not N.
+	var waits []pendingProduce
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			var base int64
 			p, err := b.partitionOf(rt.Topic, rp.Partition)
 			switch {
 			case req.TransactionID != nil:
@@ -61,12 +67,23 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				err = fmt.Errorf("%w: acks=%d; acks is 0, 1 or -1 (all)", kerr.InvalidRequiredAcks, req.Acks)
 			case err == nil:
-				base, err = b.produceAndWait(ctx, p, rp.Records, req.Acks)
+				var epoch int32
+				sp.BaseOffset, epoch, err = b.produceAppend(p, rp.Records, req.Acks)
+				if errors.Is(err, kerr.NotLeaderForPartition) && b.awaitNewLeader(ctx, p) {
+					sp.BaseOffset, epoch, err = b.produceAppend(p, rp.Records, req.Acks)
+				}
+				if err == nil && req.Acks == -1 {
+					waits = append(waits, pendingProduce{p: p, next: log.NextOffset(rp.Records), epoch: epoch, topic: len(resp.Topics), partition: len(st.Partitions)})
+				}
 			}
 			sp.ErrorCode, sp.ErrorMessage = b.code(err), errorMessage(err)
 			if err == nil {
-				sp.BaseOffset = base
 				sp.LogStartOffset = p.log.StartOffset()
+			} else {
+				sp.BaseOffset = 0
+			}
+			if errors.Is(err, kerr.NotLeaderForPartition) && r.version >= 10 {
+				resp.Brokers = hintProduce(&sp, b.currentLeader(rt.Topic, rp.Partition), resp.Brokers)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -75,24 +92,84 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 	if req.Acks == 0 {
 		return nil, nil // the client asked for no answer
 	}
+	// One deadline for all: each wait returns as soon as its partition's
+	// high watermark passes its records, so the request waits for the
+	// slowest partition, not for the sum of them.
+	for _, w := range waits {
+		if err := b.awaitAllInSync(ctx, w.p, w.next, w.epoch); err != nil {
+			sp := &resp.Topics[w.topic].Partitions[w.partition]
+			sp.ErrorCode, sp.ErrorMessage = b.code(err), errorMessage(err)
+			sp.BaseOffset, sp.LogStartOffset = 0, -1 // as for any failed partition
+		}
+	}
 	return resp, nil
 }
 
-// produceAndWait appends to the partition as its leader and, for
-// acks=all, waits until every in-sync replica has the records.
-func (b *Broker) produceAndWait(ctx context.Context, p *partition, records []byte, acks int16) (int64, error) {
+// hintProduce puts the leader hint in a refused partition's answer and
+// the leader's address in the response's brokers, once (KIP-951).
+func hintProduce(sp *kmsg.ProduceResponseTopicPartition, h leaderHint, brokers []kmsg.ProduceResponseBroker) []kmsg.ProduceResponseBroker {
+	if !h.known {
+		return brokers
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = h.id, h.epoch
+	for _, br := range brokers {
+		if br.NodeID == h.id {
+			return brokers
+		}
+	}
+	br := kmsg.NewProduceResponseBroker()
+	br.NodeID, br.Host, br.Port, br.Rack = h.id, h.host, h.port, h.rack
+	return append(brokers, br)
+}
+
+// awaitNewLeader waits, when this broker's metadata still names a dead
+// broker as p's leader, until the controller's decision arrives (up to
+// metadataLeaderWait), and reports whether it did. A client that learned
+// the new leader from a faster broker's Metadata may reach this one
+// before it applied the same record: refused, the client would ask for
+// metadata again, and franz-go waits metadata.min.age (5 s) before it
+// does; a few milliseconds' wait here saves those seconds.
+func (b *Broker) awaitNewLeader(ctx context.Context, p *partition) bool {
+	ctx, cancel := context.WithTimeout(ctx, metadataLeaderWait)
+	defer cancel()
+	for {
+		p.mu.Lock()
+		leader, changed := p.state.Leader, p.changed
+		p.mu.Unlock()
+		if _, alive := b.members.Alive()[leader]; leader == b.cfg.NodeID || leader < 0 || alive {
+			return leader == b.cfg.NodeID
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// pendingProduce is one partition of an acks=all Produce, appended and
+// waiting for the in-sync replicas: the offset after its records, the
+// leader epoch it was written in, and where its answer is in the response.
+type pendingProduce struct {
+	p                *partition
+	next             int64
+	epoch            int32
+	topic, partition int
+}
+
+// produceAppend appends to the partition as its leader and returns the
+// offset of the first record and the leader epoch; an acks=all request
+// then waits for the in-sync replicas (awaitAllInSync).
+func (b *Broker) produceAppend(p *partition, records []byte, acks int16) (int64, int32, error) {
 	base, epoch, err := b.producePartition(p, records, acks)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Counted once in the log, as Kafka counts BytesIn: whatever acks=all
 	// then answers, the records are there.
 	b.metrics.produced(p.topic.name, records)
 	b.leaderAppended(p)
-	if acks != -1 {
-		return base, nil
-	}
-	return base, b.awaitAllInSync(ctx, p, log.NextOffset(records), epoch)
+	return base, epoch, nil
 }
 
 // awaitAllInSync is acks=all's wait, after the leader appended up to next

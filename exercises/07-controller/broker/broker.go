@@ -59,7 +59,8 @@ type Broker struct {
 	appendMu sync.Mutex
 	appended chan struct{}
 
-	fetchers *fetchers // this broker's follower fetchers, one per leader
+	fetchers *fetchers      // this broker's follower fetchers, one per leader
+	sessions *fetchSessions // fetch sessions (KIP-227) of the fetchers fetching here
 	// leaderQuota and followerQuota are the replication throttles
 	// (throttle.go): what this broker sends to, and fetches for, replicas
 	// catching up.
@@ -130,6 +131,7 @@ func Start(cfg Config) (*Broker, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cleaner = log.NewCleaner(b.cfg.RetentionCheckInterval)
 	b.fetchers = newFetchers(b)
+	b.sessions = newFetchSessions()
 	b.producerIDs = newProducerIDs(b.ctx, &b.bg, b.log, b.allocateProducerIDs)
 	b.coord = newCoordinator(b)
 	b.metrics = newBrokerMetrics(b)

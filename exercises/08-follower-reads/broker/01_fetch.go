@@ -4,6 +4,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -33,17 +34,70 @@ import (
 // FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH (KIP-320).
 //
 // Version notes: v4 adds the isolation level and last stable offset, v5 the
-// log start offset, v7 fetch sessions (KIP-227; klab answers session id 0,
-// none, so clients send full fetches), v9 the current leader epoch
-// (KIP-320), v11 the rack and the preferred read replica (KIP-392), v12 is
-// flexible.
-func init() { register(kmsg.Fetch, 4, 12, handleFetch) }
+// log start offset, v7 fetch sessions (KIP-227, fetch_session.go), v9 the
+// current leader epoch (KIP-320), v11 the rack and the preferred read replica (KIP-392), v12 is
+// flexible, v13 names topics by id (KIP-516; an unknown id is
+// UNKNOWN_TOPIC_ID), v14 only adds an error of tiered storage, v15 moves
+// the replica id into replica_state (KIP-903), v16 gives the new leader's
+// id, epoch and address with NOT_LEADER_OR_FOLLOWER and
+// FENCED_LEADER_EPOCH (KIP-951, current_leader.go).
+func init() { register(kmsg.Fetch, 4, 16, handleFetch) }
 
 func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.FetchRequest)
-	resp := b.fetchWait(ctx, req, r.version)
+	if r.version >= 15 {
+		req.ReplicaID = req.ReplicaState.ID
+	}
+	byID := r.version >= 13
+	if byID {
+		b.topicNamesByID(req)
+	}
+	var resp *kmsg.FetchResponse
+	switch {
+	case req.SessionEpoch < 0: // a full fetch, without a session
+		if req.SessionID != 0 {
+			b.sessions.close(req.SessionID)
+		}
+		resp = b.fetchWait(ctx, req, r.version)
+	case req.SessionEpoch == 0: // a full fetch that opens a session
+		resp = b.fetchWait(ctx, req, r.version)
+		if s := b.sessions.open(req.SessionID, req, byID); s != nil {
+			s.remember(resp, byID)
+			resp.SessionID = s.id
+		}
+	default: // incremental: the session's partitions, answered with news only
+		s, err := b.sessions.take(req.SessionID, req.SessionEpoch)
+		if err != nil {
+			resp = req.ResponseKind().(*kmsg.FetchResponse)
+			resp.ErrorCode = b.code(err)
+			return resp, nil
+		}
+		s.mu.Lock() // a client sends one request per session at a time; a hostile one must not race it
+		s.update(req, byID)
+		full := s.full(req, byID)
+		if byID {
+			b.topicNamesByID(full)
+		}
+		resp = b.fetchWait(ctx, full, r.version)
+		s.news(resp, byID, true)
+		s.mu.Unlock()
+		resp.SessionID = s.id
+	}
 	b.metrics.fetched(req.ReplicaID, resp)
 	return resp, nil
+}
+
+// topicNamesByID fills in the name of each topic a Fetch v13+ asks for by
+// id; a topic this broker does not know by that id keeps an empty name,
+// and fetchOnce answers its partitions UNKNOWN_TOPIC_ID.
+func (b *Broker) topicNamesByID(req *kmsg.FetchRequest) {
+	im := b.ctrl.Image()
+	for i := range req.Topics {
+		req.Topics[i].Topic = ""
+		if t := im.TopicByID(req.Topics[i].TopicID); t != nil {
+			req.Topics[i].Topic = t.Name
+		}
+	}
 }
 
 // fetchWait answers a Fetch once it has min_bytes of records, or at
@@ -82,7 +136,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 	reader := fetchReader{replica: req.ReplicaID, rack: req.Rack, followerReads: version >= 11}
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		for i := range rt.Partitions {
 			limit := min(int(rt.Partitions[i].PartitionMaxBytes), budget-total)
 			if limit <= 0 && total == 0 {
@@ -96,6 +150,12 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 			}
 			if err != nil {
 				sp.ErrorCode, sp.RecordBatches, failed = b.code(err), nil, true
+				switch {
+				case version >= 13 && rt.Topic == "":
+					sp.ErrorCode = kerr.UnknownTopicID.Code
+				case version >= 16 && (errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, kerr.FencedLeaderEpoch)):
+					resp.Brokers = b.hintFetch(&sp, rt.Topic, resp.Brokers)
+				}
 			}
 			if sp.PreferredReadReplica >= 0 {
 				failed = true // answer now: the consumer goes elsewhere
@@ -112,6 +172,24 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, total, failed
+}
+
+// hintFetch puts the leader hint in a refused partition's answer and the
+// leader's address in the response's brokers, once (KIP-951).
+func (b *Broker) hintFetch(sp *kmsg.FetchResponseTopicPartition, topic string, brokers []kmsg.FetchResponseBroker) []kmsg.FetchResponseBroker {
+	h := b.currentLeader(topic, sp.Partition)
+	if !h.known {
+		return brokers
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = h.id, h.epoch
+	for _, br := range brokers {
+		if br.NodeID == h.id {
+			return brokers
+		}
+	}
+	br := kmsg.NewFetchResponseBroker()
+	br.NodeID, br.Host, br.Port, br.Rack = h.id, h.host, h.port, h.rack
+	return append(brokers, br)
 }
 
 // followerStartBehind reports whether a follower's log start offset, as

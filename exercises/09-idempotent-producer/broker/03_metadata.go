@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,12 +31,72 @@ import (
 // unless auto.create.topics.enable is on and the request allows it (v4+),
 // when it is created with num.partitions partitions.
 //
+// A broker that knows a partition's leader is gone (its listener refuses
+// connections, or gossip declared it dead) before the controller has
+// moved the leadership does not answer with that dead leader: it waits
+// for the controller's decision, up to metadataLeaderWait, while a
+// majority of the brokers is alive to make it. A client asks for metadata
+// the moment its connection to the leader breaks, and franz-go, for one,
+// then waits metadata.min.age (5 s) before asking again: an answer
+// naming the dead leader, or none, costs it those seconds; the new
+// leader, a few milliseconds later, costs nothing. Kafka answers with
+// what its metadata cache holds; its controller only learns of the death
+// after broker.session.timeout.ms (9 s).
+//
 // Version notes: v1 adds the controller and null for all topics, v2 the
 // cluster id, v4 allow_auto_topic_creation, v7 leader epochs, v9 is
 // flexible, v10 adds topic ids, v12 lets a topic be asked for by id alone.
 func init() { register(kmsg.Metadata, 0, 12, handleMetadata) }
 
-func handleMetadata(b *Broker, _ context.Context, r *request) (kmsg.Response, error) {
+// metadataLeaderWait bounds how long a Metadata answer waits for the
+// controller to replace a dead leader: a death it noticed at once takes
+// milliseconds, a dead active controller a raft election, about a second.
+const metadataLeaderWait = 2 * time.Second
+
+func handleMetadata(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
+	deadline := time.Now().Add(metadataLeaderWait)
+	for {
+		// Taken before the answer is made, so that a change between the
+		// two still wakes the wait.
+		imageChanged, membersChanged := b.ctrl.Changed(), b.members.Changed()
+		resp, alive := b.metadataResponse(r)
+		if !deadLeaders(resp, alive, len(b.ctrl.Image().Brokers)) || !time.Now().Before(deadline) {
+			return resp, nil
+		}
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case <-imageChanged:
+		case <-membersChanged:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return resp, nil
+		}
+		timer.Stop()
+	}
+}
+
+// deadLeaders reports whether the answer names a leader that is not
+// alive while a majority of the registered brokers is, to elect a
+// controller if need be and replace the leader (handleMetadata waits for
+// that).
+func deadLeaders(resp *kmsg.MetadataResponse, alive map[int32]membership.Member, registered int) bool {
+	if 2*len(alive) <= registered {
+		return false
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if _, ok := alive[p.Leader]; p.Leader >= 0 && !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// metadataResponse answers a Metadata request from the image as this
+// broker has applied it, and returns who it took to be alive.
+func (b *Broker) metadataResponse(r *request) (*kmsg.MetadataResponse, map[int32]membership.Member) {
 	req := r.body.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	im := b.ctrl.Image()
@@ -49,7 +110,7 @@ func handleMetadata(b *Broker, _ context.Context, r *request) (kmsg.Response, er
 		for _, t := range im.SortedTopics() {
 			resp.Topics = append(resp.Topics, topicMetadata(t, alive))
 		}
-		return resp, nil
+		return resp, alive
 	}
 	for _, rt := range req.Topics {
 		t := lookupTopic(im, rt.Topic, rt.TopicID)
@@ -71,7 +132,7 @@ func handleMetadata(b *Broker, _ context.Context, r *request) (kmsg.Response, er
 		}
 		resp.Topics = append(resp.Topics, topicMetadata(t, alive))
 	}
-	return resp, nil
+	return resp, alive
 }
 
 // lookupTopic finds a topic by name, or by id when the name is null.

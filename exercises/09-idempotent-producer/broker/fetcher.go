@@ -91,6 +91,9 @@ type fetcher struct {
 	b      *Broker
 	leader int32
 	addr   string
+	// session is the fetch session with the leader; only run's goroutine
+	// uses it.
+	session followerSession
 
 	mu    sync.Mutex
 	parts map[*partition]*following
@@ -184,7 +187,19 @@ func (f *fetcher) run() {
 			err = f.truncateAll(conn, parts)
 		}
 		if err == nil {
-			err = f.fetchOnce(conn, parts)
+			err = f.fetchInterruptible(conn, parts)
+		}
+		if errors.Is(err, errInterrupted) {
+			// A partition was added while the fetch was parked at the
+			// leader, which answers it only when one of its partitions
+			// has records, or after replica.fetch.wait.max.ms: a new
+			// topic's first acks=all produce would wait that long for
+			// this replica. The parked request holds the connection (a
+			// broker answers one request at a time per connection), so
+			// drop it and fetch again, with the new partition, at once.
+			conn.Close()
+			conn = nil
+			continue
 		}
 		if errors.Is(err, errNoProgress) {
 			// Every partition failed: the leader has not caught up with
@@ -208,18 +223,49 @@ func (f *fetcher) run() {
 	}
 }
 
+// errInterrupted is a fetch abandoned because a partition was added.
+var errInterrupted = errors.New("fetch interrupted: a partition was added")
+
+// fetchInterruptible is fetchOnce, abandoned (errInterrupted) if a
+// partition is added meanwhile. A wake that comes after the fetch is
+// lost, which is harmless: the next round's snapshot has the partition.
+func (f *fetcher) fetchInterruptible(conn *client.Conn, parts map[*partition]following) error {
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	added := make(chan struct{})
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-f.wake:
+			close(added)
+			cancel()
+		case <-done:
+		}
+	}()
+	err := f.fetchOnce(ctx, conn, parts)
+	select {
+	case <-added:
+		if err != nil && f.ctx.Err() == nil {
+			return errInterrupted
+		}
+	default:
+	}
+	return err
+}
+
 // fetchOnce sends one Fetch for every truncated partition and appends what
 // comes back.
-func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) error {
+func (f *fetcher) fetchOnce(ctx context.Context, conn *client.Conn, parts map[*partition]following) error {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = f.b.cfg.NodeID
 	req.MaxWaitMillis = int32(f.b.cfg.ReplicaFetchWaitMax.Milliseconds())
 	req.MinBytes = 1
 	req.MaxBytes = 10 << 20 // replica.fetch.response.max.bytes
-	req.SessionEpoch = -1   // no fetch session: every fetch is a full one
 	byName := map[string]map[int32]*partition{}
-	topics := map[string]int{}
 	asked := 0
+	want := map[sessionPartKey]kmsg.FetchRequestTopicPartition{}
+	ids := map[string][16]byte{}
 	for p, st := range parts {
 		if !st.truncated {
 			continue
@@ -229,14 +275,9 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 			continue // throttled, its quota spent: a later round asks again
 		}
 		name := p.topic.name
-		i, ok := topics[name]
-		if !ok {
-			i = len(req.Topics)
-			topics[name] = i
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic, rt.TopicID = name, p.topic.id
-			req.Topics = append(req.Topics, rt)
+		if byName[name] == nil {
 			byName[name] = map[int32]*partition{}
+			ids[name] = p.topic.id
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = p.index
@@ -244,23 +285,32 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		rp.LogStartOffset = p.log.StartOffset() // the leader's DeleteRecords waits for it
 		rp.CurrentLeaderEpoch = st.epoch
 		rp.PartitionMaxBytes = maxBytes // replica.fetch.max.bytes, or the throttle's
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		want[sessionPartKey{name, p.index}] = rp
 		byName[name][p.index] = p
 		asked++
 	}
-	if len(req.Topics) == 0 {
+	if asked == 0 {
 		return errNoProgress // every partition is still waiting to truncate, or throttled
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.b.cfg.ReplicaFetchWaitMax+5*time.Second)
+	if f.session.conn != conn {
+		f.session = followerSession{conn: conn}
+	}
+	f.session.build(req, want, ids)
+	ctx, cancel := context.WithTimeout(ctx, f.b.cfg.ReplicaFetchWaitMax+5*time.Second)
 	defer cancel()
 	raw, err := conn.Request(ctx, req)
 	if err != nil {
 		return err
 	}
 	resp := raw.(*kmsg.FetchResponse)
+	if resp.ErrorCode == kerr.FetchSessionIDNotFound.Code || resp.ErrorCode == kerr.InvalidFetchSessionEpoch.Code {
+		f.session = followerSession{conn: conn} // the leader forgot it, or a request was lost: start over
+		return nil
+	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return err
 	}
+	f.session.answered(resp.SessionID, want)
 	appended, failed := false, 0
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
@@ -311,6 +361,94 @@ func (f *fetcher) fetchOnce(conn *client.Conn, parts map[*partition]following) e
 		return errNoProgress
 	}
 	return nil
+}
+
+// A follower's fetcher keeps a fetch session (KIP-227) with its leader,
+// as a consumer does: after the first, full, fetch, it sends only the
+// partitions whose fetch position (its log end or start, its epoch, its
+// byte limit) moved, and forgets those it no longer asks for; the leader
+// answers only the partitions with news. With hundreds of idle
+// partitions, a fetch then costs what its busy partitions cost.
+
+// sessionPartKey is a partition, as the session names it (by topic name:
+// the course's clients fetch at v12).
+type sessionPartKey struct {
+	topic     string
+	partition int32
+}
+
+// followerSession is the fetcher's side of its session: the connection
+// it lives on (a new connection starts a new session), its id and next
+// epoch (0: open one), and what each partition was last asked with.
+type followerSession struct {
+	conn  *client.Conn
+	id    int32
+	epoch int32
+	sent  map[sessionPartKey]kmsg.FetchRequestTopicPartition
+}
+
+// build fills req's session fields and partitions: all of want when
+// opening a session, else those that changed since they were sent, and
+// the sent ones not wanted any more as forgotten.
+func (s *followerSession) build(req *kmsg.FetchRequest, want map[sessionPartKey]kmsg.FetchRequestTopicPartition, ids map[string][16]byte) {
+	req.SessionID, req.SessionEpoch = s.id, s.epoch
+	index := map[string]int{}
+	for k, rp := range want {
+		if s.id != 0 {
+			if sent, ok := s.sent[k]; ok && samePosition(sent, rp) {
+				continue // the leader has it as it is
+			}
+		}
+		i, ok := index[k.topic]
+		if !ok {
+			i = len(req.Topics)
+			index[k.topic] = i
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic, rt.TopicID = k.topic, ids[k.topic]
+			req.Topics = append(req.Topics, rt)
+		}
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	if s.id == 0 {
+		return
+	}
+	forgotten := map[string]int{}
+	for k := range s.sent {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		i, ok := forgotten[k.topic]
+		if !ok {
+			i = len(req.ForgottenTopics)
+			forgotten[k.topic] = i
+			req.ForgottenTopics = append(req.ForgottenTopics, kmsg.FetchRequestForgottenTopic{Topic: k.topic})
+		}
+		req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, k.partition)
+	}
+}
+
+// samePosition reports whether two asks for a partition are the same.
+func samePosition(a, b kmsg.FetchRequestTopicPartition) bool {
+	return a.Partition == b.Partition && a.FetchOffset == b.FetchOffset && a.LogStartOffset == b.LogStartOffset &&
+		a.CurrentLeaderEpoch == b.CurrentLeaderEpoch && a.PartitionMaxBytes == b.PartitionMaxBytes
+}
+
+// answered moves the session on after an answer: the session the leader
+// opened (0 if it opened none: the next fetch is full again), the next
+// epoch, and the partitions as now sent.
+func (s *followerSession) answered(id int32, want map[sessionPartKey]kmsg.FetchRequestTopicPartition) {
+	if s.id == 0 {
+		s.id = id
+		s.epoch = 0
+	}
+	if s.id == 0 {
+		return
+	}
+	s.epoch++
+	if s.epoch <= 0 {
+		s.epoch = 1
+	}
+	s.sent = want
 }
 
 // startsInsideBatch reports whether an append failed because p's replica

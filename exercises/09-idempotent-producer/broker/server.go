@@ -87,7 +87,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 	// room in queued.max.request.bytes stops waiting.
 	reading, stopReading := context.WithCancel(ctx)
 	defer stopReading()
-	out := make(chan []byte, queuedResponses)
+	out := make(chan outgoing, queuedResponses)
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
@@ -132,7 +132,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 			continue
 		}
 		select {
-		case out <- resp:
+		case out <- *resp:
 		case <-written: // the writer gave up, and closed the connection
 			return
 		}
@@ -149,7 +149,7 @@ const queuedResponses = 2
 
 // serveFrame decodes one request frame, handles it, and encodes the
 // response, or returns nil when there is none to send.
-func (b *Broker) serveFrame(ctx context.Context, frame []byte, host string) ([]byte, error) {
+func (b *Broker) serveFrame(ctx context.Context, frame []byte, host string) (*outgoing, error) {
 	// A request's time starts once it is read, as Kafka's TotalTimeMs
 	// does, and ends once its response is encoded: writing it is the
 	// writer goroutine's (serveConn), and waits only on the client.
@@ -164,17 +164,35 @@ func (b *Broker) serveFrame(ctx context.Context, frame []byte, host string) ([]b
 	if err != nil || resp == nil {
 		return nil, err
 	}
-	out := encodeResponse(r, resp)
 	if f, ok := resp.(*kmsg.FetchResponse); ok {
-		// The records are copied into the response: their read buffers can
-		// serve the next Fetch.
+		// The record batches go out as the log read them, between the
+		// framing's pieces (encodeFetch); their buffers are given back
+		// once written.
+		out := &outgoing{pieces: encodeFetch(r, f)}
 		for _, t := range f.Topics {
 			for _, p := range t.Partitions {
-				bufpool.Put(p.RecordBatches)
+				out.pooled = append(out.pooled, p.RecordBatches)
 			}
 		}
+		return out, nil
 	}
-	return out, nil
+	encoded := encodeResponse(r, resp)
+	return &outgoing{pieces: [][]byte{encoded}, pooled: [][]byte{encoded}}, nil
+}
+
+// outgoing is an encoded response: pieces to write in turn, and the
+// buffers among them (or under them) to give back to bufpool once
+// written.
+type outgoing struct {
+	pieces [][]byte
+	pooled [][]byte
+}
+
+// release gives the response's buffers back.
+func (o *outgoing) release() {
+	for _, b := range o.pooled {
+		bufpool.Put(b)
+	}
 }
 
 // dispatch hands a request to its API's handler, after checking that the
@@ -375,14 +393,21 @@ func sizeHint(resp kmsg.Response) int {
 }
 
 // writeResponses writes responses as they come, flushing when none waits,
-// and gives each response's buffer back for the next one. It returns the
+// and gives each response's buffers back for the next one. It returns the
 // first write error: the caller closes the connection, and the responses
-// still queued are left to the garbage collector.
-func writeResponses(nc net.Conn, out <-chan []byte, timeout time.Duration) error {
+// still queued are left to the garbage collector. (A piece larger than
+// the buffer's room goes to the connection without being copied into it:
+// a Fetch's record batches, mostly.)
+func writeResponses(nc net.Conn, out <-chan outgoing, timeout time.Duration) error {
 	w := bufio.NewWriterSize(progressWriter{nc, timeout}, 64<<10)
 	for resp := range out {
-		_, err := w.Write(resp)
-		bufpool.Put(resp)
+		var err error
+		for _, piece := range resp.pieces {
+			if _, err = w.Write(piece); err != nil {
+				break
+			}
+		}
+		resp.release()
 		if err != nil {
 			return err
 		}

@@ -314,8 +314,9 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
-// Kill stops a broker as a crash would: the others learn it is gone only
-// by failure detection.
+// Kill stops a broker as a crash would, without a goodbye: its listener
+// closes, so the others learn it is gone when their connections to it are
+// refused (membership), or else by failure detection.
 func (c *Cluster) Kill(id int32) {
 	c.t.Helper()
 	c.take(id).Crash()
