@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -66,16 +67,18 @@ func fetch(t *testing.T, c *clustertest.Cluster, id int32, topic, rack string) k
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxWaitMillis, req.MaxBytes, req.Rack = -1, 100, 1<<20, rack
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
+	rt.Topic, rt.TopicID = topic, topicID(t, cl, topic)
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 0, 1<<20, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
+	// To broker id itself: once the client has metadata, a request sent
+	// with RequestWith may go to any broker.
+	raw, err := cl.Broker(int(id)).Request(ctx, req)
 	require.NoError(t, err)
-	return resp.Topics[0].Partitions[0]
+	return raw.(*kmsg.FetchResponse).Topics[0].Partitions[0]
 }
 
 // stays checks that the leader kept a consumer: no preferred read replica
@@ -206,4 +209,16 @@ func TestAConsumerWithClientRackReadsEverything(t *testing.T) {
 	})
 	stays(t, fetch(t, c, 1, "orders", "b"), "no live in-sync replica in rack b: read from the leader")
 	require.Equal(t, 20, read())
+}
+
+// topicID is a topic's id. A Fetch names its topics by id from v13
+// (KIP-516), and franz-go sends the newest version the broker speaks.
+func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	require.NoError(t, err)
+	require.NoError(t, topics[topic].Err)
+	return topics[topic].ID
 }

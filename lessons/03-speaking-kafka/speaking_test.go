@@ -131,7 +131,7 @@ func fetchUpTo(t *testing.T, cl *kgo.Client, maxBytes int32, maxWait time.Durati
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, int32(maxWait.Milliseconds()), minBytes, maxBytes
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = "lesson"
+	rt.Topic, rt.TopicID = "lesson", topicID(t, cl, "lesson")
 	for _, w := range parts {
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = w.partition, w.offset, w.maxBytes
@@ -443,4 +443,16 @@ func TestTheFramingIsKafkas(t *testing.T) {
 	require.NoError(t, av.ReadFrom(resp[4:]))
 	assert.Zero(t, av.ErrorCode)
 	assert.NotEmpty(t, av.ApiKeys)
+}
+
+// topicID is a topic's id. A Fetch names its topics by id from v13
+// (KIP-516), and franz-go sends the newest version the broker speaks.
+func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	require.NoError(t, err)
+	require.NoError(t, topics[topic].Err)
+	return topics[topic].ID
 }

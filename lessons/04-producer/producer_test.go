@@ -95,7 +95,7 @@ func rawBatches(t *testing.T, addr string, partition int32) [][]byte {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxBytes = -1, 10<<20
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = "lesson"
+	rt.Topic, rt.TopicID = "lesson", topicID(t, cl, "lesson")
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.Partition, rp.PartitionMaxBytes = partition, 10<<20
 	rt.Partitions = append(rt.Partitions, rp)
@@ -605,4 +605,16 @@ func TestARetriedBatchWaitsOutItsBackoffAndTakesNoNewRecords(t *testing.T) {
 	assert.Equal(t, []int32{1, 1, 1}, []int32{attempts[0].records, attempts[1].records, attempts[2].records},
 		"a batch sent once is sealed: its retry holds the same records, and the record sent meanwhile has a batch of its own")
 	assert.GreaterOrEqual(t, attempts[1].at.Sub(attempts[0].at), backoff, "the retry waits retry.backoff.ms, even while Flush waits")
+}
+
+// topicID is a topic's id. A Fetch names its topics by id from v13
+// (KIP-516), and franz-go sends the newest version the broker speaks.
+func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	require.NoError(t, err)
+	require.NoError(t, topics[topic].Err)
+	return topics[topic].ID
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -340,16 +341,16 @@ func TestAStaleLeaderEpochIsFenced(t *testing.T) {
 		req := kmsg.NewPtrFetchRequest()
 		req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = -1, 100, 1<<20
 		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = "orders"
+		rt.Topic, rt.TopicID = "orders", topicID(t, cl, "orders")
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.CurrentLeaderEpoch, rp.PartitionMaxBytes = 0, epoch, 1<<20
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		resp, err := req.RequestWith(ctx, cl)
+		raw, err := cl.Broker(int(leader)).Request(ctx, req) // the leader itself, not any broker
 		require.NoError(t, err)
-		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+		return kerr.ErrorForCode(raw.(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode)
 	}
 	require.ErrorIs(t, fetch(old.LeaderEpoch), kerr.FencedLeaderEpoch)
 	require.ErrorIs(t, fetch(now.LeaderEpoch+1), kerr.UnknownLeaderEpoch)
@@ -387,4 +388,16 @@ func TestTheMetadataOutlivesTheController(t *testing.T) {
 	c.CreateTopic("after", 2, 2, nil, nil)
 	after, _ := c.Partition(0, "after", 0)
 	require.NotContains(t, after.Replicas, old, "a dead broker gets no new replicas")
+}
+
+// topicID is a topic's id. A Fetch names its topics by id from v13
+// (KIP-516), and franz-go sends the newest version the broker speaks.
+func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	require.NoError(t, err)
+	require.NoError(t, topics[topic].Err)
+	return topics[topic].ID
 }

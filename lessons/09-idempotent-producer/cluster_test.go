@@ -5,6 +5,7 @@ package idempotence_test
 // partition leader is killed while the producer writes.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,7 +54,7 @@ func storedBatches(t *testing.T, addrs []string, partition int32) []kmsg.RecordB
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxBytes = -1, 10<<20
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = "t"
+	rt.Topic, rt.TopicID = "t", topicID(t, cl, "t")
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.Partition, rp.PartitionMaxBytes = partition, 10<<20
 	rt.Partitions = append(rt.Partitions, rp)
@@ -237,3 +238,15 @@ func TestNothingAckedIsLostOrWrittenTwiceThroughALeaderKill(t *testing.T) {
 
 // firstFew is the start of a list, for a failure message.
 func firstFew(list []string) []string { return list[:min(len(list), 5)] }
+
+// topicID is a topic's id. A Fetch names its topics by id from v13
+// (KIP-516), and franz-go sends the newest version the broker speaks.
+func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	require.NoError(t, err)
+	require.NoError(t, topics[topic].Err)
+	return topics[topic].ID
+}

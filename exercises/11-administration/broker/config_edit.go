@@ -117,6 +117,13 @@ func (b *Broker) alterConfigs(edits []configEdit, validateOnly bool) []error {
 			errs[i] = b.ctrl.AlterConfigs(e.resource, e.name, e.edit, validateOnly)
 		}
 	}
+	if !validateOnly {
+		// The change is in this broker's image; its replicas take it on
+		// their next reconcile. Answer after that, so that a client that
+		// writes next, through this broker, meets the new values (say a
+		// lower min.insync.replicas).
+		b.caughtUp()
+	}
 	return errs
 }
 
@@ -162,5 +169,6 @@ func (b *Broker) awaitConfigEdits(ctx context.Context, edits []configEdit, codes
 			errs[i] = b.awaitConfigEdit(ctx, e)
 		}
 	}
+	b.caughtUp() // and its replicas have taken it (see alterConfigs)
 	return errs
 }
