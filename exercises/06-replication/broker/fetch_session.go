@@ -30,9 +30,13 @@ import (
 // maxFetchSessions is max.incremental.fetch.session.cache.slots: past
 // it, a session is opened only in place of one idle for
 // fetchSessionIdle; otherwise the fetcher goes on with full fetches.
+// maxSessionPartitions bounds one session: a hostile client could
+// otherwise make the broker remember millions of partitions per session.
+// A fetcher of more partitions goes on with full fetches.
 const (
-	maxFetchSessions = 1000
-	fetchSessionIdle = 2 * time.Minute
+	maxFetchSessions     = 1000
+	fetchSessionIdle     = 2 * time.Minute
+	maxSessionPartitions = 10_000
 )
 
 // fetchSessions is the broker's session cache.
@@ -83,6 +87,13 @@ func (fs *fetchSessions) open(closing int32, req *kmsg.FetchRequest, byID bool) 
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	delete(fs.byID, closing)
+	n := 0
+	for _, rt := range req.Topics {
+		n += len(rt.Partitions)
+	}
+	if n > maxSessionPartitions {
+		return nil
+	}
 	now := time.Now()
 	if len(fs.byID) >= maxFetchSessions {
 		for id, s := range fs.byID {
@@ -105,7 +116,7 @@ func (fs *fetchSessions) open(closing int32, req *kmsg.FetchRequest, byID bool) 
 		}
 	}
 	s := &fetchSession{id: fs.next, epoch: 1, lastUsed: now, index: map[sessionKey]int{}}
-	s.update(req, byID)
+	s.update(req, byID) // within maxSessionPartitions: counted above
 	fs.byID[s.id] = s
 	return s
 }
@@ -145,15 +156,19 @@ func keyOf(topic string, id [16]byte, partition int32, byID bool) sessionKey {
 }
 
 // update adds the request's partitions to the session or moves their
-// fetch position, and drops its forgotten ones. The caller owns s (it
-// took it from the cache for this request).
-func (s *fetchSession) update(req *kmsg.FetchRequest, byID bool) {
+// fetch position, and drops its forgotten ones. It reports false when the
+// session would grow past maxSessionPartitions: the caller closes it. The
+// caller holds s.mu.
+func (s *fetchSession) update(req *kmsg.FetchRequest, byID bool) bool {
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			k := keyOf(rt.Topic, rt.TopicID, rp.Partition, byID)
 			if i, ok := s.index[k]; ok {
 				s.parts[i].ask = rp
 				continue
+			}
+			if len(s.parts) >= maxSessionPartitions {
+				return false
 			}
 			s.index[k] = len(s.parts)
 			s.parts = append(s.parts, &sessionPartition{key: k, ask: rp})
@@ -173,6 +188,7 @@ func (s *fetchSession) update(req *kmsg.FetchRequest, byID bool) {
 			delete(s.index, k)
 		}
 	}
+	return true
 }
 
 // full is the request as a full fetch of every partition in the session,

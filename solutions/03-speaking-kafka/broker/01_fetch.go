@@ -78,7 +78,13 @@ func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, err
 			return resp, nil
 		}
 		s.mu.Lock() // a client sends one request per session at a time; a hostile one must not race it
-		s.update(req, byID)
+		if !s.update(req, byID) {
+			s.mu.Unlock()
+			b.sessions.close(s.id)
+			resp = req.ResponseKind().(*kmsg.FetchResponse)
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code // too big: the fetcher starts over, with full fetches
+			return resp, nil
+		}
 		full := s.full(req, byID)
 		if byID {
 			b.topicNamesByID(full)
