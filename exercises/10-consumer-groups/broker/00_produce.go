@@ -57,6 +57,9 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			p, err := b.partitionOf(rt.Topic, rp.Partition)
+			if err != nil && b.awaitLeadership(ctx, rt.Topic, rp.Partition) {
+				p, err = b.partitionOf(rt.Topic, rp.Partition)
+			}
 			switch {
 			case req.TransactionID != nil:
 				err = fmt.Errorf("%w: transactions arrive in lesson 16", kerr.TransactionalIDAuthorizationFailed)
@@ -69,7 +72,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 			case err == nil:
 				var epoch int32
 				sp.BaseOffset, epoch, err = b.produceAppend(p, rp.Records, req.Acks)
-				if errors.Is(err, kerr.NotLeaderForPartition) && b.awaitNewLeader(ctx, p) {
+				if errors.Is(err, kerr.NotLeaderForPartition) && b.awaitLeadership(ctx, rt.Topic, rp.Partition) {
 					sp.BaseOffset, epoch, err = b.produceAppend(p, rp.Records, req.Acks)
 				}
 				if err == nil && req.Acks == -1 {
@@ -122,30 +125,73 @@ func hintProduce(sp *kmsg.ProduceResponseTopicPartition, h leaderHint, brokers [
 	return append(brokers, br)
 }
 
-// awaitNewLeader waits, when this broker's metadata still names a dead
-// broker as p's leader, until the controller's decision arrives (up to
-// metadataLeaderWait), and reports whether it did. A client that learned
-// the new leader from a faster broker's Metadata may reach this one
-// before it applied the same record: refused, the client would ask for
-// metadata again, and franz-go waits metadata.min.age (5 s) before it
-// does; a few milliseconds' wait here saves those seconds.
-func (b *Broker) awaitNewLeader(ctx context.Context, p *partition) bool {
-	ctx, cancel := context.WithTimeout(ctx, metadataLeaderWait)
-	defer cancel()
+// awaitLeadership waits, briefly, for this broker to lead a partition a
+// Produce was sent to, and reports whether it does now. A client learns
+// of a new topic, or of a new leader, from the Metadata of whichever
+// broker applied the change first; its Produce may reach the leader a
+// few milliseconds before the leader applied the same record. Refused,
+// the client waits its retry backoff (franz-go's is 250 ms, and after a
+// leader's death it asks for metadata again only after metadata.min.age,
+// 5 s); a wait here of a few milliseconds saves that. It waits while this
+// broker's metadata does not know the topic but has records on their way
+// here (up to leadershipWait; with none on the way, the topic does not
+// exist), or names itself leader before its replica took the role, or
+// names a leader that is dead (up to metadataLeaderWait: the controller
+// is about to replace it). A live
+// leader elsewhere ends the wait at once: the client must go there
+// (KIP-951's hint says where).
+func (b *Broker) awaitLeadership(ctx context.Context, topic string, partition int32) bool {
+	short := time.Now().Add(leadershipWait)
+	long := time.Now().Add(metadataLeaderWait)
 	for {
-		p.mu.Lock()
-		leader, changed := p.state.Leader, p.changed
-		p.mu.Unlock()
-		if _, alive := b.members.Alive()[leader]; leader == b.cfg.NodeID || leader < 0 || alive {
-			return leader == b.cfg.NodeID
+		imageChanged, membersChanged := b.ctrl.Changed(), b.members.Changed()
+		b.reconcileMu.Lock()
+		reconciled := b.reconcileWake
+		b.reconcileMu.Unlock()
+		deadline := short
+		t := b.ctrl.Image().Topic(topic)
+		if t == nil && !b.ctrl.Behind() {
+			return false // no record of it on the way: it does not exist
 		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
+		if t != nil && partition >= 0 && int(partition) < len(t.Partitions) {
+			leader := t.Partitions[partition].Leader
+			_, alive := b.members.Alive()[leader]
+			switch {
+			case leader == b.cfg.NodeID:
+				if p, err := b.partitionOf(topic, partition); err == nil {
+					if leads, _ := p.isLeader(); leads {
+						return true
+					}
+				}
+			case leader >= 0 && alive:
+				return false
+			case leader >= 0:
+				deadline = long
+			}
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
 			return false
 		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-imageChanged:
+		case <-membersChanged:
+		case <-reconciled:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		}
+		timer.Stop()
 	}
 }
+
+// leadershipWait bounds awaitLeadership's wait for a topic this broker's
+// metadata does not know, or a partition without a leader: metadata
+// reaches every broker within milliseconds, and a topic that does not
+// exist should be refused without much delay.
+const leadershipWait = 300 * time.Millisecond
 
 // pendingProduce is one partition of an acks=all Produce, appended and
 // waiting for the in-sync replicas: the offset after its records, the

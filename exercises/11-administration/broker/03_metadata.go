@@ -41,7 +41,10 @@ import (
 // naming the dead leader, or none, costs it those seconds; the new
 // leader, a few milliseconds later, costs nothing. Kafka answers with
 // what its metadata cache holds; its controller only learns of the death
-// after broker.session.timeout.ms (9 s).
+// after broker.session.timeout.ms (9 s). Likewise, a topic this broker
+// does not know, while metadata records are on their way to it, is looked
+// for again, up to leadershipWait, before the answer says it does not
+// exist: it may have just been created.
 //
 // Version notes: v1 adds the controller and null for all topics, v2 the
 // cluster id, v4 allow_auto_topic_creation, v7 leader epochs, v9 is
@@ -54,13 +57,26 @@ func init() { register(kmsg.Metadata, 0, 12, handleMetadata) }
 const metadataLeaderWait = 2 * time.Second
 
 func handleMetadata(b *Broker, ctx context.Context, r *request) (kmsg.Response, error) {
-	deadline := time.Now().Add(metadataLeaderWait)
+	start := time.Now()
 	for {
 		// Taken before the answer is made, so that a change between the
 		// two still wakes the wait.
 		imageChanged, membersChanged := b.ctrl.Changed(), b.members.Changed()
 		resp, alive := b.metadataResponse(r)
-		if !deadLeaders(resp, alive, len(b.ctrl.Image().Brokers)) || !time.Now().Before(deadline) {
+		var deadline time.Time
+		switch {
+		case deadLeaders(resp, alive, len(b.ctrl.Image().Brokers)):
+			deadline = start.Add(metadataLeaderWait)
+		case unknownTopics(resp) && b.ctrl.Behind():
+			// A topic just created may be in another broker's metadata
+			// and only on its way into this one's: a client that asks
+			// here right after CreateTopics would be told it does not
+			// exist, and franz-go waits 250 ms before asking again. A
+			// topic this broker has no record of on the way does not
+			// exist: that is answered at once.
+			deadline = start.Add(leadershipWait)
+		}
+		if !time.Now().Before(deadline) {
 			return resp, nil
 		}
 		timer := time.NewTimer(time.Until(deadline))
@@ -89,6 +105,17 @@ func deadLeaders(resp *kmsg.MetadataResponse, alive map[int32]membership.Member,
 			if _, ok := alive[p.Leader]; p.Leader >= 0 && !ok {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// unknownTopics reports whether the answer says a topic asked for does
+// not exist.
+func unknownTopics(resp *kmsg.MetadataResponse) bool {
+	for _, t := range resp.Topics {
+		if t.ErrorCode == kerr.UnknownTopicOrPartition.Code {
+			return true
 		}
 	}
 	return false

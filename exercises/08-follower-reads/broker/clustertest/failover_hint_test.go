@@ -195,3 +195,58 @@ func recordBatch(t *testing.T) []byte {
 	t.Helper()
 	return log.EncodeBatch(log.Record{Timestamp: time.Now(), Value: []byte("v")})
 }
+
+// TestANewTopicIsKnownAtOnceEverywhere: right after CreateTopics answers,
+// another broker may not have applied the new topic yet; asked for it
+// then, it looks again for a moment instead of answering
+// UNKNOWN_TOPIC_OR_PARTITION, after which franz-go would wait 250 ms to
+// ask again. And a Produce straight to the new partition's leader is
+// taken.
+func TestANewTopicIsKnownAtOnceEverywhere(t *testing.T) {
+	c := clustertest.Start(t, clustertest.Options{Brokers: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conns := map[int32]*client.Conn{}
+	for _, id := range c.IDs() {
+		conn, err := client.Dial(ctx, c.Addr(id), "new-topic-test")
+		require.NoError(t, err)
+		defer conn.Close()
+		conns[id] = conn
+	}
+	for i := range 5 {
+		topic := "fresh-" + strconv.Itoa(i)
+		creator := c.IDs()[i%3]
+		asked := c.IDs()[(i+1)%3]
+		create := kmsg.NewPtrCreateTopicsRequest()
+		create.TimeoutMillis = 10000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, 3
+		create.Topics = append(create.Topics, rt)
+		raw, err := conns[creator].Request(ctx, create)
+		require.NoError(t, err)
+		require.Equal(t, int16(0), raw.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode)
+
+		md := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = &topic
+		md.Topics = append(md.Topics, mt)
+		raw, err = conns[asked].Request(ctx, md)
+		require.NoError(t, err)
+		got := raw.(*kmsg.MetadataResponse).Topics[0]
+		require.Equal(t, int16(0), got.ErrorCode, "broker %d, asked right after broker %d created %s", asked, creator, topic)
+		require.Len(t, got.Partitions, 1)
+		leader := got.Partitions[0].Leader
+
+		produce := kmsg.NewPtrProduceRequest()
+		produce.Acks, produce.TimeoutMillis = -1, 10000
+		pt := kmsg.NewProduceRequestTopic()
+		pt.Topic = topic
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Records = recordBatch(t)
+		pt.Partitions = append(pt.Partitions, pp)
+		produce.Topics = append(produce.Topics, pt)
+		raw, err = conns[leader].Request(ctx, produce)
+		require.NoError(t, err)
+		assert.Equal(t, int16(0), raw.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode, "the leader %d takes the first write of %s", leader, topic)
+	}
+}

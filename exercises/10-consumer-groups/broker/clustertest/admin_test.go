@@ -381,14 +381,19 @@ func testThrottle(t *testing.T, side string) {
 		require.NoError(t, c.ProduceTo(leader, "orders", 0, -1, value))
 	}
 	id := c.AddBroker()
-	adm := kadm.NewClient(c.Client())
+	cl := c.Client()
+	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// The new broker is registered; the client addresses it by id once
-	// the metadata it gets lists it.
+	// the metadata it gets lists it. A Metadata request of its own, not
+	// kadm's BrokerMetadata: that one answers from the client's cache,
+	// which may hold a list from before the broker joined.
 	c.WaitFor(20*time.Second, fmt.Sprintf("broker %d in the client's metadata", id), func() bool {
-		md, err := adm.BrokerMetadata(ctx)
-		return err == nil && slices.ContainsFunc(md.Brokers, func(b kadm.BrokerDetail) bool { return b.NodeID == id })
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = []kmsg.MetadataRequestTopic{}
+		md, err := req.RequestWith(ctx, cl)
+		return err == nil && slices.ContainsFunc(md.Brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == id })
 	})
 	alter := func(err error) { t.Helper(); require.NoError(t, err) }
 	// As kafka-reassign-partitions --throttle does: the rate on every

@@ -237,6 +237,14 @@ func (c *Controller) WaitReady(ctx context.Context) error {
 // lastRecord is the index of the last metadata record (a command entry; raft
 // also logs entries of its own, which the FSM never sees) at or below index,
 // or 0 if the log holds none there (a snapshot then brought the image).
+// Behind reports whether this broker's image lacks a record its copy of
+// the metadata log already holds: received from the active controller,
+// not yet committed or applied. A topic just created is then on its way
+// here, and a broker can wait for it rather than deny it exists.
+func (c *Controller) Behind() bool {
+	return c.Image().Offset < c.lastRecord(c.raft.LastIndex())
+}
+
 func (c *Controller) lastRecord(index uint64) uint64 {
 	first, err := c.store.FirstIndex()
 	if err != nil {
