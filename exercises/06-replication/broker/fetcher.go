@@ -516,6 +516,10 @@ func (f *fetcher) truncateAll(conn *client.Conn, parts map[*partition]following)
 			return err
 		}
 		f.set(p, st.epoch, true)
+		// And in this round's copy: the fetch that follows asks for it at
+		// once, not a round (a long poll) later.
+		st.truncated = true
+		parts[p] = st
 	}
 	return nil
 }
