@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,10 +27,10 @@ func fetchOf(from, to int32) *kmsg.FetchRequest {
 // session that would grow past the bound is refused.
 func TestASessionIsBounded(t *testing.T) {
 	fs := newFetchSessions()
-	if s := fs.open(0, fetchOf(0, maxSessionPartitions+1), false); s != nil {
+	if s := fs.open(0, fetchOf(0, maxSessionPartitions+1), kmsg.NewPtrFetchResponse(), false); s != nil {
 		t.Fatal("a session was opened for more partitions than the bound")
 	}
-	s := fs.open(0, fetchOf(0, maxSessionPartitions), false)
+	s := fs.open(0, fetchOf(0, maxSessionPartitions), kmsg.NewPtrFetchResponse(), false)
 	if s == nil {
 		t.Fatal("no session at the bound")
 	}
@@ -46,11 +47,53 @@ func TestASessionIsBounded(t *testing.T) {
 func TestSessionsAreCapped(t *testing.T) {
 	fs := newFetchSessions()
 	for range maxFetchSessions {
-		if fs.open(0, fetchOf(0, 1), false) == nil {
+		if fs.open(0, fetchOf(0, 1), kmsg.NewPtrFetchResponse(), false) == nil {
 			t.Fatal("a session was refused below the cap")
 		}
 	}
-	if fs.open(0, fetchOf(0, 1), false) != nil {
+	if fs.open(0, fetchOf(0, 1), kmsg.NewPtrFetchResponse(), false) != nil {
 		t.Fatal("a session opened past the cap, none idle")
+	}
+}
+
+// TestPartitionsThatReturnedRecordsGoLast: a session reads its
+// partitions in turn, those that just returned records last, so that busy
+// partitions first in line cannot take max_bytes fetch after fetch (as
+// Kafka's incremental fetch context does).
+func TestPartitionsThatReturnedRecordsGoLast(t *testing.T) {
+	fs := newFetchSessions()
+	s := fs.open(0, fetchOf(0, 4), kmsg.NewPtrFetchResponse(), false)
+	resp := kmsg.NewPtrFetchResponse()
+	rt := kmsg.NewFetchResponseTopic()
+	rt.Topic = "t"
+	for p := range int32(4) {
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition = p
+		if p == 0 || p == 2 {
+			rp.RecordBatches = []byte{1}
+		}
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	resp.Topics = append(resp.Topics, rt)
+	s.news(resp, false, true)
+	full := s.full(kmsg.NewPtrFetchRequest(), false)
+	var order []int32
+	for _, rp := range full.Topics[0].Partitions {
+		order = append(order, rp.Partition)
+	}
+	if want := []int32{1, 3, 0, 2}; !slices.Equal(order, want) {
+		t.Fatalf("the next fetch reads %v, want %v", order, want)
+	}
+}
+
+// TestASessionKeepsNoneOfTheRequestsBytes: the tags kmsg decodes are
+// slices of the request's frame, which bufpool hands to the next request:
+// a session that kept them would pin, and later alias, that frame.
+func TestASessionKeepsNoneOfTheRequestsBytes(t *testing.T) {
+	req := fetchOf(0, 1)
+	req.Topics[0].Partitions[0].UnknownTags.Set(7, []byte("frame bytes"))
+	s := newFetchSessions().open(0, req, kmsg.NewPtrFetchResponse(), false)
+	if s.parts[0].ask.UnknownTags.Len() != 0 {
+		t.Fatal("the session keeps the request's tags")
 	}
 }

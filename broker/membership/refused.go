@@ -71,8 +71,13 @@ func (m *Membership) watchListener(ctx context.Context, mem Member) {
 		case err == nil:
 			accepted = true
 			m.setRefused(mem, false)
+			since := time.Now()
 			waitClosed(ctx, conn)
-			continue // broken: dial again at once
+			if time.Since(since) >= m.cfg.ProbeInterval {
+				continue // held a while, then broken: dial again at once
+			}
+			// Closed as soon as accepted (a broker shutting down, or
+			// closing idle connections): not a loop of dials.
 		case errors.Is(err, syscall.ECONNREFUSED) && accepted:
 			m.setRefused(mem, true)
 		}
@@ -103,6 +108,9 @@ func waitClosed(ctx context.Context, conn net.Conn) {
 func (m *Membership) setRefused(mem Member, refused bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if w := m.watches[mem.ID]; w == nil || w.member != mem {
+		return // a watch of a life gossip has moved past, ending
+	}
 	was := m.refused[mem.ID] == mem
 	if refused == was {
 		return
