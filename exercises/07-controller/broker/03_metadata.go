@@ -62,10 +62,10 @@ func handleMetadata(b *Broker, ctx context.Context, r *request) (kmsg.Response, 
 		// Taken before the answer is made, so that a change between the
 		// two still wakes the wait.
 		imageChanged, membersChanged := b.ctrl.Changed(), b.members.Changed()
-		resp, alive := b.metadataResponse(r)
+		resp, alive, registered := b.metadataResponse(r)
 		var deadline time.Time
 		switch {
-		case deadLeaders(resp, alive, len(b.ctrl.Image().Brokers)):
+		case deadLeaders(resp, alive, registered):
 			deadline = start.Add(metadataLeaderWait)
 		case unknownTopics(resp) && b.ctrl.Behind():
 			// A topic just created may be in another broker's metadata
@@ -122,8 +122,9 @@ func unknownTopics(resp *kmsg.MetadataResponse) bool {
 }
 
 // metadataResponse answers a Metadata request from the image as this
-// broker has applied it, and returns who it took to be alive.
-func (b *Broker) metadataResponse(r *request) (*kmsg.MetadataResponse, map[int32]membership.Member) {
+// broker has applied it, and returns who it took to be alive and how many
+// brokers that image registers.
+func (b *Broker) metadataResponse(r *request) (*kmsg.MetadataResponse, map[int32]membership.Member, int) {
 	req := r.body.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	im := b.ctrl.Image()
@@ -137,7 +138,7 @@ func (b *Broker) metadataResponse(r *request) (*kmsg.MetadataResponse, map[int32
 		for _, t := range im.SortedTopics() {
 			resp.Topics = append(resp.Topics, topicMetadata(t, alive))
 		}
-		return resp, alive
+		return resp, alive, len(im.Brokers)
 	}
 	for _, rt := range req.Topics {
 		t := lookupTopic(im, rt.Topic, rt.TopicID)
@@ -159,7 +160,7 @@ func (b *Broker) metadataResponse(r *request) (*kmsg.MetadataResponse, map[int32
 		}
 		resp.Topics = append(resp.Topics, topicMetadata(t, alive))
 	}
-	return resp, alive
+	return resp, alive, len(im.Brokers)
 }
 
 // lookupTopic finds a topic by name, or by id when the name is null.

@@ -4,6 +4,7 @@ package broker
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -42,7 +43,6 @@ const (
 // fetchSessions is the broker's session cache.
 type fetchSessions struct {
 	mu   sync.Mutex
-	next int32
 	byID map[int32]*fetchSession
 }
 
@@ -57,6 +57,7 @@ type fetchSession struct {
 	mu       sync.Mutex
 	id       int32
 	epoch    int32 // the epoch the next request must carry
+	byID     bool  // opened by a Fetch v13+, which names topics by id
 	lastUsed time.Time
 	parts    []*sessionPartition
 	index    map[sessionKey]int
@@ -80,24 +81,31 @@ type sessionPartition struct {
 	preferred                 int32
 }
 
-// open creates a session for the partitions of a full fetch, or returns
-// nil when the cache is full of sessions in use. A session id the request
-// carried is closed first.
-func (fs *fetchSessions) open(closing int32, req *kmsg.FetchRequest, byID bool) *fetchSession {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	delete(fs.byID, closing)
+// open creates a session for the partitions of a full fetch and what its
+// answer told of them, or returns nil when the cache is full of sessions
+// in use. A session id the request carried is closed first. The session
+// is complete before it is in the cache: another request naming it
+// cannot meet it half made.
+func (fs *fetchSessions) open(closing int32, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, byID bool) *fetchSession {
 	n := 0
 	for _, rt := range req.Topics {
 		n += len(rt.Partitions)
 	}
 	if n > maxSessionPartitions {
+		fs.close(closing)
 		return nil
 	}
+	s := &fetchSession{epoch: 1, byID: byID, index: map[sessionKey]int{}}
+	s.update(req, byID) // within maxSessionPartitions: counted above
+	s.news(resp, byID, false)
+
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	delete(fs.byID, closing)
 	now := time.Now()
 	if len(fs.byID) >= maxFetchSessions {
-		for id, s := range fs.byID {
-			if now.Sub(s.lastUsed) > fetchSessionIdle {
+		for id, old := range fs.byID {
+			if now.Sub(old.lastUsed) > fetchSessionIdle {
 				delete(fs.byID, id)
 				break
 			}
@@ -106,17 +114,12 @@ func (fs *fetchSessions) open(closing int32, req *kmsg.FetchRequest, byID bool) 
 			return nil
 		}
 	}
-	for {
-		fs.next++
-		if fs.next <= 0 {
-			fs.next = 1
-		}
-		if fs.byID[fs.next] == nil {
-			break
-		}
+	// A random id, as Kafka's: one that follows the last would tell a
+	// client the id of the next fetcher's session.
+	for s.id == 0 || fs.byID[s.id] != nil {
+		s.id = rand.Int32()
 	}
-	s := &fetchSession{id: fs.next, epoch: 1, lastUsed: now, index: map[sessionKey]int{}}
-	s.update(req, byID) // within maxSessionPartitions: counted above
+	s.lastUsed = now
 	fs.byID[s.id] = s
 	return s
 }
@@ -130,7 +133,7 @@ func (fs *fetchSessions) close(id int32) {
 
 // take finds the session an incremental fetch names and moves its epoch
 // on, or returns the error to answer with.
-func (fs *fetchSessions) take(id, epoch int32) (*fetchSession, error) {
+func (fs *fetchSessions) take(id, epoch int32, byID bool) (*fetchSession, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	s := fs.byID[id]
@@ -139,6 +142,11 @@ func (fs *fetchSessions) take(id, epoch int32) (*fetchSession, error) {
 		return nil, fmt.Errorf("%w: fetch session %d", kerr.FetchSessionIDNotFound, id)
 	case s.epoch != epoch:
 		return nil, fmt.Errorf("%w: fetch session %d expects epoch %d, not %d", kerr.InvalidFetchSessionEpoch, id, s.epoch, epoch)
+	case s.byID != byID:
+		// Opened naming topics one way, continued the other: its keys
+		// would not match (Kafka answers the same).
+		delete(fs.byID, id)
+		return nil, fmt.Errorf("%w: fetch session %d was opened at a Fetch version that names topics the other way", kerr.FetchSessionTopicIDError, id)
 	}
 	s.epoch++
 	if s.epoch <= 0 {
@@ -163,6 +171,10 @@ func (s *fetchSession) update(req *kmsg.FetchRequest, byID bool) bool {
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			k := keyOf(rt.Topic, rt.TopicID, rp.Partition, byID)
+			// Tags kmsg decodes are slices of the request's frame, which
+			// goes back to bufpool once the request is handled: the
+			// session keeps none of it.
+			rp.UnknownTags = kmsg.Tags{}
 			if i, ok := s.index[k]; ok {
 				s.parts[i].ask = rp
 				continue
@@ -212,16 +224,14 @@ func (s *fetchSession) full(req *kmsg.FetchRequest, byID bool) *kmsg.FetchReques
 	return &out
 }
 
-// remember records what a full answer told of every partition, when the
-// session opens.
-func (s *fetchSession) remember(resp *kmsg.FetchResponse, byID bool) {
-	s.news(resp, byID, false)
-}
-
 // news keeps, in an answer to an incremental fetch, only the partitions
 // with news since the last answer, and remembers what it tells. With
-// filter false, it keeps them all.
+// filter false, it keeps them all. The partitions that returned records
+// go to the end of the session's order, as Kafka's do: the next fetch
+// reads the others first, so that a few busy partitions cannot take all
+// of max_bytes fetch after fetch.
 func (s *fetchSession) news(resp *kmsg.FetchResponse, byID, filter bool) {
+	var served []int
 	topics := resp.Topics[:0]
 	for _, rt := range resp.Topics {
 		parts := rt.Partitions[:0]
@@ -236,6 +246,9 @@ func (s *fetchSession) news(resp *kmsg.FetchResponse, byID, filter bool) {
 				rp.LogStartOffset != sp.logStart || rp.PreferredReadReplica != sp.preferred
 			sp.sent = true
 			sp.hwm, sp.lastStable, sp.logStart, sp.preferred = rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset, rp.PreferredReadReplica
+			if len(rp.RecordBatches) > 0 {
+				served = append(served, i)
+			}
 			if changed || !filter {
 				parts = append(parts, rp)
 			}
@@ -246,4 +259,32 @@ func (s *fetchSession) news(resp *kmsg.FetchResponse, byID, filter bool) {
 		}
 	}
 	resp.Topics = topics
+	s.toBack(served)
+}
+
+// toBack moves the session's partitions at the given indexes to the end
+// of its order, keeping the order among the rest.
+func (s *fetchSession) toBack(indexes []int) {
+	if len(indexes) == 0 || len(indexes) == len(s.parts) {
+		return
+	}
+	back := make(map[int]bool, len(indexes))
+	for _, i := range indexes {
+		back[i] = true
+	}
+	order := make([]*sessionPartition, 0, len(s.parts))
+	for i, sp := range s.parts {
+		if !back[i] {
+			order = append(order, sp)
+		}
+	}
+	for i, sp := range s.parts {
+		if back[i] {
+			order = append(order, sp)
+		}
+	}
+	s.parts = order
+	for i, sp := range s.parts {
+		s.index[sp.key] = i
+	}
 }

@@ -171,6 +171,13 @@ func (f *fetcher) run() {
 	}()
 	backoff := 100 * time.Millisecond // replica.fetch.backoff.ms is 1s; a LAN can retry sooner
 	for f.ctx.Err() == nil {
+		// A wake left from an add that came between fetches is spent:
+		// this snapshot has the partition, and the wake would only
+		// interrupt the fetch that asks for it.
+		select {
+		case <-f.wake:
+		default:
+		}
 		parts := f.snapshot()
 		if len(parts) == 0 {
 			select {
@@ -293,7 +300,10 @@ func (f *fetcher) fetchOnce(ctx context.Context, conn *client.Conn, parts map[*p
 		return errNoProgress // every partition is still waiting to truncate, or throttled
 	}
 	if f.session.conn != conn {
-		f.session = followerSession{conn: conn}
+		// A new connection opens a new session, and closes the old one
+		// on the leader (its id, with epoch 0) rather than leave it to
+		// fill the leader's cache.
+		f.session = followerSession{conn: conn, closing: f.session.id}
 	}
 	f.session.build(req, want, ids)
 	ctx, cancel := context.WithTimeout(ctx, f.b.cfg.ReplicaFetchWaitMax+5*time.Second)
@@ -304,7 +314,7 @@ func (f *fetcher) fetchOnce(ctx context.Context, conn *client.Conn, parts map[*p
 	}
 	resp := raw.(*kmsg.FetchResponse)
 	if resp.ErrorCode == kerr.FetchSessionIDNotFound.Code || resp.ErrorCode == kerr.InvalidFetchSessionEpoch.Code {
-		f.session = followerSession{conn: conn} // the leader forgot it, or a request was lost: start over
+		f.session = followerSession{conn: conn, closing: f.session.id} // the leader forgot it, or a request was lost: start over
 		return nil
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
@@ -381,10 +391,11 @@ type sessionPartKey struct {
 // it lives on (a new connection starts a new session), its id and next
 // epoch (0: open one), and what each partition was last asked with.
 type followerSession struct {
-	conn  *client.Conn
-	id    int32
-	epoch int32
-	sent  map[sessionPartKey]kmsg.FetchRequestTopicPartition
+	conn    *client.Conn
+	id      int32
+	epoch   int32
+	closing int32 // a session of an earlier connection, to close when this one opens
+	sent    map[sessionPartKey]kmsg.FetchRequestTopicPartition
 }
 
 // build fills req's session fields and partitions: all of want when
@@ -392,6 +403,9 @@ type followerSession struct {
 // the sent ones not wanted any more as forgotten.
 func (s *followerSession) build(req *kmsg.FetchRequest, want map[sessionPartKey]kmsg.FetchRequestTopicPartition, ids map[string][16]byte) {
 	req.SessionID, req.SessionEpoch = s.id, s.epoch
+	if s.id == 0 {
+		req.SessionID = s.closing // epoch 0: closed, and a new one opened
+	}
 	index := map[string]int{}
 	for k, rp := range want {
 		if s.id != 0 {
@@ -438,8 +452,7 @@ func samePosition(a, b kmsg.FetchRequestTopicPartition) bool {
 // epoch, and the partitions as now sent.
 func (s *followerSession) answered(id int32, want map[sessionPartKey]kmsg.FetchRequestTopicPartition) {
 	if s.id == 0 {
-		s.id = id
-		s.epoch = 0
+		s.id, s.epoch, s.closing = id, 0, 0
 	}
 	if s.id == 0 {
 		return

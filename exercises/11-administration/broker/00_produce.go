@@ -50,16 +50,15 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 	// fetch every partition of the request in the same round, so a request
 	// for N partitions costs one replication round trip, not N.
 	var waits []pendingProduce
+	wait := newLeadershipWait() // one for the whole request: partitions do not each wait anew
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			p, err := b.partitionOf(rt.Topic, rp.Partition)
-			if err != nil && b.awaitLeadership(ctx, rt.Topic, rp.Partition) {
-				p, err = b.partitionOf(rt.Topic, rp.Partition)
-			}
+			var p *partition
+			var err error
 			switch {
 			case req.TransactionID != nil:
 				err = fmt.Errorf("%w: transactions arrive in lesson 16", kerr.TransactionalIDAuthorizationFailed)
@@ -69,10 +68,16 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 				err = fmt.Errorf("%w: %s is internal: the group coordinator writes it", kerr.InvalidTopicException, rt.Topic)
 			case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 				err = fmt.Errorf("%w: acks=%d; acks is 0, 1 or -1 (all)", kerr.InvalidRequiredAcks, req.Acks)
-			case err == nil:
+			default:
+				p, err = b.partitionOf(rt.Topic, rp.Partition)
+				if err != nil && b.awaitLeadership(ctx, wait, rt.Topic, rp.Partition) {
+					p, err = b.partitionOf(rt.Topic, rp.Partition)
+				}
+			}
+			if err == nil {
 				var epoch int32
 				sp.BaseOffset, epoch, err = b.produceAppend(p, rp.Records, req.Acks)
-				if errors.Is(err, kerr.NotLeaderForPartition) && b.awaitLeadership(ctx, rt.Topic, rp.Partition) {
+				if errors.Is(err, kerr.NotLeaderForPartition) && b.awaitLeadership(ctx, wait, rt.Topic, rp.Partition) {
 					sp.BaseOffset, epoch, err = b.produceAppend(p, rp.Records, req.Acks)
 				}
 				if err == nil && req.Acks == -1 {
@@ -83,7 +88,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 			if err == nil {
 				sp.LogStartOffset = p.log.StartOffset()
 			} else {
-				sp.BaseOffset = 0
+				sp.BaseOffset = -1 // as Kafka answers a failed partition
 			}
 			if errors.Is(err, kerr.NotLeaderForPartition) && r.version >= 10 {
 				resp.Brokers = hintProduce(&sp, b.currentLeader(rt.Topic, rp.Partition), resp.Brokers)
@@ -102,7 +107,7 @@ func handleProduce(b *Broker, ctx context.Context, r *request) (kmsg.Response, e
 		if err := b.awaitAllInSync(ctx, w.p, w.next, w.epoch); err != nil {
 			sp := &resp.Topics[w.topic].Partitions[w.partition]
 			sp.ErrorCode, sp.ErrorMessage = b.code(err), errorMessage(err)
-			sp.BaseOffset, sp.LogStartOffset = 0, -1 // as for any failed partition
+			sp.BaseOffset, sp.LogStartOffset = -1, -1 // as for any failed partition
 		}
 	}
 	return resp, nil
@@ -140,20 +145,21 @@ func hintProduce(sp *kmsg.ProduceResponseTopicPartition, h leaderHint, brokers [
 // is about to replace it). A live
 // leader elsewhere ends the wait at once: the client must go there
 // (KIP-951's hint says where).
-func (b *Broker) awaitLeadership(ctx context.Context, topic string, partition int32) bool {
-	short := time.Now().Add(leadershipWait)
-	long := time.Now().Add(metadataLeaderWait)
+func (b *Broker) awaitLeadership(ctx context.Context, w leadershipDeadlines, topic string, partition int32) bool {
 	for {
 		imageChanged, membersChanged := b.ctrl.Changed(), b.members.Changed()
 		b.reconcileMu.Lock()
 		reconciled := b.reconcileWake
 		b.reconcileMu.Unlock()
-		deadline := short
+		deadline := w.short
 		t := b.ctrl.Image().Topic(topic)
-		if t == nil && !b.ctrl.Behind() {
+		switch {
+		case t == nil && !b.ctrl.Behind():
 			return false // no record of it on the way: it does not exist
+		case t != nil && (partition < 0 || int(partition) >= len(t.Partitions)):
+			return false // the topic has no such partition
 		}
-		if t != nil && partition >= 0 && int(partition) < len(t.Partitions) {
+		if t != nil {
 			leader := t.Partitions[partition].Leader
 			_, alive := b.members.Alive()[leader]
 			switch {
@@ -166,7 +172,7 @@ func (b *Broker) awaitLeadership(ctx context.Context, topic string, partition in
 			case leader >= 0 && alive:
 				return false
 			case leader >= 0:
-				deadline = long
+				deadline = w.long
 			}
 		}
 		wait := time.Until(deadline)
@@ -185,6 +191,15 @@ func (b *Broker) awaitLeadership(ctx context.Context, topic string, partition in
 		}
 		timer.Stop()
 	}
+}
+
+// leadershipDeadlines are when awaitLeadership gives up, for one whole
+// request: short for a topic on its way, long for a dead leader.
+type leadershipDeadlines struct{ short, long time.Time }
+
+func newLeadershipWait() leadershipDeadlines {
+	now := time.Now()
+	return leadershipDeadlines{short: now.Add(leadershipWait), long: now.Add(metadataLeaderWait)}
 }
 
 // leadershipWait bounds awaitLeadership's wait for a topic this broker's

@@ -61,12 +61,11 @@ func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, err
 		resp = b.fetchWait(ctx, req, r.version)
 	case req.SessionEpoch == 0: // a full fetch that opens a session
 		resp = b.fetchWait(ctx, req, r.version)
-		if s := b.sessions.open(req.SessionID, req, byID); s != nil {
-			s.remember(resp, byID)
+		if s := b.sessions.open(req.SessionID, req, resp, byID); s != nil {
 			resp.SessionID = s.id
 		}
 	default: // incremental: the session's partitions, answered with news only
-		s, err := b.sessions.take(req.SessionID, req.SessionEpoch)
+		s, err := b.sessions.take(req.SessionID, req.SessionEpoch, byID)
 		if err != nil {
 			resp = req.ResponseKind().(*kmsg.FetchResponse)
 			resp.ErrorCode = b.code(err)
@@ -117,7 +116,9 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, version 
 		// read and the wait still wakes us.
 		wake := b.appendedChan()
 		resp, bytes, failed := b.fetchOnce(req, version)
-		if bytes >= int(req.MinBytes) || failed || !time.Now().Before(deadline) {
+		// min_bytes above max_bytes could never be met: every append
+		// would wake the fetch to read again, and throw it away.
+		if bytes >= int(min(req.MinBytes, req.MaxBytes)) || failed || !time.Now().Before(deadline) {
 			return resp
 		}
 		select {
