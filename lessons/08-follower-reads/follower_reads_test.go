@@ -164,14 +164,16 @@ func offline(t *testing.T, c *clustertest.Cluster, asked, id int32) bool {
 	return slices.Contains(resp.Topics[0].Partitions[0].OfflineReplicas, id)
 }
 
-// TestADeadFollowerIsNotChosen: brokers 2 and 3 die together. Broker 1 is
-// left alone, without a majority, so no controller can take them out of
-// the ISR: the ISR still says 1,2,3. Leader 1's gossip knows broker 2 is
-// dead, and must not send a consumer in rack b there.
+// TestADeadFollowerIsNotChosen: broker 3 dies, then broker 2. Broker 1 is
+// left alone, without a majority, so no controller can take broker 2 out
+// of the ISR: the ISR still lists it. (The other way round, the brokers
+// still alive would take broker 2 out at once: its refused connections
+// tell them within milliseconds.) Leader 1 knows broker 2 is dead, and
+// must not send a consumer in rack b there.
 func TestADeadFollowerIsNotChosen(t *testing.T) {
 	c := racks(t, 30*time.Second)
-	c.Kill(2)
 	c.Kill(3)
+	c.Kill(2)
 	c.WaitFor(15*time.Second, "leader 1 to see broker 2 dead", func() bool {
 		return offline(t, c, 1, 2)
 	})
