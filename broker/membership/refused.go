@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -28,11 +29,18 @@ import (
 // dead. A refused broker stays out of Alive until gossip brings it back
 // with a new incarnation (it started again) or its listener accepts a
 // connection again in the same life.
+//
+// The goroutine holding a connection learns of the crash when the
+// scheduler runs it, which under load can be after a client has seen its
+// own connection break, been refused, and asked for metadata. Recheck
+// lets the broker answering that client look at the connections itself.
 
 // watch is the connection held to one other broker's listener.
 type watch struct {
 	member Member
 	cancel context.CancelFunc
+	// conn is the connection held, nil between dials.
+	conn atomic.Pointer[net.TCPConn]
 }
 
 // watchMembers starts a watch on every other alive member that has none
@@ -50,19 +58,21 @@ func (m *Membership) watchMembers() {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		m.watches[id] = &watch{member: mem, cancel: cancel}
+		w := &watch{member: mem, cancel: cancel}
+		m.watches[id] = w
 		m.watchers.Add(1)
 		go func() {
 			defer m.watchers.Done()
-			m.watchListener(ctx, mem)
+			m.watchListener(ctx, w)
 		}()
 	}
 }
 
-// watchListener holds a connection to mem's Kafka listener until ctx
-// ends, dialling again whenever it breaks, and marks mem refused when a
-// dial is refused after one has been accepted.
-func (m *Membership) watchListener(ctx context.Context, mem Member) {
+// watchListener holds a connection to the watched member's Kafka
+// listener until ctx ends, dialling again whenever it breaks, and marks
+// the member refused when a dial is refused after one has been accepted.
+func (m *Membership) watchListener(ctx context.Context, w *watch) {
+	mem := w.member
 	accepted := false
 	for ctx.Err() == nil {
 		d := net.Dialer{Timeout: 2 * m.cfg.ProbeInterval}
@@ -72,7 +82,9 @@ func (m *Membership) watchListener(ctx context.Context, mem Member) {
 			accepted = true
 			m.setRefused(mem, false)
 			since := time.Now()
+			w.conn.Store(conn.(*net.TCPConn))
 			waitClosed(ctx, conn)
+			w.conn.Store(nil)
 			if time.Since(since) >= m.cfg.ProbeInterval {
 				continue // held a while, then broken: dial again at once
 			}
@@ -101,6 +113,46 @@ func waitClosed(ctx context.Context, conn net.Conn) {
 			return
 		}
 	}
+}
+
+// recheckDialTimeout bounds Recheck's dial to a broker whose connection
+// broke: on one machine a refusal is immediate, and a dial that takes
+// longer proves nothing (the watch goes on dialling).
+const recheckDialTimeout = 100 * time.Millisecond
+
+// Recheck looks now at the connections held to the listeners of the given
+// brokers, rather than waiting for the goroutines that hold them to run:
+// one that has broken is dialled again at once, and a refusal takes its
+// broker out of Alive before Recheck returns. It reports whether any was
+// taken out. A broker about to name others to a client (the leaders in a
+// Metadata answer) calls it: that client may have seen a leader's crash,
+// and been refused, a moment before this broker's watch noticed.
+func (m *Membership) Recheck(ctx context.Context, ids []int32) bool {
+	gone := false
+	for _, id := range ids {
+		m.mu.Lock()
+		w := m.watches[id]
+		m.mu.Unlock()
+		if w == nil {
+			continue
+		}
+		// Only a connection held proves the listener accepted in this
+		// life; between dials the watch itself is deciding.
+		if c := w.conn.Load(); c == nil || !broken(c) {
+			continue
+		}
+		d := net.Dialer{Timeout: recheckDialTimeout}
+		conn, err := d.DialContext(ctx, "tcp", w.member.Addr)
+		if err == nil {
+			conn.Close()
+			continue
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			m.setRefused(w.member, true)
+			gone = true
+		}
+	}
+	return gone
 }
 
 // setRefused marks mem, in its current life, refused or not, and tells
