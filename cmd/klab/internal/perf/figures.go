@@ -422,16 +422,20 @@ func (r *figuresRun) freshTopic() error {
 	if _, err := r.produceTo(k, topicWarm, "all", n); err != nil { // warming it up
 		return err
 	}
-	// A name never used, so that a second run in the same --dir is fresh too.
-	fresh := topicFreshPrefix + time.Now().Format("150405.000")
-	if err := r.createReplicated(r.cfg.Partitions, fresh); err != nil {
-		return err
+	// Each round writes into a new topic, against the warm one (both
+	// calls it the peer). A name never used, so that a second run in the
+	// same --dir is fresh too.
+	round := 0
+	fresh := func() (Result, error) {
+		round++
+		name := fmt.Sprintf("%s%s-%d", topicFreshPrefix, time.Now().Format("150405.000"), round)
+		if err := r.createReplicated(r.cfg.Partitions, name); err != nil {
+			return Result{}, err
+		}
+		return r.produceTo(k, name, "all", n)
 	}
-	fr, err := r.produceTo(k, fresh, "all", n)
-	if err != nil {
-		return err
-	}
-	wr, err := r.produceTo(k, topicWarm, "all", n)
+	fr, wr, err := both(r.cfg.Rounds, true, fresh,
+		func() (Result, error) { return r.produceTo(k, topicWarm, "all", n) })
 	if err != nil {
 		return err
 	}
