@@ -35,7 +35,9 @@ import (
 // connections, or gossip declared it dead) before the controller has
 // moved the leadership does not answer with that dead leader: it waits
 // for the controller's decision, up to metadataLeaderWait, while a
-// majority of the brokers is alive to make it. A client asks for metadata
+// majority of the brokers is alive to make it. Before naming a leader it
+// looks again at its own connection to it, in case the client saw the
+// crash first (membership.Recheck). A client asks for metadata
 // the moment its connection to the leader breaks, and franz-go, for one,
 // then waits metadata.min.age (5 s) before asking again: an answer
 // naming the dead leader, or none, costs it those seconds; the new
@@ -63,6 +65,9 @@ func handleMetadata(b *Broker, ctx context.Context, r *request) (kmsg.Response, 
 		// two still wakes the wait.
 		imageChanged, membersChanged := b.ctrl.Changed(), b.members.Changed()
 		resp, alive, registered := b.metadataResponse(r)
+		if b.members.Recheck(ctx, aliveLeaders(resp, alive)) {
+			continue // a leader named is gone after all: answer again
+		}
 		var deadline time.Time
 		switch {
 		case deadLeaders(resp, alive, registered):
@@ -108,6 +113,20 @@ func deadLeaders(resp *kmsg.MetadataResponse, alive map[int32]membership.Member,
 		}
 	}
 	return false
+}
+
+// aliveLeaders are the leaders the answer names that were alive when it
+// was made, each once.
+func aliveLeaders(resp *kmsg.MetadataResponse, alive map[int32]membership.Member) []int32 {
+	var ids []int32
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if _, ok := alive[p.Leader]; ok && !slices.Contains(ids, p.Leader) {
+				ids = append(ids, p.Leader)
+			}
+		}
+	}
+	return ids
 }
 
 // unknownTopics reports whether the answer says a topic asked for does
