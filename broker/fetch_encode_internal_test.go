@@ -4,16 +4,28 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/log"
 )
 
 // TestEncodeFetchIsKmsgsEncoding: the vectored Fetch encoding, pieces
 // joined, is byte for byte what kmsg encodes, at every version the broker
 // speaks, for answers with and without records, errors, aborted
-// transactions, a preferred read replica and KIP-951's hints; and the
-// record batches are the response's own slices, not copies.
+// transactions, a preferred read replica and KIP-951's hints; records
+// given as a range of a log file are a piece of their own, and records
+// given as bytes are the response's own slices, not copies.
 func TestEncodeFetchIsKmsgsEncoding(t *testing.T) {
-	batches := bytes.Repeat([]byte{7}, 300)
+	l, err := log.Open(t.TempDir(), log.Config{})
+	require.NoError(t, err)
+	defer l.Close()
+	for i := range 3 {
+		_, err := l.Append(log.EncodeBatch(log.Record{Value: bytes.Repeat([]byte{byte(i)}, 90)}))
+		require.NoError(t, err)
+	}
+	batches, err := l.Read(0, 1<<20)
+	require.NoError(t, err)
 	rack := "eu-1"
 	build := func(version int16) *kmsg.FetchResponse {
 		resp := kmsg.NewPtrFetchResponse()
@@ -53,16 +65,36 @@ func TestEncodeFetchIsKmsgsEncoding(t *testing.T) {
 	for version := int16(4); version <= 16; version++ {
 		r := &request{key: kmsg.Fetch, version: version, correlation: 77}
 		want := encodeResponse(r, build(version))
-		pieces := encodeFetch(r, build(version))
-		if got := bytes.Join(pieces, nil); !bytes.Equal(got, want) {
-			t.Fatalf("v%d: the pieces differ from kmsg's encoding:\n got %x\nwant %x", version, got, want)
-		}
-		shared := false
+		// orders-0's records come from the log, as handleFetch gives them.
+		resp := build(version)
+		resp.Topics[0].Partitions[0].RecordBatches = []byte{}
+		s, err := l.Slice(0, 1<<20)
+		require.NoError(t, err)
+		r.records = fetchedRecords{}
+		r.records.add("orders", 0, s)
+		pieces := encodeFetch(r, resp)
+		var got []byte
+		shared, fromFile := false, false
 		for _, p := range pieces {
-			shared = shared || (len(p) > 0 && &p[0] == &batches[0])
+			if p.bytes == nil {
+				b, err := p.records.Bytes()
+				require.NoError(t, err)
+				got = append(got, b...)
+				fromFile = true
+				continue
+			}
+			got = append(got, p.bytes...)
+			shared = shared || (len(p.bytes) > 0 && &p.bytes[0] == &batches[0])
+		}
+		r.records.close()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("v%d: the pieces differ from kmsg's encoding:\n got %x\nwant %x", version, got, want)
 		}
 		if !shared {
 			t.Errorf("v%d: the record batches were copied", version)
+		}
+		if !fromFile {
+			t.Errorf("v%d: the log's range is not a piece", version)
 		}
 	}
 }

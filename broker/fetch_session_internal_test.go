@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/log"
 )
 
 // fetchOf is a Fetch of partitions [from, to) of topic t.
@@ -27,10 +29,10 @@ func fetchOf(from, to int32) *kmsg.FetchRequest {
 // session that would grow past the bound is refused.
 func TestASessionIsBounded(t *testing.T) {
 	fs := newFetchSessions()
-	if s := fs.open(0, fetchOf(0, maxSessionPartitions+1), kmsg.NewPtrFetchResponse(), false); s != nil {
+	if s := fs.open(0, fetchOf(0, maxSessionPartitions+1), kmsg.NewPtrFetchResponse(), nil, false); s != nil {
 		t.Fatal("a session was opened for more partitions than the bound")
 	}
-	s := fs.open(0, fetchOf(0, maxSessionPartitions), kmsg.NewPtrFetchResponse(), false)
+	s := fs.open(0, fetchOf(0, maxSessionPartitions), kmsg.NewPtrFetchResponse(), nil, false)
 	if s == nil {
 		t.Fatal("no session at the bound")
 	}
@@ -47,11 +49,11 @@ func TestASessionIsBounded(t *testing.T) {
 func TestSessionsAreCapped(t *testing.T) {
 	fs := newFetchSessions()
 	for range maxFetchSessions {
-		if fs.open(0, fetchOf(0, 1), kmsg.NewPtrFetchResponse(), false) == nil {
+		if fs.open(0, fetchOf(0, 1), kmsg.NewPtrFetchResponse(), nil, false) == nil {
 			t.Fatal("a session was refused below the cap")
 		}
 	}
-	if fs.open(0, fetchOf(0, 1), kmsg.NewPtrFetchResponse(), false) != nil {
+	if fs.open(0, fetchOf(0, 1), kmsg.NewPtrFetchResponse(), nil, false) != nil {
 		t.Fatal("a session opened past the cap, none idle")
 	}
 }
@@ -62,20 +64,34 @@ func TestSessionsAreCapped(t *testing.T) {
 // Kafka's incremental fetch context does).
 func TestPartitionsThatReturnedRecordsGoLast(t *testing.T) {
 	fs := newFetchSessions()
-	s := fs.open(0, fetchOf(0, 4), kmsg.NewPtrFetchResponse(), false)
+	s := fs.open(0, fetchOf(0, 4), kmsg.NewPtrFetchResponse(), nil, false)
+	l, err := log.Open(t.TempDir(), log.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Append(log.EncodeBatch(log.Record{Value: []byte("v")})); err != nil {
+		t.Fatal(err)
+	}
 	resp := kmsg.NewPtrFetchResponse()
+	records := fetchedRecords{}
+	defer records.close()
 	rt := kmsg.NewFetchResponseTopic()
 	rt.Topic = "t"
 	for p := range int32(4) {
 		rp := kmsg.NewFetchResponseTopicPartition()
 		rp.Partition = p
 		if p == 0 || p == 2 {
-			rp.RecordBatches = []byte{1}
+			recs, err := l.Slice(0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			records.add("t", p, recs)
 		}
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	resp.Topics = append(resp.Topics, rt)
-	s.news(resp, false, true)
+	s.news(resp, records, false, true)
 	full := s.full(kmsg.NewPtrFetchRequest(), false)
 	var order []int32
 	for _, rp := range full.Topics[0].Partitions {
@@ -92,7 +108,7 @@ func TestPartitionsThatReturnedRecordsGoLast(t *testing.T) {
 func TestASessionKeepsNoneOfTheRequestsBytes(t *testing.T) {
 	req := fetchOf(0, 1)
 	req.Topics[0].Partitions[0].UnknownTags.Set(7, []byte("frame bytes"))
-	s := newFetchSessions().open(0, req, kmsg.NewPtrFetchResponse(), false)
+	s := newFetchSessions().open(0, req, kmsg.NewPtrFetchResponse(), nil, false)
 	if s.parts[0].ask.UnknownTags.Len() != 0 {
 		t.Fatal("the session keeps the request's tags")
 	}

@@ -8,14 +8,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// A Fetch response is mostly its record batches: megabytes read from the
-// log, which kmsg's encoder would copy into one big buffer beside the
-// few bytes around them. encodeFetch writes those few bytes only, and
-// leaves the batches where the log read them: the response goes out as a
-// list of slices (a vectored write, writev), the framing between them and
-// the batches in turn, so no record byte is copied after it left the log.
-// (Kafka goes one step further and hands the kernel the segment file's
-// range, sendfile, so the bytes never enter user space at all.)
+// A Fetch response is mostly its record batches: megabytes of the log,
+// which kmsg's encoder would copy into one big buffer beside the few bytes
+// around them. encodeFetch writes those few bytes only, and leaves the
+// batches in the log's segment files: the response goes out as a list of
+// pieces, the framing between them and, in turn, each partition's range
+// of a segment file (a log.Slice), which the connection's writer hands to
+// the kernel to send from the file (sendfile, as Kafka's FileRecords
+// does): the record bytes never enter the broker's memory.
 //
 // The layout, by version (Kafka's FetchResponse.json), v12+ being flexible
 // (compact lengths as uvarints of length+1, tagged fields after every
@@ -34,12 +34,13 @@ import (
 
 // encodeFetch encodes a Fetch response as a frame — size, correlation id,
 // header tags for flexible versions, body — in pieces: framing, then a
-// partition's record batches, then framing again, and so on. The record
-// batches are the response's own slices, not copies.
-func encodeFetch(r *request, resp *kmsg.FetchResponse) [][]byte {
+// partition's record batches, then framing again, and so on. A partition's
+// batches are its range of the log in r.records, or else its own
+// RecordBatches (not copied).
+func encodeFetch(r *request, resp *kmsg.FetchResponse) []piece {
 	v := r.version
 	flexible := v >= 12
-	e := fetchEncoder{flexible: flexible, buf: make([]byte, 8, 256)}
+	e := fetchEncoder{flexible: flexible, buf: make([]byte, 8, 256), records: r.records}
 	binary.BigEndian.PutUint32(e.buf[4:], uint32(r.correlation))
 	if flexible {
 		e.uvarint(0) // response header v1: no tags
@@ -58,7 +59,7 @@ func encodeFetch(r *request, resp *kmsg.FetchResponse) [][]byte {
 		}
 		e.arrayLen(len(t.Partitions))
 		for i := range t.Partitions {
-			e.partition(v, &t.Partitions[i])
+			e.partition(v, t.Topic, &t.Partitions[i])
 		}
 		if flexible {
 			e.uvarint(0)
@@ -87,15 +88,15 @@ func encodeFetch(r *request, resp *kmsg.FetchResponse) [][]byte {
 	e.cut()
 	size := -4
 	for _, p := range e.pieces {
-		size += len(p)
+		size += p.len()
 	}
-	binary.BigEndian.PutUint32(e.pieces[0], uint32(size))
+	binary.BigEndian.PutUint32(e.pieces[0].bytes, uint32(size))
 	return e.pieces
 }
 
 // partition encodes one partition's answer; its record batches become a
 // piece of their own.
-func (e *fetchEncoder) partition(v int16, p *kmsg.FetchResponseTopicPartition) {
+func (e *fetchEncoder) partition(v int16, topic string, p *kmsg.FetchResponseTopicPartition) {
 	e.int32(p.Partition)
 	e.int16(p.ErrorCode)
 	e.int64(p.HighWatermark)
@@ -122,19 +123,23 @@ func (e *fetchEncoder) partition(v int16, p *kmsg.FetchResponseTopicPartition) {
 	if v >= 11 {
 		e.int32(p.PreferredReadReplica)
 	}
+	records := piece{bytes: p.RecordBatches}
+	if s := e.records.of(topic, p.Partition); s.Len() > 0 {
+		records = piece{records: s}
+	}
 	switch {
-	case p.RecordBatches == nil && e.flexible:
+	case records.bytes == nil && records.len() == 0 && e.flexible:
 		e.uvarint(0)
-	case p.RecordBatches == nil:
+	case records.bytes == nil && records.len() == 0:
 		e.int32(-1)
 	case e.flexible:
-		e.uvarint(uint64(len(p.RecordBatches)) + 1)
+		e.uvarint(uint64(records.len()) + 1)
 	default:
-		e.int32(int32(len(p.RecordBatches)))
+		e.int32(int32(records.len()))
 	}
-	if len(p.RecordBatches) > 0 {
+	if records.len() > 0 {
 		e.cut()
-		e.pieces = append(e.pieces, p.RecordBatches)
+		e.pieces = append(e.pieces, records)
 	}
 	if e.flexible {
 		if p.CurrentLeader.LeaderID >= 0 || p.CurrentLeader.LeaderEpoch >= 0 {
@@ -155,12 +160,13 @@ func (e *fetchEncoder) partition(v int16, p *kmsg.FetchResponseTopicPartition) {
 type fetchEncoder struct {
 	flexible bool
 	buf      []byte
-	pieces   [][]byte
+	pieces   []piece
+	records  fetchedRecords
 }
 
 func (e *fetchEncoder) cut() {
 	if len(e.buf) > 0 {
-		e.pieces = append(e.pieces, e.buf)
+		e.pieces = append(e.pieces, piece{bytes: e.buf})
 		e.buf = make([]byte, 0, 128)
 	}
 }

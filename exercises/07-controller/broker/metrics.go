@@ -160,11 +160,11 @@ func (m *brokerMetrics) produced(topic string, records []byte) {
 
 // fetched counts the record batches a Fetch response returns: to a
 // consumer by topic, to a follower (replica >= 0) as replication.
-func (m *brokerMetrics) fetched(replica int32, resp *kmsg.FetchResponse) {
+func (m *brokerMetrics) fetched(replica int32, resp *kmsg.FetchResponse, records fetchedRecords) {
 	for _, t := range resp.Topics {
 		n := 0
 		for _, p := range t.Partitions {
-			n += len(p.RecordBatches)
+			n += records.of(t.Topic, p.Partition).Len()
 		}
 		switch {
 		case n == 0: // no series for a topic only polled

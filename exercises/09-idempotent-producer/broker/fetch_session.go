@@ -86,7 +86,7 @@ type sessionPartition struct {
 // in use. A session id the request carried is closed first. The session
 // is complete before it is in the cache: another request naming it
 // cannot meet it half made.
-func (fs *fetchSessions) open(closing int32, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, byID bool) *fetchSession {
+func (fs *fetchSessions) open(closing int32, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, records fetchedRecords, byID bool) *fetchSession {
 	n := 0
 	for _, rt := range req.Topics {
 		n += len(rt.Partitions)
@@ -97,7 +97,7 @@ func (fs *fetchSessions) open(closing int32, req *kmsg.FetchRequest, resp *kmsg.
 	}
 	s := &fetchSession{epoch: 1, byID: byID, index: map[sessionKey]int{}}
 	s.update(req, byID) // within maxSessionPartitions: counted above
-	s.news(resp, byID, false)
+	s.news(resp, records, byID, false)
 
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -230,8 +230,8 @@ func (s *fetchSession) full(req *kmsg.FetchRequest, byID bool) *kmsg.FetchReques
 // go to the end of the session's order, as Kafka's do: the next fetch
 // reads the others first, so that a few busy partitions cannot take all
 // of max_bytes fetch after fetch.
-func (s *fetchSession) news(resp *kmsg.FetchResponse, byID, filter bool) {
-	var served []int
+func (s *fetchSession) news(resp *kmsg.FetchResponse, records fetchedRecords, byID, filter bool) {
+	var back []int
 	topics := resp.Topics[:0]
 	for _, rt := range resp.Topics {
 		parts := rt.Partitions[:0]
@@ -241,13 +241,14 @@ func (s *fetchSession) news(resp *kmsg.FetchResponse, byID, filter bool) {
 				continue
 			}
 			sp := s.parts[i]
-			changed := !sp.sent || len(rp.RecordBatches) > 0 || rp.ErrorCode != 0 ||
+			served := records.of(rt.Topic, rp.Partition).Len() > 0
+			changed := !sp.sent || served || rp.ErrorCode != 0 ||
 				rp.HighWatermark != sp.hwm || rp.LastStableOffset != sp.lastStable ||
 				rp.LogStartOffset != sp.logStart || rp.PreferredReadReplica != sp.preferred
 			sp.sent = true
 			sp.hwm, sp.lastStable, sp.logStart, sp.preferred = rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset, rp.PreferredReadReplica
-			if len(rp.RecordBatches) > 0 {
-				served = append(served, i)
+			if served {
+				back = append(back, i)
 			}
 			if changed || !filter {
 				parts = append(parts, rp)
@@ -259,7 +260,7 @@ func (s *fetchSession) news(resp *kmsg.FetchResponse, byID, filter bool) {
 		}
 	}
 	resp.Topics = topics
-	s.toBack(served)
+	s.toBack(back)
 }
 
 // toBack moves the session's partitions at the given indexes to the end

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"klab.dev/klab/broker/bufpool"
+	"klab.dev/klab/broker/log"
 )
 
 // handler serves one API. It returns the response to send, or nil for none
@@ -66,6 +67,10 @@ type request struct {
 	// unsupported is set on an ApiVersions request of a version the broker
 	// does not know: it is answered, in version 0, with UNSUPPORTED_VERSION.
 	unsupported bool
+	// records are a Fetch response's record batches, by partition, set by
+	// handleFetch: encodeFetch leaves room for them, and the connection's
+	// writer sends them from the log's files.
+	records fetchedRecords
 }
 
 // serveConn runs one client connection: this goroutine reads a request,
@@ -107,6 +112,10 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 	defer func() {
 		close(out)
 		<-written
+		// What a writer that gave up left: its buffers, and its files.
+		for resp := range out {
+			resp.release()
+		}
 	}()
 	buffered := bufio.NewReaderSize(idleReader{in, nc, b.cfg.ConnectionsMaxIdle}, 64<<10)
 	for {
@@ -134,6 +143,7 @@ func (b *Broker) serveConn(ctx context.Context, nc net.Conn, in io.Reader) {
 		select {
 		case out <- *resp:
 		case <-written: // the writer gave up, and closed the connection
+			resp.release()
 			return
 		}
 	}
@@ -165,34 +175,45 @@ func (b *Broker) serveFrame(ctx context.Context, frame []byte, host string) (*ou
 		return nil, err
 	}
 	if f, ok := resp.(*kmsg.FetchResponse); ok {
-		// The record batches go out as the log read them, between the
-		// framing's pieces (encodeFetch); their buffers are given back
-		// once written.
-		out := &outgoing{pieces: encodeFetch(r, f)}
-		for _, t := range f.Topics {
-			for _, p := range t.Partitions {
-				out.pooled = append(out.pooled, p.RecordBatches)
-			}
-		}
-		return out, nil
+		// The record batches go out from the log's files, between the
+		// framing's pieces (encodeFetch); the files are let go once
+		// written.
+		return &outgoing{pieces: encodeFetch(r, f), records: r.records}, nil
 	}
 	encoded := encodeResponse(r, resp)
-	return &outgoing{pieces: [][]byte{encoded}, pooled: [][]byte{encoded}}, nil
+	return &outgoing{pieces: []piece{{bytes: encoded}}, pooled: [][]byte{encoded}}, nil
 }
 
-// outgoing is an encoded response: pieces to write in turn, and the
-// buffers among them (or under them) to give back to bufpool once
-// written.
+// outgoing is an encoded response: pieces to write in turn, the buffers
+// among them (or under them) to give back to bufpool once written, and
+// the log ranges among them to let go of.
 type outgoing struct {
-	pieces [][]byte
-	pooled [][]byte
+	pieces  []piece
+	pooled  [][]byte
+	records fetchedRecords
 }
 
-// release gives the response's buffers back.
+// piece is part of an encoded response: bytes, or, when bytes is nil, a
+// range of a log segment file (a Fetch's record batches), sent from the
+// file (sendRecords).
+type piece struct {
+	bytes   []byte
+	records log.Slice
+}
+
+func (p piece) len() int {
+	if p.bytes != nil {
+		return len(p.bytes)
+	}
+	return p.records.Len()
+}
+
+// release gives the response's buffers back and lets go of its files.
 func (o *outgoing) release() {
 	for _, b := range o.pooled {
 		bufpool.Put(b)
 	}
+	o.records.close()
 }
 
 // dispatch hands a request to its API's handler, after checking that the
@@ -395,15 +416,20 @@ func sizeHint(resp kmsg.Response) int {
 // writeResponses writes responses as they come, flushing when none waits,
 // and gives each response's buffers back for the next one. It returns the
 // first write error: the caller closes the connection, and the responses
-// still queued are left to the garbage collector. (A piece larger than
-// the buffer's room goes to the connection without being copied into it:
-// a Fetch's record batches, mostly.)
+// still queued are let go of by serveConn. (A piece larger than the
+// buffer's room goes to the connection without being copied into it; a
+// Fetch's records go from the log's files, sendRecords.)
 func writeResponses(nc net.Conn, out <-chan outgoing, timeout time.Duration) error {
 	w := bufio.NewWriterSize(progressWriter{nc, timeout}, 64<<10)
 	for resp := range out {
 		var err error
-		for _, piece := range resp.pieces {
-			if _, err = w.Write(piece); err != nil {
+		for _, p := range resp.pieces {
+			if p.bytes != nil {
+				_, err = w.Write(p.bytes)
+			} else {
+				err = sendRecords(w, nc, p.records, timeout)
+			}
+			if err != nil {
 				break
 			}
 		}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"klab.dev/klab/broker/log"
 )
 
 // Fetch: a consumer, or a follower replicating, asks for records from an
@@ -58,15 +60,16 @@ func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, err
 		b.topicNamesByID(req)
 	}
 	var resp *kmsg.FetchResponse
+	var records fetchedRecords
 	switch {
 	case req.SessionEpoch < 0: // a full fetch, without a session
 		if req.SessionID != 0 {
 			b.sessions.close(req.SessionID)
 		}
-		resp = b.fetchWait(ctx, req, r.version)
+		resp, records = b.fetchWait(ctx, req, r.version)
 	case req.SessionEpoch == 0: // a full fetch that opens a session
-		resp = b.fetchWait(ctx, req, r.version)
-		if s := b.sessions.open(req.SessionID, req, resp, byID); s != nil {
+		resp, records = b.fetchWait(ctx, req, r.version)
+		if s := b.sessions.open(req.SessionID, req, resp, records, byID); s != nil {
 			resp.SessionID = s.id
 		}
 	default: // incremental: the session's partitions, answered with news only
@@ -88,12 +91,13 @@ func handleFetch(b *Broker, ctx context.Context, r *request) (kmsg.Response, err
 		if byID {
 			b.topicNamesByID(full)
 		}
-		resp = b.fetchWait(ctx, full, r.version)
-		s.news(resp, byID, true)
+		resp, records = b.fetchWait(ctx, full, r.version)
+		s.news(resp, records, byID, true)
 		s.mu.Unlock()
 		resp.SessionID = s.id
 	}
-	b.metrics.fetched(req.ReplicaID, resp)
+	b.metrics.fetched(req.ReplicaID, resp, records)
+	r.records = records // for encodeFetch, and the writer to send
 	return resp, nil
 }
 
@@ -112,7 +116,7 @@ func (b *Broker) topicNamesByID(req *kmsg.FetchRequest) {
 
 // fetchWait answers a Fetch once it has min_bytes of records, or at
 // max_wait_ms, or at once if a partition cannot wait (fetchOnce).
-func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, version int16) *kmsg.FetchResponse {
+func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, version int16) (*kmsg.FetchResponse, fetchedRecords) {
 	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
@@ -120,29 +124,32 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, version 
 		// Take the channel before reading, so that an append between the
 		// read and the wait still wakes us.
 		wake := b.appendedChan()
-		resp, bytes, failed := b.fetchOnce(req, version)
+		resp, records, bytes, failed := b.fetchOnce(req, version)
 		// min_bytes above max_bytes could never be met: every append
 		// would wake the fetch to read again, and throw it away.
 		if bytes >= int(min(req.MinBytes, req.MaxBytes)) || failed || !time.Now().Before(deadline) {
-			return resp
+			return resp, records
 		}
 		select {
 		case <-wake:
+			records.close()
 		case <-timer.C:
-			resp, _, _ = b.fetchOnce(req, version)
-			return resp
+			records.close()
+			resp, records, _, _ = b.fetchOnce(req, version)
+			return resp, records
 		case <-ctx.Done():
-			return resp
+			return resp, records
 		}
 	}
 }
 
 // fetchOnce reads what every partition of the request has now. It returns
-// the response, how many bytes of records it holds, and whether any
-// partition failed, was redirected, or has a follower whose log start
-// is behind (those answer at once, without waiting).
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchResponse, int, bool) {
+// the response, its records, how many bytes of records those are, and
+// whether any partition failed, was redirected, or has a follower whose
+// log start is behind (those answer at once, without waiting).
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchResponse, fetchedRecords, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	records := fetchedRecords{}
 	total, failed := 0, false
 	budget := int(req.MaxBytes)
 	reader := fetchReader{replica: req.ReplicaID, rack: req.Rack, followerReads: version >= 11}
@@ -154,14 +161,17 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 			if limit <= 0 && total == 0 {
 				limit = 1 // the first partition with data still returns one whole batch
 			}
-			sp, err := b.fetchPartition(rt.Topic, &rt.Partitions[i], int64(max(limit, 0)), reader)
-			if total > 0 && len(sp.RecordBatches) > budget-total {
+			sp, recs, err := b.fetchPartition(rt.Topic, &rt.Partitions[i], int64(max(limit, 0)), reader)
+			if total > 0 && recs.Len() > budget-total {
 				// Past the first partition with data, a batch larger than
 				// what is left of max_bytes waits for the next fetch.
-				sp.RecordBatches = nil
+				recs.Close()
+				recs = log.Slice{}
 			}
 			if err != nil {
-				sp.ErrorCode, sp.RecordBatches, failed = b.code(err), nil, true
+				recs.Close()
+				recs = log.Slice{}
+				sp.ErrorCode, failed = b.code(err), true
 				switch {
 				case version >= 13 && rt.Topic == "":
 					sp.ErrorCode = kerr.UnknownTopicID.Code
@@ -175,15 +185,16 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 			if followerStartBehind(req.ReplicaID, &rt.Partitions[i], &sp) {
 				failed = true // answer now: the follower moves its start, and a DeleteRecords waits for it
 			}
-			if sp.RecordBatches == nil {
-				sp.RecordBatches = []byte{} // empty, not null: librdkafka refuses a null record set
-			}
-			total += len(sp.RecordBatches)
+			// The records are in records; here the set is empty, not
+			// null: librdkafka refuses a null record set.
+			sp.RecordBatches = []byte{}
+			total += recs.Len()
+			records.add(rt.Topic, sp.Partition, recs)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return resp, total, failed
+	return resp, records, total, failed
 }
 
 // hintFetch puts the leader hint in a refused partition's answer and the
@@ -226,32 +237,34 @@ type fetchReader struct {
 // fetchPartition answers one partition of a Fetch: whole batches from the
 // fetch offset, up to maxBytes (at least one batch, none if maxBytes is 0),
 // with the partition's high watermark, last stable offset and log start
-// offset. An error becomes the partition's error code.
-func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartition, maxBytes int64, who fetchReader) (kmsg.FetchResponseTopicPartition, error) {
+// offset. An error becomes the partition's error code. The batches are
+// returned as a range of the log's segment file: the response is written
+// from the file.
+func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartition, maxBytes int64, who fetchReader) (kmsg.FetchResponseTopicPartition, log.Slice, error) {
 	sp := kmsg.NewFetchResponseTopicPartition()
 	sp.Partition = rp.Partition
 	p, err := b.partitionOf(topic, rp.Partition)
 	if err != nil {
-		return sp, err
+		return sp, log.Slice{}, err
 	}
 	leader, epoch := p.isLeader()
 	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch, epoch); err != nil {
-		return sp, err
+		return sp, log.Slice{}, err
 	}
 	switch {
 	case who.replica >= 0 && !leader:
-		return sp, fmt.Errorf("%w: follower %d fetched %s from broker %d, which does not lead it", kerr.NotLeaderForPartition, who.replica, p, b.cfg.NodeID)
+		return sp, log.Slice{}, fmt.Errorf("%w: follower %d fetched %s from broker %d, which does not lead it", kerr.NotLeaderForPartition, who.replica, p, b.cfg.NodeID)
 	case who.replica < 0 && !leader && !who.followerReads:
-		return sp, fmt.Errorf("%w: broker %d follows %s; this Fetch version reads from leaders only", kerr.NotLeaderForPartition, b.cfg.NodeID, p)
+		return sp, log.Slice{}, fmt.Errorf("%w: broker %d follows %s; this Fetch version reads from leaders only", kerr.NotLeaderForPartition, b.cfg.NodeID, p)
 	case who.replica < 0 && leader && who.rack != "":
 		id, err := b.preferredReadReplica(p, who.rack)
 		if err != nil {
-			return sp, err
+			return sp, log.Slice{}, err
 		}
 		if id != -1 { // -1 is "none": read here
 			sp.PreferredReadReplica = id
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.highWatermark(), p.highWatermark(), p.log.StartOffset()
-			return sp, nil
+			return sp, log.Slice{}, nil
 		}
 	}
 	if who.replica >= 0 {
@@ -261,26 +274,28 @@ func (b *Broker) fetchPartition(topic string, rp *kmsg.FetchRequestTopicPartitio
 	// not yet on every in-sync replica, and could vanish if the leader
 	// died. Without transactions the last stable offset is the high
 	// watermark.
+	var records log.Slice
 	if maxBytes > 0 {
-		sp.RecordBatches, err = p.log.ReadBelow(rp.FetchOffset, maxBytes, p.highWatermark()) // OFFSET_OUT_OF_RANGE comes from the log
+		records, err = p.log.SliceBelow(rp.FetchOffset, maxBytes, p.highWatermark()) // OFFSET_OUT_OF_RANGE comes from the log
 	}
 	// Read the high watermark after the records, so that it is never below them.
 	hwm := p.highWatermark()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, p.log.StartOffset()
-	return sp, err
+	return sp, records, err
 }
 
 // followerFetch answers a follower: records up to the log end, from its
 // fetch offset, which is how the leader learns how far the follower has
 // come (and may let it join the ISR).
-func (b *Broker) followerFetch(p *partition, rp *kmsg.FetchRequestTopicPartition, maxBytes int64, follower int32) (kmsg.FetchResponseTopicPartition, error) {
+func (b *Broker) followerFetch(p *partition, rp *kmsg.FetchRequestTopicPartition, maxBytes int64, follower int32) (kmsg.FetchResponseTopicPartition, log.Slice, error) {
 	sp := kmsg.NewFetchResponseTopicPartition()
 	sp.Partition = rp.Partition
+	var records log.Slice
 	var err error
 	if send, throttled := b.leaderSendBytes(p, follower, maxBytes); send > 0 {
-		sp.RecordBatches, err = p.log.Read(rp.FetchOffset, send)
+		records, err = p.log.Slice(rp.FetchOffset, send)
 		if throttled {
-			b.leaderQuota.spend(len(sp.RecordBatches))
+			b.leaderQuota.spend(records.Len())
 		}
 	}
 	if err == nil {
@@ -296,7 +311,7 @@ func (b *Broker) followerFetch(p *partition, rp *kmsg.FetchRequestTopicPartition
 	}
 	hwm := p.highWatermark()
 	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, p.log.StartOffset()
-	return sp, err
+	return sp, records, err
 }
 
 // checkLeaderEpoch fences a request that carries a leader epoch (KIP-320):
