@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync/atomic"
 
 	"klab.dev/klab/broker/bufpool"
 )
@@ -13,13 +14,45 @@ import (
 // Kafka's FileRecords.slice is: a Fetch response names it instead of
 // carrying the bytes, and the connection's writer sends it from the file
 // to the socket (sendfile(2)), so that the records never enter the
-// broker's memory. It holds its own descriptor of the file, so that the
-// segment may be closed, deleted or compacted away before the response is
-// written: the bytes stay readable until Close. The zero Slice is empty.
+// broker's memory. It holds the file open, so that the segment may be
+// closed, deleted or compacted away before the response is written: the
+// bytes stay readable until Close. The zero Slice is empty; closing a
+// Slice, or a copy of it, a second time does nothing.
 type Slice struct {
-	file     *os.File
+	hold     *hold
 	position int64
 	size     int64
+}
+
+// hold is a Slice's claim on its file, let go of once.
+type hold struct {
+	file *sharedFile
+	done atomic.Bool
+}
+
+// sharedFile is a segment's .log file with a count of who holds it open:
+// the segment until it is closed, and every Slice of it until closed. The
+// last to let go closes it. (Kafka's FileRecords share the segment's
+// FileChannel the same way; a descriptor per Slice, dup(2), would cost two
+// system calls each and could run a broker with many partitions out of
+// descriptors.)
+type sharedFile struct {
+	f    *os.File
+	refs atomic.Int64
+}
+
+func newSharedFile(f *os.File) *sharedFile {
+	sf := &sharedFile{f: f}
+	sf.refs.Store(1)
+	return sf
+}
+
+// release lets go of one hold, and closes the file with the last.
+func (sf *sharedFile) release() error {
+	if sf.refs.Add(-1) == 0 {
+		return sf.f.Close()
+	}
+	return nil
 }
 
 // Len is the size of the range in bytes.
@@ -27,16 +60,24 @@ func (s Slice) Len() int { return int(s.size) }
 
 // File is the file the range is in, where it starts, and its size; nil if
 // the Slice is empty. The file is the Slice's until Close.
-func (s Slice) File() (f *os.File, position, size int64) { return s.file, s.position, s.size }
+func (s Slice) File() (f *os.File, position, size int64) {
+	if s.hold == nil {
+		return nil, 0, 0
+	}
+	return s.hold.file.f, s.position, s.size
+}
 
 // ReadAt reads len(b) bytes of the range from off, for a writer that cannot
 // send from the file. A range that has become shorter than it was (the
 // log was truncated since) is io.ErrUnexpectedEOF.
 func (s Slice) ReadAt(b []byte, off int64) (int, error) {
+	if len(b) == 0 && off == 0 {
+		return 0, nil
+	}
 	if off < 0 || off+int64(len(b)) > s.size {
 		return 0, fmt.Errorf("reading %d bytes at %d of a slice of %d: %w", len(b), off, s.size, io.ErrUnexpectedEOF)
 	}
-	n, err := s.file.ReadAt(b, s.position+off)
+	n, err := s.hold.file.f.ReadAt(b, s.position+off)
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
@@ -53,12 +94,12 @@ func (s Slice) Bytes() ([]byte, error) {
 	return b, nil
 }
 
-// Close lets go of the file. Closing the zero Slice does nothing.
+// Close lets go of the file.
 func (s Slice) Close() error {
-	if s.file == nil {
+	if s.hold == nil || !s.hold.done.CompareAndSwap(false, true) {
 		return nil
 	}
-	return s.file.Close()
+	return s.hold.file.release()
 }
 
 // Slice is Read without reading: the whole batches Read would return,
@@ -121,13 +162,10 @@ func (l *Log) slice(offset, maxBytes, limit int64) (Slice, error) {
 		if size == 0 {
 			return Slice{}, nil
 		}
-		// The descriptor is taken under the log's lock: the segment cannot
-		// be closed between finding the range and holding the file.
-		f, err := reopen(s.file)
-		if err != nil {
-			return Slice{}, err
-		}
-		return Slice{file: f, position: position, size: size}, nil
+		// Held under the log's lock: the segment cannot be closed between
+		// finding the range and holding its file.
+		s.shared.refs.Add(1)
+		return Slice{hold: &hold{file: s.shared}, position: position, size: size}, nil
 	}
 	return Slice{}, nil
 }

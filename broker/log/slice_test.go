@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -88,8 +89,38 @@ func TestASliceOutlivesItsSegment(t *testing.T) {
 	require.NoError(t, err)
 	s, err := l.Slice(0, 1<<20)
 	require.NoError(t, err)
+	copied := s
 	require.NoError(t, l.AdvanceStart(5)) // the first segments go
 	require.NoError(t, l.ResetTo(0))     // and the rest
 	require.NoError(t, l.Close())
 	require.Equal(t, want, sliceBytes(t, s))
+
+	// The last hold let go, the file is closed; a second Close, of the
+	// Slice or of a copy, does not let go again.
+	f, _, _ := copied.File()
+	_, err = f.ReadAt(make([]byte, 1), 0)
+	require.ErrorIs(t, err, os.ErrClosed)
+	require.NoError(t, copied.Close())
+}
+
+// TestASegmentStaysOpenWhileSlicesHoldIt: the log closes a segment's file
+// only once every Slice of it is closed, and then does close it.
+func TestASegmentStaysOpenWhileSlicesHoldIt(t *testing.T) {
+	l, err := log.Open(t.TempDir(), log.Config{})
+	require.NoError(t, err)
+	_, err = l.Append(batchOf("a", "b"))
+	require.NoError(t, err)
+	first, err := l.Slice(0, 100)
+	require.NoError(t, err)
+	second, err := l.Slice(1, 100)
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	require.NoError(t, first.Close())
+	require.NoError(t, first.Close()) // twice: nothing more
+	f, _, _ := second.File()
+	_, err = f.ReadAt(make([]byte, 1), 0)
+	require.NoError(t, err, "still held by the second")
+	require.NoError(t, second.Close())
+	_, err = f.ReadAt(make([]byte, 1), 0)
+	require.ErrorIs(t, err, os.ErrClosed)
 }

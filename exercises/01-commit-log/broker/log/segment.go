@@ -26,6 +26,9 @@ type segment struct {
 	file  *os.File
 	index offsetIndex
 	times timeIndex
+	// shared counts who holds file open: the segment, and each Slice of
+	// it a Fetch response has yet to send (slice.go).
+	shared *sharedFile
 
 	size       int64 // bytes in the file
 	nextOffset int64 // offset after the last batch in this segment
@@ -55,6 +58,7 @@ func openSegment(dir string, base int64) (*segment, error) {
 	if s.file, err = openFile(segmentPath(dir, base, ".log")); err != nil {
 		return nil, err
 	}
+	s.shared = newSharedFile(s.file)
 	if s.index.file, err = openFile(segmentPath(dir, base, ".index")); err != nil {
 		s.file.Close()
 		return nil, err
@@ -319,8 +323,10 @@ func (s *segment) sync() error {
 	return nil
 }
 
+// close closes the segment's files; its .log file stays open until the
+// Slices of it are sent.
 func (s *segment) close() error {
-	return errors.Join(s.file.Close(), s.index.file.Close(), s.times.file.Close())
+	return errors.Join(s.shared.release(), s.index.file.Close(), s.times.file.Close())
 }
 
 // remove closes the segment and deletes its files.
