@@ -143,6 +143,7 @@ func (b *Broker) fetchWait(ctx context.Context, req *kmsg.FetchRequest, version 
 func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchResponse, fetchedRecords, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	records := fetchedRecords{}
+	named := map[topicPartition]bool{}
 	total, failed := 0, false
 	budget := int(req.MaxBytes)
 	reader := fetchReader{replica: req.ReplicaID, rack: req.Rack, followerReads: version >= 11}
@@ -150,6 +151,13 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		for i := range rt.Partitions {
+			k := topicPartition{rt.Topic, rt.TopicID, rt.Partitions[i].Partition}
+			if named[k] {
+				// Named twice in one request: Kafka reads the request's
+				// partitions into a map, so it answers each once.
+				continue
+			}
+			named[k] = true
 			limit := min(int(rt.Partitions[i].PartitionMaxBytes), budget-total)
 			if limit <= 0 && total == 0 {
 				limit = 1 // the first partition with data still returns one whole batch
@@ -182,7 +190,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest, version int16) (*kmsg.FetchRe
 			// null: librdkafka refuses a null record set.
 			sp.RecordBatches = []byte{}
 			total += recs.Len()
-			records.add(rt.Topic, sp.Partition, recs)
+			records.add(k, recs)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -71,7 +71,7 @@ func TestEncodeFetchIsKmsgsEncoding(t *testing.T) {
 		s, err := l.Slice(0, 1<<20)
 		require.NoError(t, err)
 		r.records = fetchedRecords{}
-		r.records.add("orders", 0, s)
+		r.records.add(topicPartition{"orders", resp.Topics[0].TopicID, 0}, s)
 		pieces := encodeFetch(r, resp)
 		var got []byte
 		shared, fromFile := false, false

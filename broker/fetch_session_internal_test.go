@@ -86,7 +86,7 @@ func TestPartitionsThatReturnedRecordsGoLast(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			records.add("t", p, recs)
+			records.add(topicPartition{topic: "t", partition: p}, recs)
 		}
 		rt.Partitions = append(rt.Partitions, rp)
 	}

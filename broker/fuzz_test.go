@@ -144,7 +144,9 @@ func FuzzServeFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		b.serveFrame(ctx, frame, "/127.0.0.1")
+		if out, _ := b.serveFrame(ctx, frame, "/127.0.0.1"); out != nil {
+			out.release() // the log files a Fetch's answer holds
+		}
 	})
 }
 

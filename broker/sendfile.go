@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"time"
 
@@ -23,13 +24,17 @@ const sendfileMin = 16 << 10
 // they are read (pread) into w's buffer, a piece at a time. A range the
 // log has cut meanwhile (a follower truncated) fails the write: the
 // response would be short of what its size promised, so the connection
-// closes and the client fetches again.
+// closes and the client fetches again. (Cut and written past again before
+// the send, the range holds the new bytes, and the client's checks of
+// offsets and CRCs judge them, as with Kafka's slices.)
 func sendRecords(w *bufio.Writer, nc net.Conn, s log.Slice, timeout time.Duration) error {
 	if tc, ok := nc.(*net.TCPConn); ok && sendfileWorks && s.Len() >= sendfileMin {
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		return sendfile(tc, s, timeout)
+		if err := sendfile(tc, s, timeout); !errors.Is(err, errNoSendfile) {
+			return err
+		}
 	}
 	for off := int64(0); off < int64(s.Len()); {
 		n := min(int64(s.Len())-off, writePiece)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -95,5 +96,51 @@ func TestSendRecordsFailsOnACutLog(t *testing.T) {
 		client.Close()
 		s.Close()
 		l.Close()
+	}
+}
+
+// TestASlowReaderIsCutOffFromTheFileToo: a client that reads, but far
+// slower than a writePiece per timeout (32 KB every 50 ms against 1 MiB
+// per 300 ms), is cut off with a deadline error, whether the records go
+// by sendfile or through the write buffer, as progressWriter cuts it off:
+// a partial send does not buy a new deadline.
+func TestASlowReaderIsCutOffFromTheFileToo(t *testing.T) {
+	l, err := log.Open(t.TempDir(), log.Config{})
+	require.NoError(t, err)
+	defer l.Close()
+	for i := range 300 {
+		_, err := l.Append(log.EncodeBatch(log.Record{Value: bytes.Repeat([]byte{byte(i)}, 10_000)}))
+		require.NoError(t, err)
+	}
+	const timeout = 300 * time.Millisecond
+	for _, tcp := range []bool{true, false} {
+		s, err := l.Slice(0, 3<<20)
+		require.NoError(t, err)
+		server, client := connPair(t, tcp)
+		if tcp {
+			server.(*net.TCPConn).SetWriteBuffer(16 << 10)
+			client.(*net.TCPConn).SetReadBuffer(16 << 10)
+		}
+		reading := make(chan struct{})
+		go func() {
+			defer close(reading)
+			buf := make([]byte, 32<<10)
+			for {
+				time.Sleep(50 * time.Millisecond) // a slow client, not a wait for something
+				if _, err := client.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		w := bufio.NewWriterSize(progressWriter{server, timeout}, 64<<10)
+		err = sendRecords(w, server, s, timeout)
+		if err == nil {
+			err = w.Flush()
+		}
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded, "tcp %v", tcp)
+		server.Close()
+		client.Close()
+		<-reading
+		s.Close()
 	}
 }

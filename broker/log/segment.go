@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"klab.dev/klab/broker/bufpool"
 )
@@ -23,8 +24,10 @@ type segment struct {
 	index offsetIndex
 	times timeIndex
 	// shared counts who holds file open: the segment, and each Slice of
-	// it a Fetch response has yet to send (slice.go).
+	// it a Fetch response has yet to send (slice.go). closed makes the
+	// segment let go of it once, though an error path may close it again.
 	shared *sharedFile
+	closed atomic.Bool
 
 	size       int64 // bytes in the file
 	nextOffset int64 // offset after the last batch in this segment
@@ -385,8 +388,11 @@ func (s *segment) sync() error {
 }
 
 // close closes the segment's files; its .log file stays open until the
-// Slices of it are sent.
+// Slices of it are sent. Closing it again does nothing.
 func (s *segment) close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	return errors.Join(s.shared.release(), s.index.file.Close(), s.times.file.Close())
 }
 

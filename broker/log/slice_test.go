@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -91,7 +92,7 @@ func TestASliceOutlivesItsSegment(t *testing.T) {
 	require.NoError(t, err)
 	copied := s
 	require.NoError(t, l.AdvanceStart(5)) // the first segments go
-	require.NoError(t, l.ResetTo(0))     // and the rest
+	require.NoError(t, l.ResetTo(0))      // and the rest
 	require.NoError(t, l.Close())
 	require.Equal(t, want, sliceBytes(t, s))
 
@@ -123,4 +124,29 @@ func TestASegmentStaysOpenWhileSlicesHoldIt(t *testing.T) {
 	require.NoError(t, second.Close())
 	_, err = f.ReadAt(make([]byte, 1), 0)
 	require.ErrorIs(t, err, os.ErrClosed)
+}
+
+// TestASegmentClosedTwiceLetsGoOnce: a segment whose files cannot all be
+// deleted stays in the log, closed; closing the log closes it again. The
+// second close must not take the file from a Slice still holding it.
+func TestASegmentClosedTwiceLetsGoOnce(t *testing.T) {
+	dir := t.TempDir()
+	l, err := log.Open(dir, log.Config{SegmentBytes: 200})
+	require.NoError(t, err)
+	for i := range 10 {
+		_, err := l.Append(batchOf(fmt.Sprintf("value %d %s", i, strings.Repeat("x", 80))))
+		require.NoError(t, err)
+	}
+	s, err := l.Slice(0, 1<<20)
+	require.NoError(t, err)
+	defer s.Close()
+	// A directory, not empty, where the first segment's time index was:
+	// deleting the segment fails half-way.
+	timeIndex := filepath.Join(dir, fmt.Sprintf("%020d.timeindex", 0))
+	require.NoError(t, os.Remove(timeIndex))
+	require.NoError(t, os.MkdirAll(filepath.Join(timeIndex, "x"), 0o755))
+	require.Error(t, l.AdvanceStart(5))
+	l.Close()
+	_, err = s.ReadAt(make([]byte, s.Len()), 0)
+	require.NoError(t, err, "the Slice still reads its file")
 }

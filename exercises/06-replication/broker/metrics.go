@@ -164,7 +164,7 @@ func (m *brokerMetrics) fetched(replica int32, resp *kmsg.FetchResponse, records
 	for _, t := range resp.Topics {
 		n := 0
 		for _, p := range t.Partitions {
-			n += records.of(t.Topic, p.Partition).Len()
+			n += records.of(t.Topic, t.TopicID, p.Partition).Len()
 		}
 		switch {
 		case n == 0: // no series for a topic only polled

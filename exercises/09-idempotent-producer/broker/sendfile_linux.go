@@ -3,6 +3,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,9 +16,13 @@ import (
 // sendfileWorks: Linux has sendfile(2) from a file to a socket.
 const sendfileWorks = true
 
-// sendfile sends the range from its file to the socket, writePiece bytes
-// at most per call, each under a write deadline of timeout (as
-// progressWriter writes): a client that stops reading is cut off, a slow
+// errNoSendfile says the kernel refused sendfile for this file or socket
+// before a byte was sent: the caller writes the range another way.
+var errNoSendfile = errors.New("sendfile: not for this file or socket")
+
+// sendfile sends the range from its file to the socket in pieces of
+// writePiece bytes, each under a write deadline of timeout, as
+// progressWriter writes: a client that stops reading is cut off, a slow
 // one that keeps reading is not. The offset is given to the kernel, so
 // the file's own position, shared with the log, does not move.
 func sendfile(tc *net.TCPConn, s log.Slice, timeout time.Duration) error {
@@ -30,23 +35,31 @@ func sendfile(tc *net.TCPConn, s log.Slice, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	end := position + size
+	start, end := position, position+size
 	for position < end {
+		pieceEnd := min(end, position+writePiece)
 		tc.SetWriteDeadline(time.Now().Add(timeout))
 		var sendErr error
 		err := src.Control(func(in uintptr) {
 			err := dst.Write(func(out uintptr) bool {
-				n, err := syscall.Sendfile(int(out), int(in), &position, int(min(end-position, writePiece)))
-				switch {
-				case err == syscall.EAGAIN:
-					return false // the socket's buffer is full: wait until it drains
-				case err == syscall.EINTR:
-					return false
-				case err != nil:
-					sendErr = err
-				case n == 0:
-					// The file ends before the range: the log was cut.
-					sendErr = fmt.Errorf("sending records: the file ends %d bytes short: %w", end-position, io.ErrUnexpectedEOF)
+				for position < pieceEnd {
+					n, err := syscall.Sendfile(int(out), int(in), &position, int(pieceEnd-position))
+					switch {
+					case err == syscall.EINTR:
+						continue
+					case err == syscall.EAGAIN:
+						return false // the socket's buffer is full: wait until it drains
+					case (err == syscall.EINVAL || err == syscall.ENOSYS || err == syscall.EOPNOTSUPP) && position == start:
+						sendErr = errNoSendfile
+						return true
+					case err != nil:
+						sendErr = err
+						return true
+					case n == 0:
+						// The file ends before the range: the log was cut.
+						sendErr = fmt.Errorf("sending records: the file ends %d bytes short: %w", end-position, io.ErrUnexpectedEOF)
+						return true
+					}
 				}
 				return true
 			})

@@ -59,7 +59,7 @@ func encodeFetch(r *request, resp *kmsg.FetchResponse) []piece {
 		}
 		e.arrayLen(len(t.Partitions))
 		for i := range t.Partitions {
-			e.partition(v, t.Topic, &t.Partitions[i])
+			e.partition(v, t.Topic, t.TopicID, &t.Partitions[i])
 		}
 		if flexible {
 			e.uvarint(0)
@@ -96,7 +96,7 @@ func encodeFetch(r *request, resp *kmsg.FetchResponse) []piece {
 
 // partition encodes one partition's answer; its record batches become a
 // piece of their own.
-func (e *fetchEncoder) partition(v int16, topic string, p *kmsg.FetchResponseTopicPartition) {
+func (e *fetchEncoder) partition(v int16, topic string, id [16]byte, p *kmsg.FetchResponseTopicPartition) {
 	e.int32(p.Partition)
 	e.int16(p.ErrorCode)
 	e.int64(p.HighWatermark)
@@ -124,7 +124,7 @@ func (e *fetchEncoder) partition(v int16, topic string, p *kmsg.FetchResponseTop
 		e.int32(p.PreferredReadReplica)
 	}
 	records := piece{bytes: p.RecordBatches}
-	if s := e.records.of(topic, p.Partition); s.Len() > 0 {
+	if s := e.records.of(topic, id, p.Partition); s.Len() > 0 {
 		records = piece{records: s}
 	}
 	switch {

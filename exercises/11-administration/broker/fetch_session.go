@@ -241,7 +241,7 @@ func (s *fetchSession) news(resp *kmsg.FetchResponse, records fetchedRecords, by
 				continue
 			}
 			sp := s.parts[i]
-			served := records.of(rt.Topic, rp.Partition).Len() > 0
+			served := records.of(rt.Topic, rt.TopicID, rp.Partition).Len() > 0
 			changed := !sp.sent || served || rp.ErrorCode != 0 ||
 				rp.HighWatermark != sp.hwm || rp.LastStableOffset != sp.lastStable ||
 				rp.LogStartOffset != sp.logStart || rp.PreferredReadReplica != sp.preferred

@@ -16,6 +16,7 @@ import (
 // read and written.
 const sendfileWorks = false
 
-func sendfile(*net.TCPConn, log.Slice, time.Duration) error {
-	return errors.New("sendfile: not on this platform")
-}
+// errNoSendfile: sendfile is never tried here.
+var errNoSendfile = errors.New("sendfile: not on this platform")
+
+func sendfile(*net.TCPConn, log.Slice, time.Duration) error { return errNoSendfile }
