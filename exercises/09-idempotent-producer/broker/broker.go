@@ -42,10 +42,11 @@ type Broker struct {
 	cleaner *log.Cleaner
 	members *membership.Membership
 	ctrl    *controller.Controller
-	// ready is set once Start has caught up with the metadata log: before,
-	// the broker takes no clients (it would answer from an old image, and
-	// a client would believe it), only the metadata quorum's connections.
-	ready atomic.Bool
+	// ready is closed once Start has caught up with the metadata log:
+	// before, the broker answers no client (it would answer from an old
+	// image, and a client would believe it), only the metadata quorum's
+	// connections; a client's connection waits (route).
+	ready chan struct{}
 	// incarnation tells this run of the broker from its earlier ones: the
 	// broker acts on the metadata only once the controller has registered
 	// this incarnation (and so moved away what an earlier one led).
@@ -121,7 +122,7 @@ func (t *topic) configs() map[string]string { return *t.overrides.Load() }
 // log (for a new cluster: once BootstrapExpect brokers have found each
 // other), or fails after cfg.StartTimeout.
 func Start(cfg Config) (*Broker, error) {
-	b := &Broker{cfg: cfg, log: cfg.Logger, topics: map[string]*topic{}, appended: make(chan struct{}), open: map[net.Conn]struct{}{}, reconcileWake: make(chan struct{})}
+	b := &Broker{cfg: cfg, log: cfg.Logger, topics: map[string]*topic{}, appended: make(chan struct{}), open: map[net.Conn]struct{}{}, reconcileWake: make(chan struct{}), ready: make(chan struct{})}
 	if b.log == nil {
 		b.log = slog.Default()
 	}
@@ -189,7 +190,7 @@ func Start(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.serveConsole()
-	b.ready.Store(true)
+	close(b.ready)
 	return b, nil
 }
 
@@ -364,8 +365,15 @@ func (b *Broker) route(nc net.Conn) {
 		b.ctrl.Accept(nc)
 		return
 	}
-	if !b.ready.Load() {
-		nc.Close() // not caught up yet: the client tries another broker, or again
+	// Not caught up yet: the client's requests wait until the broker is,
+	// as Kafka's wait until it enables request processing. Closing the
+	// connection instead looks, to a client, like a broker that refuses
+	// it: franz-go takes a connection closed before its first answer for
+	// a missing SASL login, and fails the records it was for.
+	select {
+	case <-b.ready:
+	case <-b.ctx.Done():
+		nc.Close()
 		return
 	}
 	b.serveConn(b.ctx, nc, io.MultiReader(bytes.NewReader(first[:]), nc))
