@@ -10,10 +10,10 @@ import (
 )
 
 // TestRecheckSeesACrashBeforeTheWatchDoes: a client that saw a broker's
-// connections break and its listener refuse may ask another broker about
-// it before that broker's watch goroutine has run. Recheck looks at the
-// held connection itself: when it returns, the crashed broker is out of
-// Alive. A broker whose connection is fine stays.
+// connection break may ask another broker about it before that broker's
+// own connection to it has broken. Recheck dials the listener itself:
+// when it returns, the crashed broker is out of Alive. A broker whose
+// listener accepts stays.
 func TestRecheckSeesACrashBeforeTheWatchDoes(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -38,7 +38,7 @@ func TestRecheckSeesACrashBeforeTheWatchDoes(t *testing.T) {
 		watcher.mu.Lock()
 		w := watcher.watches[2]
 		watcher.mu.Unlock()
-		return w != nil && w.conn.Load() != nil
+		return w != nil && w.accepted.Load()
 	}, 10*time.Second, time.Millisecond)
 	held := <-accepted
 
@@ -46,10 +46,10 @@ func TestRecheckSeesACrashBeforeTheWatchDoes(t *testing.T) {
 	require.False(t, watcher.Recheck(ctx, []int32{2, 1, 42}), "an open connection, this broker itself and an unknown id prove nothing")
 	require.Contains(t, watcher.Alive(), int32(2))
 
-	// The crash: the listener closes and the kernel closes the process's
-	// connections. The watch's goroutine is woken, but need not have run.
+	// The crash, as the kernel tears a process down: the listener closes
+	// first; the held connection is not closed yet.
 	ln.Close()
-	held.Close()
-	watcher.Recheck(ctx, []int32{2})
+	defer held.Close()
+	require.True(t, watcher.Recheck(ctx, []int32{2}))
 	require.NotContains(t, watcher.Alive(), int32(2), "out of Alive when Recheck returns")
 }

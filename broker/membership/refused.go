@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,17 +31,23 @@ import (
 // with a new incarnation (it started again) or its listener accepts a
 // connection again in the same life.
 //
-// The goroutine holding a connection learns of the crash when the
-// scheduler runs it, which under load can be after a client has seen its
-// own connection break, been refused, and asked for metadata. Recheck
-// lets the broker answering that client look at the connections itself.
+// The goroutine holding a connection learns of the crash when its
+// connection breaks and the scheduler runs it, which can be after a
+// client has seen its own connection break and asked for metadata.
+// Recheck lets the broker answering that client dial the leaders itself.
 
 // watch is the connection held to one other broker's listener.
 type watch struct {
 	member Member
 	cancel context.CancelFunc
-	// conn is the connection held, nil between dials.
-	conn atomic.Pointer[net.TCPConn]
+	// accepted is set once the listener has accepted a connection in
+	// this life: from then on a refusal means the broker is gone.
+	accepted atomic.Bool
+	// probing guards waiting, Recheck's probes that wait for the next dial
+	// of the listener, and dialling, whether a goroutine makes those dials.
+	probing  sync.Mutex
+	waiting  []chan bool
+	dialling bool
 }
 
 // watchMembers starts a watch on every other alive member that has none
@@ -80,11 +87,10 @@ func (m *Membership) watchListener(ctx context.Context, w *watch) {
 		switch {
 		case err == nil:
 			accepted = true
+			w.accepted.Store(true)
 			m.setRefused(mem, false)
 			since := time.Now()
-			w.conn.Store(conn.(*net.TCPConn))
 			waitClosed(ctx, conn)
-			w.conn.Store(nil)
 			if time.Since(since) >= m.cfg.ProbeInterval {
 				continue // held a while, then broken: dial again at once
 			}
@@ -115,44 +121,91 @@ func waitClosed(ctx context.Context, conn net.Conn) {
 	}
 }
 
-// recheckDialTimeout bounds Recheck's dial to a broker whose connection
-// broke: on one machine a refusal is immediate, and a dial that takes
-// longer proves nothing (the watch goes on dialling).
+// recheckDialTimeout bounds Recheck's dial: on one machine, or a LAN, a
+// refusal comes within a round trip, and a dial that takes longer proves
+// nothing (the watch goes on watching).
 const recheckDialTimeout = 100 * time.Millisecond
 
-// Recheck looks now at the connections held to the listeners of the given
-// brokers, rather than waiting for the goroutines that hold them to run:
-// one that has broken is dialled again at once, and a refusal takes its
-// broker out of Alive before Recheck returns. It reports whether any was
-// taken out. A broker about to name others to a client (the leaders in a
-// Metadata answer) calls it: that client may have seen a leader's crash,
-// and been refused, a moment before this broker's watch noticed.
+// Recheck dials, now, the listeners of the given brokers, rather than
+// trusting the connections held to them: a refusal takes its broker out of
+// Alive before Recheck returns. It reports whether any was taken out. A
+// broker about to name others to a client (the leaders in a Metadata
+// answer) calls it: that client may have just seen a leader's crash. A
+// killed process's connections close one by one as the kernel tears it
+// down; the client's may break, and the client ask for metadata, a moment
+// before this broker's held connection breaks, but the listener, opened
+// first, is closed first: a dial is refused already. The dials go out
+// together, and the Rechecks of one broker that come while a dial is out
+// share the next one (every client of a failed broker asks at once).
 func (m *Membership) Recheck(ctx context.Context, ids []int32) bool {
-	gone := false
+	var gone atomic.Bool
+	var wg sync.WaitGroup
 	for _, id := range ids {
 		m.mu.Lock()
 		w := m.watches[id]
 		m.mu.Unlock()
-		if w == nil {
+		// Only a watch that has been accepted in this life makes a refusal
+		// mean the broker is gone; before, the watch itself is deciding.
+		if w == nil || !w.accepted.Load() {
 			continue
 		}
-		// Only a connection held proves the listener accepted in this
-		// life; between dials the watch itself is deciding.
-		if c := w.conn.Load(); c == nil || !broken(c) {
-			continue
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if m.probe(ctx, w) {
+				gone.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	return gone.Load()
+}
+
+// probe waits for a dial of w's listener that starts after it was asked,
+// and reports whether it was refused (the member is then marked so).
+func (m *Membership) probe(ctx context.Context, w *watch) bool {
+	answer := make(chan bool, 1)
+	w.probing.Lock()
+	w.waiting = append(w.waiting, answer)
+	if !w.dialling {
+		w.dialling = true
+		go m.dialForProbes(w)
+	}
+	w.probing.Unlock()
+	select {
+	case refused := <-answer:
+		return refused
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// dialForProbes dials w's listener for the probes waiting, then again for
+// those that came meanwhile, until none waits.
+func (m *Membership) dialForProbes(w *watch) {
+	for {
+		w.probing.Lock()
+		waiting := w.waiting
+		w.waiting = nil
+		if len(waiting) == 0 {
+			w.dialling = false
+			w.probing.Unlock()
+			return
 		}
+		w.probing.Unlock()
 		d := net.Dialer{Timeout: recheckDialTimeout}
-		conn, err := d.DialContext(ctx, "tcp", w.member.Addr)
+		conn, err := d.Dial("tcp", w.member.Addr)
+		refused := errors.Is(err, syscall.ECONNREFUSED)
 		if err == nil {
 			conn.Close()
-			continue
 		}
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		if refused {
 			m.setRefused(w.member, true)
-			gone = true
+		}
+		for _, answer := range waiting {
+			answer <- refused
 		}
 	}
-	return gone
 }
 
 // setRefused marks mem, in its current life, refused or not, and tells

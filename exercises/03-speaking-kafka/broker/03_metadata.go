@@ -36,8 +36,8 @@ import (
 // moved the leadership does not answer with that dead leader: it waits
 // for the controller's decision, up to metadataLeaderWait, while a
 // majority of the brokers is alive to make it. Before naming a leader it
-// looks again at its own connection to it, in case the client saw the
-// crash first (membership.Recheck). A client asks for metadata
+// dials it, in case the client has just seen it crash and this broker has
+// not yet (membership.Recheck). A client asks for metadata
 // the moment its connection to the leader breaks, and franz-go, for one,
 // then waits metadata.min.age (5 s) before asking again: an answer
 // naming the dead leader, or none, costs it those seconds; the new
