@@ -132,6 +132,12 @@ func (l *Log) slice(offset, maxBytes, limit int64) (Slice, error) {
 	if offset < start || offset > end {
 		return Slice{}, &OffsetOutOfRangeError{Offset: offset, Start: start, End: end}
 	}
+	if offset == end {
+		// Nothing yet: a caught-up follower asks for this in every fetch,
+		// for every partition it follows, busy or idle. Without this the
+		// search would read batch headers to find there is nothing.
+		return Slice{}, nil
+	}
 	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
 	for ; i < len(l.segments); i++ {
 		s := l.segments[i]
