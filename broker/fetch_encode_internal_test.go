@@ -6,8 +6,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"klab.dev/klab/broker/log"
 )
 
 // TestEncodeFetchIsKmsgsEncoding: the vectored Fetch encoding, pieces
@@ -17,13 +15,7 @@ import (
 // given as a range of a log file are a piece of their own, and records
 // given as bytes are the response's own slices, not copies.
 func TestEncodeFetchIsKmsgsEncoding(t *testing.T) {
-	l, err := log.Open(t.TempDir(), log.Config{})
-	require.NoError(t, err)
-	defer l.Close()
-	for i := range 3 {
-		_, err := l.Append(log.EncodeBatch(log.Record{Value: bytes.Repeat([]byte{byte(i)}, 90)}))
-		require.NoError(t, err)
-	}
+	l := logOf(t, 3, 90)
 	batches, err := l.Read(0, 1<<20)
 	require.NoError(t, err)
 	rack := "eu-1"

@@ -33,18 +33,26 @@ func connPair(t *testing.T, tcp bool) (server, client net.Conn) {
 	return server, client
 }
 
+// logOf is a log of n one-record batches whose values are size bytes
+// (the i-th all byte i), closed when the test ends.
+func logOf(t *testing.T, n, size int) *log.Log {
+	t.Helper()
+	l, err := log.Open(t.TempDir(), log.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	for i := range n {
+		_, err := l.Append(log.EncodeBatch(log.Record{Value: bytes.Repeat([]byte{byte(i)}, size)}))
+		require.NoError(t, err)
+	}
+	return l
+}
+
 // TestSendRecordsSendsTheRange: framing, a range of a log file, framing:
 // the client reads exactly those bytes, in order, whether the range goes
 // by sendfile (large, on TCP) or through the write buffer (small, or not
 // a TCP socket), and whether it is larger than one write's piece.
 func TestSendRecordsSendsTheRange(t *testing.T) {
-	l, err := log.Open(t.TempDir(), log.Config{})
-	require.NoError(t, err)
-	defer l.Close()
-	for i := range 300 {
-		_, err := l.Append(log.EncodeBatch(log.Record{Value: bytes.Repeat([]byte{byte(i)}, 10_000)}))
-		require.NoError(t, err)
-	}
+	l := logOf(t, 300, 10_000)
 	for _, tcp := range []bool{true, false} {
 		for _, maxBytes := range []int64{100, sendfileMin + 5000, 3 << 20} {
 			s, err := l.Slice(7, maxBytes)
@@ -78,12 +86,7 @@ func TestSendRecordsSendsTheRange(t *testing.T) {
 // sending fewer bytes than the frame's size says.
 func TestSendRecordsFailsOnACutLog(t *testing.T) {
 	for _, tcp := range []bool{true, false} {
-		l, err := log.Open(t.TempDir(), log.Config{})
-		require.NoError(t, err)
-		for i := range 10 {
-			_, err := l.Append(log.EncodeBatch(log.Record{Value: bytes.Repeat([]byte{byte(i)}, 10_000)}))
-			require.NoError(t, err)
-		}
+		l := logOf(t, 10, 10_000)
 		s, err := l.Slice(0, 1<<20)
 		require.NoError(t, err)
 		require.NoError(t, l.TruncateTo(2))
@@ -95,7 +98,6 @@ func TestSendRecordsFailsOnACutLog(t *testing.T) {
 		server.Close()
 		client.Close()
 		s.Close()
-		l.Close()
 	}
 }
 
@@ -105,13 +107,7 @@ func TestSendRecordsFailsOnACutLog(t *testing.T) {
 // by sendfile or through the write buffer, as progressWriter cuts it off:
 // a partial send does not buy a new deadline.
 func TestASlowReaderIsCutOffFromTheFileToo(t *testing.T) {
-	l, err := log.Open(t.TempDir(), log.Config{})
-	require.NoError(t, err)
-	defer l.Close()
-	for i := range 300 {
-		_, err := l.Append(log.EncodeBatch(log.Record{Value: bytes.Repeat([]byte{byte(i)}, 10_000)}))
-		require.NoError(t, err)
-	}
+	l := logOf(t, 300, 10_000)
 	const timeout = 300 * time.Millisecond
 	for _, tcp := range []bool{true, false} {
 		s, err := l.Slice(0, 3<<20)
