@@ -426,23 +426,35 @@ func (l *Log) Read(offset int64, maxBytes int64) ([]byte, error) {
 	if offset < start || offset > end {
 		return nil, &OffsetOutOfRangeError{Offset: offset, Start: start, End: end}
 	}
+	s, position, err := l.locate(offset)
+	if s == nil || err != nil {
+		return nil, err
+	}
+	return s.read(position, maxBytes)
+}
+
+// locate returns the segment and the file position of the batch that holds
+// offset, or of the first batch after it; no segment if none has one (the
+// offset is the log end). The caller holds l.mu and has checked that offset
+// is in the log.
+func (l *Log) locate(offset int64) (*segment, int64, error) {
 	// The segment with the largest base offset at or below offset holds it;
 	// if compaction emptied the rest of that segment, the next one serves.
 	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
 	for ; i < len(l.segments); i++ {
 		s := l.segments[i]
 		if err := s.indexes(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		position, err := s.find(offset)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if position < s.size {
-			return s.read(position, maxBytes)
+			return s, position, nil
 		}
 	}
-	return nil, nil
+	return nil, 0, nil
 }
 
 // OffsetOutOfRangeError is Kafka's OFFSET_OUT_OF_RANGE, with the range the

@@ -140,42 +140,31 @@ func (l *Log) slice(offset, maxBytes, limit int64) (Slice, error) {
 		// search would read batch headers to find there is nothing.
 		return Slice{}, nil
 	}
-	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset }) - 1
-	for ; i < len(l.segments); i++ {
-		s := l.segments[i]
-		if err := s.indexes(); err != nil {
-			return Slice{}, err
-		}
-		position, err := s.find(offset)
-		if err != nil {
-			return Slice{}, err
-		}
-		if position >= s.size {
-			continue
-		}
-		size, err := s.slice(position, maxBytes)
-		if err != nil {
-			return Slice{}, err
-		}
-		if limit >= 0 {
-			// Batches are appended whole and copied whole to followers, so
-			// the high watermark is where a batch starts: the one find
-			// returns for it is the first that must not be sent.
-			stop, err := s.find(limit)
-			if err != nil {
-				return Slice{}, err
-			}
-			size = max(min(size, stop-position), 0)
-		}
-		if size == 0 {
-			return Slice{}, nil
-		}
-		// Held under the log's lock: the segment cannot be closed between
-		// finding the range and holding its file.
-		s.shared.refs.Add(1)
-		return Slice{hold: &hold{file: s.shared}, position: position, size: size}, nil
+	s, position, err := l.locate(offset)
+	if s == nil || err != nil {
+		return Slice{}, err
 	}
-	return Slice{}, nil
+	size, err := s.slice(position, maxBytes)
+	if err != nil {
+		return Slice{}, err
+	}
+	if limit >= 0 {
+		// Batches are appended whole and copied whole to followers, so
+		// the high watermark is where a batch starts: the one find
+		// returns for it is the first that must not be sent.
+		stop, err := s.find(limit)
+		if err != nil {
+			return Slice{}, err
+		}
+		size = max(min(size, stop-position), 0)
+	}
+	if size == 0 {
+		return Slice{}, nil
+	}
+	// Held under the log's lock: the segment cannot be closed between
+	// finding the range and holding its file.
+	s.shared.refs.Add(1)
+	return Slice{hold: &hold{file: s.shared}, position: position, size: size}, nil
 }
 
 // slice returns how many bytes from position read would return: the
