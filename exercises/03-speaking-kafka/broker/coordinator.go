@@ -145,7 +145,7 @@ func (c *coordinator) touch(groupID string) {
 
 // lead starts coordinating a __consumer_offsets partition this broker now
 // leads in epoch: its groups are loaded from its log in the background.
-// The caller holds b.mu (reconcile).
+// Only reconcile calls it.
 func (c *coordinator) lead(p *partition, epoch int32) {
 	op := &offsetsPartition{p: p, epoch: epoch, store: offsets.NewStore(), loaded: make(chan struct{}), pending: make(map[pendingKey]int)}
 	c.mu.Lock()

@@ -155,10 +155,29 @@ func (p *partition) apply(st metadata.Partition) (becameLeader, becameFollower b
 	case epochChanged:
 		p.followers = nil
 		p.hwm = min(p.hwm, p.log.EndOffset())
+		p.beginFirstEpoch()
 		becameFollower = true
 	}
 	p.signal()
 	return becameLeader, becameFollower
+}
+
+// beginFirstEpoch records, on a follower of a partition as it was created
+// (its first leader, epoch 0, and nothing changed since: partition epoch
+// 0) with an empty log, that epoch 0 starts at offset 0. It is what the
+// first batch copied would record, since that leader wrote every batch it
+// has in epoch 0 from offset 0; recorded now, as the partition is set up,
+// the epoch file's fsync is not paid by the new topic's first acks=all
+// write, which waits for this follower's copy (as a leader records its
+// epoch on becoming leader, becomeLeader). The caller holds p.mu.
+func (p *partition) beginFirstEpoch() {
+	if p.state.LeaderEpoch != 0 || p.state.PartitionEpoch != 0 || p.log.StartOffset() != 0 || p.log.EndOffset() != 0 {
+		return
+	}
+	if err := p.log.BeginEpoch(0); err != nil {
+		// The first batch copied records it again.
+		p.logger.Error("recording a leader epoch", "partition", p.String(), "err", err)
+	}
 }
 
 // becomeLeader starts a leader epoch: the epoch begins at the log end

@@ -559,7 +559,20 @@ func (f *fetcher) truncateAll(conn *client.Conn, parts map[*partition]following)
 // Truncating to the high watermark instead, as Kafka did before KIP-101,
 // can lose acknowledged records or leave two replicas with different
 // records at one offset.
+//
+// A replica whose latest epoch is the one it follows in has nothing to
+// cut, and needs no round trip: only this leader writes batches in its
+// epoch, the replica copied them from it after the truncation with which
+// it began following, and a leader's records in its own epoch are never
+// cut. That is a follower whose fetcher starts again, and one that
+// recorded a new partition's first epoch as the partition was created
+// (beginFirstEpoch): cutting to its empty log end would forget that
+// epoch, and its first copied batch would record it again, paying the
+// epoch file's fsync inside the new topic's first acks=all write.
 func (f *fetcher) truncate(conn *client.Conn, p *partition, epoch int32) error {
+	if p.log.LatestEpoch() == epoch {
+		return nil
+	}
 	for range 1000 { // each round drops at least one epoch; bounded all the same
 		ask := p.log.LatestEpoch()
 		if ask < 0 {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -65,9 +66,10 @@ func (b *Broker) reconcile(im *metadata.Image) {
 		// leads what its earlier run led: wait for the controller to move it.
 		return
 	}
+	b.strays.Do(func() { b.removeStrays(im) })
+	added := b.prepareAdded(im)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.strays.Do(func() { b.removeStrays(im) })
 	for name, lt := range b.topics {
 		if t := im.Topic(name); t == nil || t.ID != lt.id {
 			b.dropTopic(lt)
@@ -75,6 +77,9 @@ func (b *Broker) reconcile(im *metadata.Image) {
 	}
 	for _, t := range im.SortedTopics() {
 		lt := b.topics[t.Name]
+		if lt == nil {
+			lt = added.topics[t.Name]
+		}
 		if lt == nil {
 			lt = &topic{name: t.Name, id: t.ID}
 		}
@@ -96,27 +101,108 @@ func (b *Broker) reconcile(im *metadata.Image) {
 				continue
 			}
 			if p == nil {
-				l, err := b.openReplica(t, int32(i))
-				if err != nil {
-					b.log.Error("opening a replica's log", "topic", t.Name, "partition", i, "err", err)
+				if p = added.partitions[topicPartition{topic: t.Name, id: t.ID, partition: int32(i)}]; p != nil {
+					lt.partitions[i] = p // ready, in this image's state
 					continue
 				}
-				b.cleaner.Add(l)
-				p = newPartition(lt, int32(i), b.cfg.NodeID, l, b.log, b.metrics)
+				// Not prepared: it replaces a replica of an earlier topic of
+				// the same name, dropped just above.
+				if p = b.addReplica(im, lt, t, int32(i), st); p == nil {
+					continue
+				}
 				lt.partitions[i] = p
-			} else if reconfigured {
+				continue
+			}
+			if reconfigured {
 				p.log.SetConfig(b.cfg.logConfig(t.Configs)) // a moment under the log's lock
 			}
 			b.applyPartition(im, p, st)
 		}
 		b.topics[t.Name] = lt
 	}
+	if len(added.partitions) > 0 {
+		// A leader among them woke the parked fetches before it could be
+		// found: wake them again, now that it can.
+		b.notifyAppend()
+	}
+}
+
+// addedReplicas are replicas new to this broker, ready to be shown: their
+// logs open and their state applied. topics holds the topics new to the
+// broker they belong to.
+type addedReplicas struct {
+	topics     map[string]*topic
+	partitions map[topicPartition]*partition
+}
+
+// prepareAdded makes ready the replicas the image assigns to this broker
+// that it does not hold yet, before reconcile takes the broker's lock to
+// show them. Making one ready is milliseconds of disk work (the log's
+// folder and files created, a leader's first epoch synced to disk), and
+// every request that looks up a partition waits while that lock is held:
+// prepared outside it, a new topic does not stall the produce and fetch
+// traffic of the others, nor its own first requests. Only reconcile's
+// goroutine adds or removes replicas, so what is missing now is still
+// missing when the lock is taken.
+func (b *Broker) prepareAdded(im *metadata.Image) addedReplicas {
+	added := addedReplicas{topics: map[string]*topic{}, partitions: map[topicPartition]*partition{}}
+	b.mu.RLock()
+	type missing struct {
+		lt    *topic
+		t     *metadata.Topic
+		index int32
+	}
+	var todo []missing
+	for _, t := range im.SortedTopics() {
+		lt := b.topics[t.Name]
+		switch {
+		case lt == nil:
+			lt = &topic{name: t.Name, id: t.ID}
+			configs := t.Configs
+			lt.overrides.Store(&configs)
+			added.topics[t.Name] = lt
+		case lt.id != t.ID:
+			// An earlier topic of the same name still holds the folders:
+			// reconcile drops it first, then opens these.
+			continue
+		}
+		for i, st := range t.Partitions {
+			if st.Has(b.cfg.NodeID) && (i >= len(lt.partitions) || lt.partitions[i] == nil) {
+				todo = append(todo, missing{lt, t, int32(i)})
+			}
+		}
+	}
+	b.mu.RUnlock()
+	for _, m := range todo {
+		if p := b.addReplica(im, m.lt, m.t, m.index, m.t.Partitions[m.index]); p != nil {
+			added.partitions[topicPartition{topic: m.t.Name, id: m.t.ID, partition: m.index}] = p
+		}
+	}
+	return added
+}
+
+// addReplica opens this broker's replica of partition index of t, a
+// partition of lt, and gives it its state; nil (logged) if its log cannot
+// be opened.
+func (b *Broker) addReplica(im *metadata.Image, lt *topic, t *metadata.Topic, index int32, st metadata.Partition) *partition {
+	l, err := b.openReplica(t, index)
+	if err != nil {
+		b.log.Error("opening a replica's log", "topic", t.Name, "partition", index, "err", err)
+		return nil
+	}
+	b.cleaner.Add(l)
+	p := newPartition(lt, index, b.cfg.NodeID, l, b.log, b.metrics)
+	b.applyPartition(im, p, st)
+	return p
 }
 
 // openReplica opens this broker's replica of a topic's partition: the log
 // in its folder, after deleting a folder left there by an earlier topic of
 // the same name (partition_metadata.go), and records the topic's id in it.
 func (b *Broker) openReplica(t *metadata.Topic, index int32) (*log.Log, error) {
+	if hook := openReplicaHook.Load(); hook != nil {
+		(*hook)(t.Name)
+	}
 	dir := b.partitionDir(t.Name, index)
 	if !belongsTo(dir, t.ID) {
 		b.log.Info("deleting a replica of an earlier topic of the same name", "partition", filepath.Base(dir))
@@ -135,8 +221,13 @@ func (b *Broker) openReplica(t *metadata.Topic, index int32) (*log.Log, error) {
 	return l, nil
 }
 
+// openReplicaHook, when a test sets it, runs as a replica's log is about
+// to be opened: the tests hold a topic's creation there.
+var openReplicaHook atomic.Pointer[func(topic string)]
+
 // applyPartition gives a replica its new state, and starts or stops its
-// follower fetching accordingly. The caller holds b.mu.
+// follower fetching accordingly. Only reconcile calls it: for a replica
+// it holds the broker's lock, for one not yet shown (prepareAdded) not.
 func (b *Broker) applyPartition(im *metadata.Image, p *partition, st metadata.Partition) {
 	becameLeader, becameFollower := p.apply(st)
 	if becameFollower && p.topic.name == offsets.Topic {
