@@ -208,7 +208,14 @@ func (l *Log) swap(s *segment, cleaned string) error {
 // eachBatch calls fn with every batch of the segments, in order.
 func eachBatch(segments []*segment, fn func(*segment, []byte) error) error {
 	for _, s := range segments {
-		in := bufio.NewReaderSize(io.NewSectionReader(s.file, 0, s.size), scanBufferSize)
+		if s.size == 0 {
+			continue
+		}
+		// A segment smaller than the buffer gets a buffer of its size: the
+		// producer state is rebuilt this way each time a log is opened,
+		// and a new topic opens a log per replica, each of which would
+		// otherwise allocate and clear a megabyte to read nothing.
+		in := bufio.NewReaderSize(io.NewSectionReader(s.file, 0, s.size), int(min(s.size, scanBufferSize)))
 		for position := int64(0); ; {
 			b, err := nextBatch(in, s.size-position)
 			if errors.Is(err, io.EOF) {
