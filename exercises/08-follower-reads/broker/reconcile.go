@@ -101,14 +101,12 @@ func (b *Broker) reconcile(im *metadata.Image) {
 				continue
 			}
 			if p == nil {
-				if p = added.partitions[topicPartition{topic: t.Name, id: t.ID, partition: int32(i)}]; p != nil {
-					lt.partitions[i] = p // ready, in this image's state
-					continue
-				}
-				// Not prepared: it replaces a replica of an earlier topic of
-				// the same name, dropped just above.
-				if p = b.addReplica(im, lt, t, int32(i), st); p == nil {
-					continue
+				// Ready, in this image's state; or, not prepared, it replaces
+				// a replica of an earlier topic of the same name, dropped just
+				// above. Nil if its log could not be opened.
+				p = added.partitions[topicPartition{topic: t.Name, id: t.ID, partition: int32(i)}]
+				if p == nil {
+					p = b.addReplica(im, lt, t, int32(i), st)
 				}
 				lt.partitions[i] = p
 				continue
@@ -141,7 +139,7 @@ type addedReplicas struct {
 // folder and files created, a leader's first epoch synced to disk), and
 // every request that looks up a partition waits while that lock is held:
 // prepared outside it, a new topic does not stall the produce and fetch
-// traffic of the others, nor its own first requests. Only reconcile's
+// traffic of the others. Only reconcile's
 // goroutine adds or removes replicas, so what is missing now is still
 // missing when the lock is taken.
 func (b *Broker) prepareAdded(im *metadata.Image) addedReplicas {
